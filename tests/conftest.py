@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny random CLIP so the whole pipeline runs in seconds offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+TINY_CLIP_CONFIG = DATA / "tiny-clip.json"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_config() -> Path:
+    return TINY_CLIP_CONFIG
+
+
+@pytest.fixture(scope="session")
+def tiny_clip():
+    from engine.clip import ClipSpec, load_clip
+
+    return load_clip(ClipSpec(config=str(TINY_CLIP_CONFIG)), warn=lambda msg: None)
+
+
+@pytest.fixture
+def library_dir(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "library"
+    monkeypatch.setenv("SONOLUME_LIBRARY", str(path))
+    return path
