@@ -1,0 +1,409 @@
+"""Train a CPPN until CLIP judges its image to match the prompts.
+
+Every random choice of step ``i`` (cutout boxes, flips, latent jitter) comes from a
+generator seeded by ``(seed, i)``, and the checkpoint holds Adam's full state, so a run that
+is cancelled and resumed lands on exactly the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from engine.cppn.model import CPPN, CPPNConfig, coordinate_grid, to_uint8
+from engine.errors import Cancelled, SonolumeError
+from engine.runtime import tune_allocator
+
+PRESETS: dict[str, dict] = {
+    # CPU-friendly: one small resolution and few cutouts; see bench/README.md for timings.
+    "draft": {"schedule": [(150, 192)], "cutouts": 4},
+    # The seed project's recipe.
+    "standard": {"schedule": [(400, 256), (400, 512)], "cutouts": 4},
+    "high": {"schedule": [(400, 256), (600, 512)], "cutouts": 8},
+}
+
+MAX_RESOLUTION = 2048
+CHECKPOINT = "checkpoint.safetensors"
+RUN_JSON = "run.json"
+
+
+@dataclass
+class Prompt:
+    text: str
+    weight: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    prompts: list[Prompt]
+    negatives: list[str] = field(default_factory=list)
+    negative_weight: float = 0.3
+    image_prompt: str | None = None
+    image_prompt_weight: float = 1.0
+    preset: str = "standard"
+    schedule: list[tuple[int, int]] = field(default_factory=lambda: [(400, 256), (400, 512)])
+    cutouts: int = 4
+    cutout_min: float = 0.5
+    lr: float = 1e-3
+    seed: int = 0
+    cppn: CPPNConfig = field(default_factory=CPPNConfig)
+    latent_jitter: float = 0.1
+    preview_every: int = 25
+    preview_size: int = 128
+    checkpoint_every: int = 50
+
+    @classmethod
+    def from_preset(cls, preset: str, prompts: list[Prompt], **overrides) -> TrainConfig:
+        if preset not in PRESETS:
+            raise SonolumeError(f"unknown preset '{preset}' (choose {', '.join(PRESETS)})")
+        values = {k: list(v) if isinstance(v, list) else v for k, v in PRESETS[preset].items()}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        cfg = cls(prompts=prompts, preset=preset, **values)
+        cfg.validate()
+        return cfg
+
+    @property
+    def total_iterations(self) -> int:
+        return sum(n for n, _ in self.schedule)
+
+    def validate(self) -> None:
+        texts = [p.text.strip() for p in self.prompts]
+        if not any(texts) and not self.image_prompt:
+            raise SonolumeError("give at least one non-empty prompt (or an image prompt)")
+        if any(not t for t in texts):
+            raise SonolumeError("empty prompt: every prompt needs some text")
+        for p in self.prompts:
+            if not math.isfinite(p.weight) or p.weight <= 0:
+                raise SonolumeError(f"prompt weight must be positive, got {p.weight} for "
+                                    f"'{p.text}'")
+        if any(not n.strip() for n in self.negatives):
+            raise SonolumeError("empty negative prompt")
+        if not self.schedule:
+            raise SonolumeError("the resolution schedule is empty")
+        for iters, res in self.schedule:
+            if iters < 1 or not (32 <= res <= MAX_RESOLUTION):
+                raise SonolumeError(f"bad schedule stage {iters} iterations @ {res}px "
+                                    f"(iterations >= 1, 32 <= resolution <= {MAX_RESOLUTION})")
+        if not 1 <= self.cutouts <= 64:
+            raise SonolumeError(f"cutouts must be 1..64, got {self.cutouts}")
+        if not 0.1 <= self.cutout_min <= 1.0:
+            raise SonolumeError("cutout_min must be in [0.1, 1]")
+        if self.image_prompt and not Path(self.image_prompt).is_file():
+            raise SonolumeError(f"image prompt not found: {self.image_prompt}")
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["cppn"] = self.cppn.to_json()
+        data["schedule"] = [list(s) for s in self.schedule]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainConfig:
+        data = dict(data)
+        data["prompts"] = [Prompt(**p) for p in data["prompts"]]
+        data["cppn"] = CPPNConfig.from_json(data["cppn"])
+        data["schedule"] = [tuple(s) for s in data["schedule"]]
+        return cls(**data)
+
+
+@dataclass
+class TrainProgress:
+    iteration: int
+    total: int
+    resolution: int
+    loss: float
+    similarity: float
+    elapsed: float
+    eta: float
+    preview: np.ndarray | None = None
+
+
+@dataclass
+class TrainResult:
+    cppn: CPPN
+    config: TrainConfig
+    score: float
+    seconds: float
+    history: list[dict]
+    clip: dict
+    thumbnail: np.ndarray
+
+    def style_meta(self, name: str) -> dict:
+        """The style.json fields the library stores for a finished run."""
+        cfg = self.config
+        return {
+            "name": name,
+            "prompts": [{"text": p.text, "weight": p.weight} for p in cfg.prompts],
+            "negatives": list(cfg.negatives),
+            "image_prompt": Path(cfg.image_prompt).name if cfg.image_prompt else None,
+            "clip": self.clip,
+            "architecture": cfg.cppn.to_json(),
+            "schedule": [list(s) for s in cfg.schedule],
+            "cutouts": cfg.cutouts,
+            "seed": cfg.seed,
+            "score": round(self.score, 5),
+            "trained": True,
+            "extra": {"preset": cfg.preset, "train_seconds": round(self.seconds, 1),
+                      "iterations": cfg.total_iterations, "lr": cfg.lr},
+        }
+
+
+def _step_generator(seed: int, iteration: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + iteration)
+
+
+def _stage_at(schedule, iteration: int) -> int:
+    done = 0
+    for iters, res in schedule:
+        done += iters
+        if iteration < done:
+            return res
+    return schedule[-1][1]
+
+
+def _load_image(path: str) -> torch.Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError) as exc:
+        raise SonolumeError(f"cannot read image prompt {path}: {exc}") from exc
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
+
+
+class Trainer:
+    """One training run. ``run_dir`` (optional) receives checkpoints for resume."""
+
+    def __init__(self, config: TrainConfig, clip, run_dir: str | Path | None = None):
+        config.validate()
+        tune_allocator()
+        self.config = config
+        self.clip = clip
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.cppn = CPPN(config.cppn, seed=config.seed)
+        self.optimizer = torch.optim.Adam(self.cppn.parameters(), lr=config.lr)
+        self.iteration = 0
+        self.elapsed = 0.0
+        self.history: list[dict] = []
+        self._targets()
+        self._grids: dict[int, torch.Tensor] = {}
+
+    # -- targets ---------------------------------------------------------------------------
+    def _targets(self) -> None:
+        cfg = self.config
+        pos, weights = [], []
+        if cfg.prompts:
+            pos.append(self.clip.encode_text([p.text for p in cfg.prompts]))
+            weights += [p.weight for p in cfg.prompts]
+        if cfg.image_prompt:
+            with torch.no_grad():
+                pos.append(self.clip.encode_image(_load_image(cfg.image_prompt)))
+            weights.append(cfg.image_prompt_weight)
+        self.positives = torch.cat(pos)
+        w = torch.tensor(weights, dtype=torch.float32)
+        self.weights = w / w.sum()
+        self.negatives = self.clip.encode_text(cfg.negatives) if cfg.negatives else None
+
+    def similarity(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Weighted cosine similarity of each image embedding to the positive targets."""
+        return (embeddings @ self.positives.t()) @ self.weights
+
+    # -- one step --------------------------------------------------------------------------
+    def _grid(self, res: int) -> torch.Tensor:
+        if res not in self._grids:
+            self._grids = {res: coordinate_grid(res, res, None, self.config.cppn.extra_inputs)}
+        return self._grids[res]
+
+    def _cutouts(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        cfg, res, size = self.config, image.shape[-1], self.clip.image_size
+        crops = []
+        for _ in range(cfg.cutouts):
+            frac = cfg.cutout_min + (1 - cfg.cutout_min) * torch.rand((), generator=gen).item()
+            side = max(8, int(res * frac))
+            x0 = int(torch.randint(0, res - side + 1, (), generator=gen))
+            y0 = int(torch.randint(0, res - side + 1, (), generator=gen))
+            crop = image[:, :, y0 : y0 + side, x0 : x0 + side]
+            crop = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False,
+                                 antialias=side > size)
+            if torch.rand((), generator=gen).item() < 0.5:
+                crop = crop.flip(-1)
+            crops.append(crop)
+        return torch.cat(crops)
+
+    def step(self) -> tuple[float, float]:
+        cfg = self.config
+        res = _stage_at(cfg.schedule, self.iteration)
+        gen = _step_generator(cfg.seed, self.iteration)
+        grid = self._grid(res)
+        if cfg.cppn.extra_inputs and cfg.latent_jitter > 0:
+            jitter = torch.randn(cfg.cppn.extra_inputs, generator=gen) * cfg.latent_jitter
+            grid = grid.clone()
+            grid[:, 3:] = jitter
+        image = self.cppn(grid).t().reshape(1, 3, res, res)
+        emb = self.clip.encode_image(self._cutouts(image, gen), resize=False)
+        sim = self.similarity(emb)
+        loss = (1 - sim).mean()
+        if self.negatives is not None:
+            loss = loss + cfg.negative_weight * (emb @ self.negatives.t()).clamp_min(0).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.iteration += 1
+        return loss.item(), sim.mean().item()
+
+    # -- evaluation ------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """CLIP similarity on fixed views (whole frame, four corners, centre) at the final
+        resolution: the same views for every style, so scores compare across runs."""
+        res = self.config.schedule[-1][1]
+        image = self.cppn.render(res, res).unsqueeze(0)
+        views = [image]
+        for fx, fy, frac in ((0, 0, .75), (1, 0, .75), (0, 1, .75), (1, 1, .75), (.5, .5, .6)):
+            side = int(res * frac)
+            x0, y0 = int((res - side) * fx), int((res - side) * fy)
+            views.append(image[:, :, y0 : y0 + side, x0 : x0 + side])
+        size = self.clip.image_size
+        batch = torch.cat([F.interpolate(v, size=(size, size), mode="bilinear",
+                                         align_corners=False, antialias=True) for v in views])
+        return float(self.similarity(self.clip.encode_image(batch, resize=False)).mean())
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def save_checkpoint(self) -> Path | None:
+        if self.run_dir is None:
+            return None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tensors = {f"cppn.{k}": v.detach().contiguous() for k, v in
+                   self.cppn.state_dict().items()}
+        names = dict(self.cppn.named_parameters())
+        steps = {}
+        for name, p in names.items():
+            state = self.optimizer.state.get(p)
+            if state:
+                tensors[f"adam.{name}.exp_avg"] = state["exp_avg"].contiguous()
+                tensors[f"adam.{name}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
+                steps[name] = float(state["step"])
+        tmp = self.run_dir / (CHECKPOINT + ".tmp")
+        save_file(tensors, str(tmp))
+        info = {"config": self.config.to_json(), "iteration": self.iteration,
+                "elapsed": self.elapsed, "adam_steps": steps, "history": self.history,
+                "clip": self.clip.spec.to_json() | {"label": self.clip.label}}
+        tmp_json = self.run_dir / (RUN_JSON + ".tmp")
+        tmp_json.write_text(json.dumps(info))
+        os.replace(tmp, self.run_dir / CHECKPOINT)
+        os.replace(tmp_json, self.run_dir / RUN_JSON)
+        return self.run_dir
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, clip) -> Trainer:
+        run_dir = Path(run_dir)
+        try:
+            info = json.loads((run_dir / RUN_JSON).read_text())
+            tensors = load_file(str(run_dir / CHECKPOINT))
+            config = TrainConfig.from_json(info["config"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SonolumeError(f"cannot resume from {run_dir}: not a readable training run "
+                                f"({exc})") from exc
+        trainer = cls(config, clip, run_dir)
+        state = {k[5:]: v for k, v in tensors.items() if k.startswith("cppn.")}
+        try:
+            trainer.cppn.load_state_dict(state)
+        except RuntimeError as exc:
+            raise SonolumeError(f"checkpoint in {run_dir} does not match its settings") from exc
+        for name, p in trainer.cppn.named_parameters():
+            if f"adam.{name}.exp_avg" in tensors:
+                trainer.optimizer.state[p] = {
+                    "step": torch.tensor(info["adam_steps"][name]),
+                    "exp_avg": tensors[f"adam.{name}.exp_avg"].clone(),
+                    "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].clone(),
+                }
+        trainer.iteration = int(info["iteration"])
+        trainer.elapsed = float(info.get("elapsed", 0.0))
+        trainer.history = list(info.get("history", []))
+        return trainer
+
+    # -- the loop --------------------------------------------------------------------------
+    def _eta(self, stage_times: dict[int, list[float]]) -> float:
+        """Remaining seconds, scaling the measured step time by pixel count for stages not
+        reached yet (a 512² step costs ~4x a 256² one)."""
+        cfg = self.config
+        res_now = _stage_at(cfg.schedule, max(self.iteration - 1, 0))
+        recent = stage_times.get(res_now, [])[-20:]
+        if not recent:
+            return float("nan")
+        per_px = (sum(recent) / len(recent)) / (res_now * res_now)
+        remaining, done = 0.0, 0
+        for iters, res in cfg.schedule:
+            left = max(0, min(iters, done + iters - self.iteration))
+            done += iters
+            if left:
+                t = stage_times.get(res)
+                step = sum(t[-20:]) / len(t[-20:]) if t else per_px * res * res
+                remaining += left * step
+        return remaining
+
+    def run(
+        self,
+        on_progress: Callable[[TrainProgress], None] | None = None,
+        cancel=None,
+    ) -> TrainResult:
+        cfg = self.config
+        total = cfg.total_iterations
+        stage_times: dict[int, list[float]] = {}
+        torch.manual_seed(cfg.seed)
+        try:
+            while self.iteration < total:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(self._cancel_message())
+                res = _stage_at(cfg.schedule, self.iteration)
+                t0 = time.perf_counter()
+                loss, sim = self.step()
+                dt = time.perf_counter() - t0
+                self.elapsed += dt
+                stage_times.setdefault(res, []).append(dt)
+                self.history.append({"it": self.iteration, "loss": round(loss, 5),
+                                     "sim": round(sim, 5)})
+                if self.run_dir and self.iteration % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if on_progress:
+                    preview = None
+                    if self.iteration % cfg.preview_every == 0 or self.iteration == total:
+                        preview = to_uint8(self.cppn.render(cfg.preview_size, cfg.preview_size))
+                    on_progress(TrainProgress(self.iteration, total, res, loss, sim,
+                                              self.elapsed, self._eta(stage_times), preview))
+        except KeyboardInterrupt:
+            raise Cancelled(self._cancel_message()) from None
+        score = self.evaluate()
+        if self.run_dir:
+            self.save_checkpoint()
+        thumb = to_uint8(self.cppn.render(256, 256))
+        clip_info = self.clip.spec.to_json() | {"label": self.clip.label}
+        return TrainResult(self.cppn, cfg, score, self.elapsed, self.history, clip_info, thumb)
+
+    def _cancel_message(self) -> str:
+        saved = self.save_checkpoint()
+        where = f"; resume with: sonolume train --resume {saved}" if saved else ""
+        done = f"{self.iteration}/{self.config.total_iterations}"
+        return f"training stopped at iteration {done}{where}"
+
+
+def with_schedule_scale(config: TrainConfig, steps: int | None) -> TrainConfig:
+    """Scale every stage so the total is ``steps`` (keeps the stage proportions)."""
+    if not steps:
+        return config
+    if steps < len(config.schedule):
+        raise SonolumeError(f"--steps must be at least {len(config.schedule)} for this preset")
+    total = config.total_iterations
+    stages = [(max(1, round(n * steps / total)), r) for n, r in config.schedule]
+    return replace(config, schedule=stages)
