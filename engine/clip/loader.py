@@ -76,6 +76,44 @@ def _how_to_provide(model: str, tag: str, what: str) -> str:
     )
 
 
+def _find_local(model: str, tag: str) -> tuple[str | None, str]:
+    """(path of cached weights or None, a description of the file that is missing)."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(model, tag)
+    hub = cfg.get("hf_hub") or ""
+    if hub:
+        # open_clip's convention: "org/repo/" names the repo (default file names), while
+        # "org/repo/file.bin" names one file in it.
+        if hub.endswith("/"):
+            repo = hub.rstrip("/")
+            names = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        else:
+            repo, file = hub.rsplit("/", 1)
+            names = [file]
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            for name in names:
+                hit = try_to_load_from_cache(repo_id=repo, filename=name)
+                if isinstance(hit, str) and os.path.exists(hit):
+                    return hit, ""
+        except ImportError:
+            pass
+        return None, (f"'{names[-1]}' from the Hugging Face repository '{repo}' is not in "
+                      "the local cache")
+    url = cfg.get("url", "")
+    cache = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
+    if url and cache.exists():
+        return str(cache), ""
+    return None, f"'{os.path.basename(url) or model}' is not in the local cache"
+
+
+def local_weights(model: str, tag: str) -> str | None:
+    """Path of the cached weights for (model, tag), or None."""
+    return _find_local(model, tag)[0]
+
+
 def resolve_pretrained(model: str, tag: str) -> str:
     """Return what open_clip should load for (model, tag): the tag itself when the file is
     cached or downloadable now; raise ClipUnavailable within a few seconds otherwise."""
@@ -88,35 +126,9 @@ def resolve_pretrained(model: str, tag: str) -> str:
                 f"unknown CLIP model '{model}'; run 'sonolume clip-models' for the list"
             )
         raise ClipUnavailable(f"CLIP model {model} has no pretrained tag '{tag}' (known: {known})")
-    cfg = open_clip.get_pretrained_cfg(model, tag)
-    hub = cfg.get("hf_hub") or ""
-    filename = None
-    if hub:
-        # open_clip's convention: "org/repo/" names the repo (default file names), while
-        # "org/repo/file.bin" names one file in it.
-        if hub.endswith("/"):
-            repo = hub.rstrip("/")
-            names = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-        else:
-            repo, file = hub.rsplit("/", 1)
-            names = [file]
-        filename = names[-1]
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            for name in names:
-                hit = try_to_load_from_cache(repo_id=repo, filename=name)
-                if isinstance(hit, str) and os.path.exists(hit):
-                    return hit
-        except ImportError:
-            pass
-        where = f"'{filename}' from the Hugging Face repository '{repo}' is not in the local cache"
-    else:
-        url = cfg.get("url", "")
-        cache = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
-        if url and cache.exists():
-            return str(cache)
-        where = f"'{os.path.basename(url) or model}' is not in the local cache"
+    path, where = _find_local(model, tag)
+    if path:
+        return path
     if not _hub_reachable():
         raise ClipUnavailable(_how_to_provide(model, tag, where + " and the network is offline"))
     return tag
