@@ -1,0 +1,524 @@
+"""The style library: the bundled, read-only starter set plus the user's own styles.
+
+Styles are folders (see :mod:`engine.styles.style`). A style's id is its folder name, a
+slug made from its name when it was added; renaming changes the display name but keeps the
+id, so anything that refers to a style by id keeps working. Names are kept unique across
+the library so ``get`` by name is never ambiguous.
+
+Every change is atomic (temp + rename). A broken folder never breaks the library: it is
+skipped and described in :attr:`Library.problems`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shutil
+import stat
+import time
+import unicodedata
+import uuid
+import zipfile
+import zlib
+from pathlib import Path
+
+from engine.errors import StyleError
+from engine.styles.style import (
+    META,
+    STYLE_FILES,
+    TEMP_PREFIX,
+    WEIGHTS,
+    Style,
+    clean_name,
+    read_style,
+    temp_sibling,
+    utc_now,
+    validate_meta,
+    write_json_atomic,
+    write_style,
+)
+
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "styles"
+LIBRARY_ENV = "SONOLUME_LIBRARY"
+SHARE_SUFFIX = ".sonolume"
+MAX_SHARE_BYTES = 50 << 20  # uncompressed total of a share file
+MAX_RATIO = 200  # compression ratio above which a big entry is treated as a zip bomb
+BUNDLED_FAVOURITES = ".bundled-favourites.json"
+STALE_TEMP_SECONDS = 15 * 60
+READONLY_MESSAGE = "bundled styles are read-only; duplicate it first"
+
+
+def default_user_dir() -> Path:
+    env = os.environ.get(LIBRARY_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("sonolume")) / "styles"
+
+
+def slugify(name: str, limit: int = 48) -> str:
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return text[:limit].rstrip("-") or "style"
+
+
+class Library:
+    def __init__(self, user_dir: str | Path | None = None,
+                 bundled_dir: Path | None = BUNDLED_DIR):
+        self.user_dir = Path(user_dir).expanduser() if user_dir else default_user_dir()
+        self.bundled_dir = Path(bundled_dir) if bundled_dir else None
+        self.problems: list[str] = []
+        self.broken: dict[str, str] = {}  # folder name -> why it was skipped
+        self._cache: dict[Path, tuple[tuple, Style]] = {}
+        self._clean_stale_temps()
+
+    # ---- reading -------------------------------------------------------------------
+
+    def _folders(self, root: Path | None) -> list[Path]:
+        if root is None or not root.is_dir():
+            return []
+        try:
+            entries = sorted(root.iterdir(), key=lambda p: p.name)
+        except OSError as exc:
+            self.problems.append(f"cannot read library folder {root}: {exc.strerror or exc}")
+            return []
+        return [p for p in entries if not p.name.startswith(".") and p.is_dir()
+                and not p.is_symlink()]
+
+    def _read(self, folder: Path, readonly: bool) -> Style:
+        try:
+            stamp = tuple((s.st_mtime_ns, s.st_size) for s in
+                          ((folder / n).stat() for n in (META, WEIGHTS)))
+        except OSError:
+            stamp = None
+        hit = self._cache.get(folder)
+        if stamp is not None and hit and hit[0] == stamp:
+            style = hit[1]
+        else:
+            style = read_style(folder, readonly=readonly)
+            if stamp is not None:
+                self._cache[folder] = (stamp, style)
+        return Style(path=style.path, meta=dict(style.meta), readonly=readonly)
+
+    def list(self) -> list[Style]:
+        """Bundled styles first, then the user's, each group sorted by id."""
+        self.problems = []
+        self.broken: dict[str, str] = {}
+        favs = self._bundled_favourites()
+        styles = []
+        for root, readonly in ((self.bundled_dir, True), (self.user_dir, False)):
+            for folder in self._folders(root):
+                try:
+                    style = self._read(folder, readonly)
+                except StyleError as exc:
+                    self.problems.append(f"skipped broken style '{folder.name}': {exc}")
+                    self.broken[folder.name] = str(exc)
+                    continue
+                except OSError as exc:
+                    self.problems.append(f"skipped unreadable style '{folder.name}': "
+                                         f"{exc.strerror or exc}")
+                    self.broken[folder.name] = str(exc.strerror or exc)
+                    continue
+                if readonly:
+                    style.meta["favourite"] = style.id in favs
+                styles.append(style)
+        return styles
+
+    def get(self, key: str) -> Style:
+        """A style by id or by exact name (case-insensitive)."""
+        if not isinstance(key, str) or not key.strip():
+            raise StyleError("no style given (empty name)")
+        key = key.strip()
+        styles = self.list()
+        for s in styles:
+            if s.id == key:
+                return s
+        folded = key.casefold()
+        by_name = [s for s in styles if s.name.casefold() == folded]
+        if len(by_name) == 1:
+            return by_name[0]
+        if len(by_name) > 1:
+            ids = ", ".join(s.id for s in by_name)
+            raise StyleError(f"'{key}' names several styles ({ids}); use an id")
+        by_id_ci = [s for s in styles if s.id.casefold() == folded]
+        if len(by_id_ci) == 1:
+            return by_id_ci[0]
+        candidates = {s.id: s for s in styles}
+        candidates.update({s.name.casefold(): s for s in styles})
+        close = difflib.get_close_matches(folded, list(candidates), n=4, cutoff=0.5)
+        close += [k for k in candidates if folded in k and k not in close][:4]
+        names = list(dict.fromkeys(f"{candidates[c].name} ({candidates[c].id})" for c in close))
+        hint = f"; did you mean: {'; '.join(names[:4])}" if names else \
+            "; run 'sonolume styles list' to see them"
+        if key in self.broken:
+            raise StyleError(f"style '{key}' is broken: {self.broken[key]}")
+        raise StyleError(f"unknown style '{key}'{hint}")
+
+    def search(self, text: str) -> list[Style]:
+        """Styles whose name, id, prompts or negatives contain every word of ``text``."""
+        terms = (text or "").casefold().split()
+        if not terms:
+            raise StyleError("empty search text")
+        scored = []
+        for s in self.list():
+            name = f"{s.name} {s.id}".casefold()
+            body = " ".join([p["text"] for p in s.prompts] + s.meta.get("negatives", []))
+            hay = f"{name} {body.casefold()}"
+            if all(t in hay for t in terms):
+                scored.append((0 if all(t in name for t in terms) else 1, s.name.casefold(), s))
+        return [s for *_, s in sorted(scored, key=lambda x: x[:2])]
+
+    def semantic_search(self, clip, text: str, top: int = 10) -> list[tuple[Style, float]]:
+        """Rank styles by CLIP text similarity between ``text`` and each style's prompts
+        (weighted mean of prompt embeddings; untrained styles use their name)."""
+        import torch
+        import torch.nn.functional as F
+
+        if not (text or "").strip():
+            raise StyleError("empty search text")
+        query = clip.encode_text([text.strip()])[0]
+        ranked = []
+        for s in self.list():
+            prompts = [(p["text"], p["weight"]) for p in s.prompts] if s.trained else []
+            prompts = [(t, w) for t, w in prompts if w > 0] or [(s.name, 1.0)]
+            emb = clip.encode_text([t for t, _ in prompts])
+            weights = torch.tensor([w for _, w in prompts], dtype=emb.dtype)
+            mean = F.normalize((emb * weights[:, None]).sum(0), dim=-1)
+            ranked.append((s, float(mean @ query)))
+        ranked.sort(key=lambda x: -x[1])
+        return ranked[: max(0, int(top))]
+
+    # ---- writing -------------------------------------------------------------------
+
+    def _names(self, exclude: Style | None = None) -> set[str]:
+        return {s.name.casefold() for s in self.list()
+                if exclude is None or s.path != exclude.path}
+
+    def _ids(self) -> set[str]:
+        ids = {p.name for p in self._folders(self.bundled_dir)}
+        ids |= {p.name for p in self._folders(self.user_dir)}
+        return ids
+
+    def unique_name(self, name: str, exclude: Style | None = None) -> str:
+        name = clean_name(name)
+        taken = self._names(exclude)
+        if name.casefold() not in taken:
+            return name
+        base = re.sub(r" \(\d+\)$", "", name)
+        n = 2
+        while f"{base} ({n})".casefold() in taken:
+            n += 1
+        return f"{base} ({n})"
+
+    def _new_folder(self, name: str) -> Path:
+        base = slugify(name)
+        taken = self._ids()
+        slug, n = base, 2
+        while slug in taken or (self.user_dir / slug).exists():
+            slug = f"{base}-{n}"
+            n += 1
+        return self.user_dir / slug
+
+    def _ensure_user_dir(self) -> None:
+        try:
+            self.user_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StyleError(f"cannot create the style library at {self.user_dir}: "
+                             f"{exc.strerror or exc}") from exc
+        if not os.access(self.user_dir, os.W_OK):
+            raise StyleError(f"the style library {self.user_dir} is not writable")
+
+    def _writable(self, key: str) -> Style:
+        style = self.get(key)
+        if style.readonly:
+            raise StyleError(f"'{style.name}': {READONLY_MESSAGE}")
+        return style
+
+    def add(self, cppn, meta: dict, thumb=None) -> Style:
+        """Save a new style in the user library; a clashing name gets a ' (2)' suffix."""
+        meta = dict(meta or {})
+        if "name" not in meta:
+            raise StyleError("a new style needs a name")
+        self._ensure_user_dir()
+        meta["name"] = self.unique_name(meta["name"])
+        return write_style(self._new_folder(meta["name"]), cppn, meta, thumb)
+
+    def _update_meta(self, style: Style, **changes) -> Style:
+        meta = validate_meta({**style.meta, **changes}, str(style.path / META))
+        write_json_atomic(style.path / META, meta)
+        self._cache.pop(style.path, None)
+        return Style(path=style.path, meta=meta, readonly=style.readonly)
+
+    def rename(self, key: str, new_name: str) -> Style:
+        style = self._writable(key)
+        new_name = clean_name(new_name, "new name")
+        if new_name.casefold() in self._names(exclude=style):
+            raise StyleError(f"a style named '{new_name}' already exists")
+        return self._update_meta(style, name=new_name)
+
+    def duplicate(self, key: str, new_name: str | None = None) -> Style:
+        src = self.get(key)
+        if new_name is None:
+            name = self.unique_name(f"{src.name} (copy)")
+        else:
+            name = clean_name(new_name, "new name")
+            if name.casefold() in self._names():
+                raise StyleError(f"a style named '{name}' already exists")
+        self._ensure_user_dir()
+        dest = self._new_folder(name)
+        meta = dict(src.meta, name=name, favourite=False)
+        meta["extra"] = dict(meta.get("extra") or {}, duplicated_from=src.id)
+        return self._install(src.path, dest, meta)
+
+    def _install(self, src: Path, dest: Path, meta: dict) -> Style:
+        """Copy the style files of ``src`` into a new folder ``dest`` with ``meta``,
+        atomically, and validate the result before it becomes visible."""
+        tmp = temp_sibling(dest)
+        try:
+            tmp.mkdir(parents=True)
+            for name in STYLE_FILES:
+                if (src / name).is_file() and name != META:
+                    shutil.copyfile(src / name, tmp / name)
+            write_json_atomic(tmp / META, meta)
+            style = read_style(tmp)
+            if dest.exists():
+                raise StyleError(f"a style already exists at {dest}")
+            os.rename(tmp, dest)
+        except OSError as exc:
+            raise StyleError(f"cannot write style to {dest}: {exc.strerror or exc}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return Style(path=dest, meta=style.meta, readonly=False)
+
+    def delete(self, key: str) -> None:
+        style = self._writable(key)
+        trash = temp_sibling(style.path, "del-")
+        try:
+            os.rename(style.path, trash)
+        except OSError as exc:
+            raise StyleError(f"cannot delete {style.path}: {exc.strerror or exc}") from exc
+        self._cache.pop(style.path, None)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def set_favourite(self, key: str, value: bool = True) -> Style:
+        style = self.get(key)
+        value = bool(value)
+        if not style.readonly:
+            return self._update_meta(style, favourite=value)
+        # Bundled styles stay untouched; their favourite flags live in the user library.
+        self._ensure_user_dir()
+        favs = self._bundled_favourites()
+        favs = (favs | {style.id}) if value else (favs - {style.id})
+        write_json_atomic(self.user_dir / BUNDLED_FAVOURITES, {"favourites": sorted(favs)})
+        style.meta["favourite"] = value
+        return style
+
+    def _bundled_favourites(self) -> set[str]:
+        path = self.user_dir / BUNDLED_FAVOURITES
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return {x for x in data.get("favourites", []) if isinstance(x, str)}
+        except (OSError, ValueError, AttributeError):
+            return set()
+
+    # ---- sharing -------------------------------------------------------------------
+
+    def export_share(self, key: str, path) -> Path:
+        """Write one style as a single ``.sonolume`` file (a zip of its folder)."""
+        style = self.get(key)
+        path = Path(path).expanduser()
+        if path.is_dir():
+            path = path / f"{style.id}{SHARE_SUFFIX}"
+        if not path.suffix:
+            path = path.with_suffix(SHARE_SUFFIX)
+        if not path.parent.is_dir():
+            raise StyleError(f"cannot write {path}: folder {path.parent} does not exist")
+        meta = dict(style.meta, favourite=False)
+        tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr(META, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+                for name in STYLE_FILES:
+                    if name != META and (style.path / name).is_file():
+                        zf.write(style.path / name, name)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StyleError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    def import_share(self, path, name: str | None = None) -> Style:
+        """Add the style in a share file to the user library (validated before it lands;
+        nothing is left behind on failure)."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise StyleError(f"share file not found: {path}")
+        if path.stat().st_size > MAX_SHARE_BYTES:
+            raise StyleError(f"{path.name}: too large for a style ({path.stat().st_size >> 20} MB)")
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise StyleError(f"{path.name}: not a Sonolume share file (not a zip archive)") from exc
+        self._ensure_user_dir()
+        staging = self.user_dir / f"{TEMP_PREFIX}import-{uuid.uuid4().hex[:12]}"
+        try:
+            with zf:
+                members = _check_share_members(zf, path.name)
+                staging.mkdir()
+                for info, dest_name in members:
+                    _extract_member(zf, info, staging / dest_name, path.name)
+            try:
+                style = read_style(staging)
+            except StyleError as exc:
+                msg = str(exc).replace(str(staging) + os.sep, "").replace(str(staging), "archive")
+                msg = msg.replace(staging.name, "archive")
+                raise StyleError(f"{path.name}: not a valid style: {msg}") from exc
+            meta = dict(style.meta, favourite=False)
+            meta["name"] = self.unique_name(clean_name(name, "name") if name else meta["name"])
+            extra = dict(meta.get("extra") or {})
+            extra.setdefault("imported_from", path.name)
+            meta["extra"] = extra
+            return self._install(staging, self._new_folder(meta["name"]), meta)
+        except OSError as exc:
+            raise StyleError(f"cannot import {path.name}: {exc.strerror or exc}") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def import_legacy_pth(self, path, name: str | None = None) -> Style:
+        """Convert a legacy PyTorch state_dict of a sine CPPN into a style."""
+        from engine.styles.legacy import load_legacy_cppn
+
+        path = Path(path).expanduser()
+        cppn, info = load_legacy_cppn(path)
+        meta = {
+            "name": name or path.stem,
+            "prompts": [],
+            "negatives": [],
+            "clip": None,
+            "trained": True,
+            "created": utc_now(),
+            "extra": {"imported": True, "imported_from": path.name,
+                      "import_note": "legacy .pth: prompts and CLIP model unknown",
+                      **info},
+        }
+        return self.add(cppn, meta)
+
+    def import_file(self, path, name: str | None = None) -> Style:
+        """A share file or a legacy .pth, told apart by content."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise StyleError(f"file not found: {path}")
+        if path.suffix.lower() in (".pth", ".pt", ".ckpt", ".bin"):
+            return self.import_legacy_pth(path, name)
+        if path.suffix.lower() in (SHARE_SUFFIX, ".zip"):
+            return self.import_share(path, name)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return self.import_legacy_pth(path, name)  # the old (pre-1.6) torch format
+        if any(n.endswith("data.pkl") for n in names) and not any(
+            n.rsplit("/", 1)[-1] == META for n in names
+        ):
+            return self.import_legacy_pth(path, name)
+        return self.import_share(path, name)
+
+    # ---- housekeeping --------------------------------------------------------------
+
+    def _clean_stale_temps(self) -> None:
+        """Remove temp folders left by a crash (old enough that no writer owns them)."""
+        if not self.user_dir.is_dir():
+            return
+        now = time.time()
+        try:
+            entries = list(self.user_dir.iterdir())
+        except OSError:
+            return
+        for p in entries:
+            if not p.name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                if now - p.lstat().st_mtime < STALE_TEMP_SECONDS:
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink()
+            except OSError:
+                pass
+
+
+def _check_share_members(zf: zipfile.ZipFile, label: str) -> list[tuple[zipfile.ZipInfo, str]]:
+    """Vet every entry of a share archive before anything is extracted."""
+    infos = zf.infolist()
+    if len(infos) > 16:
+        raise StyleError(f"{label}: unexpected files in archive ({len(infos)} entries)")
+    files: list[tuple[zipfile.ZipInfo, list[str]]] = []
+    total = 0
+    for info in infos:
+        raw = info.filename
+        if "\\" in raw or raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+            raise StyleError(f"{label}: refusing absolute or Windows path in archive: {raw!r}")
+        parts = [p for p in raw.split("/") if p not in ("", ".")]
+        if any(p == ".." for p in parts):
+            raise StyleError(f"{label}: refusing path traversal in archive: {raw!r}")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise StyleError(f"{label}: refusing symbolic link in archive: {raw!r}")
+        if info.flag_bits & 0x1:
+            raise StyleError(f"{label}: encrypted archives are not supported")
+        if info.is_dir():
+            if len(parts) > 1:
+                raise StyleError(f"{label}: unexpected folder in archive: {raw!r}")
+            continue
+        if mode and not (stat.S_ISREG(mode) or stat.S_IFMT(mode) == 0):
+            raise StyleError(f"{label}: refusing special file in archive: {raw!r}")
+        total += info.file_size
+        if total > MAX_SHARE_BYTES:
+            raise StyleError(f"{label}: archive unpacks to more than "
+                             f"{MAX_SHARE_BYTES >> 20} MB; refusing it")
+        ratio = info.file_size // max(1, info.compress_size)
+        if info.file_size > (1 << 20) and ratio > MAX_RATIO:
+            raise StyleError(f"{label}: {raw!r} is compressed {ratio}:1, which looks like a "
+                             "zip bomb; refusing it")
+        files.append((info, parts))
+    # Accept the files at the top level or inside one folder (as 'zip -r' makes).
+    tops = {parts[0] for _, parts in files if len(parts) == 2}
+    out, seen = [], set()
+    for info, parts in files:
+        if len(parts) == 2 and len(tops) == 1:
+            parts = parts[1:]
+        if len(parts) != 1 or parts[0] not in STYLE_FILES:
+            raise StyleError(f"{label}: unexpected file in archive: {info.filename!r} "
+                             f"(a style holds only {', '.join(STYLE_FILES)})")
+        if parts[0] in seen:
+            raise StyleError(f"{label}: duplicate entry {parts[0]!r} in archive")
+        seen.add(parts[0])
+        out.append((info, parts[0]))
+    for needed in (META, WEIGHTS):
+        if needed not in seen:
+            raise StyleError(f"{label}: not a valid style: {needed} is missing from the archive")
+    return out
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, label: str) -> None:
+    """Copy one entry, counting real bytes (a lying header cannot make it bigger)."""
+    limit = min(info.file_size, MAX_SHARE_BYTES)
+    written = 0
+    try:
+        with zf.open(info) as src, open(dest, "xb") as out:
+            while True:
+                chunk = src.read(1 << 16)
+                if not chunk:
+                    break
+                written += len(chunk)
+                if written > limit:
+                    raise StyleError(f"{label}: {info.filename!r} is larger than it declares")
+                out.write(chunk)
+    except (zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError, ValueError,
+            zlib.error) as exc:
+        raise StyleError(f"{label}: damaged archive entry {info.filename!r}: {exc}") from exc
