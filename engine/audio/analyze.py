@@ -13,8 +13,9 @@ Pipeline (memory stays bounded whatever the track's length):
    spectral centroid, raw chroma and the waveform peak.
 3. **Beats** from the whole onset envelope: the tempo is the peak of the mean tempogram
    (accumulated chunk by chunk) under a prior flat over 70-190 BPM, refined by parabolic
-   interpolation; librosa's dynamic-programming tracker places the beats; the reported tempo
-   is then the least-squares slope of the beat times. A track whose onset envelope has no
+   interpolation; Ellis' dynamic-programming tracker (librosa's rules, fractional period)
+   places the beats; the reported tempo is then 60 / the mean beat interval (skipped or
+   doubled beats excluded), which is far finer than the ~23 ms frame grid. A track whose onset envelope has no
    clear periodicity (beat confidence below :data:`MIN_BEAT_CONFIDENCE`) or is silent has
    tempo 0.0 and no beats.
 4. **Cache** those frame-level results on disk (keyed by a BLAKE2 hash of the file's
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import dsp
 from engine.audio.features import AudioFeatures, beat_grid, n_frames_for
 from engine.errors import Cancelled, SonolumeError
 
@@ -65,6 +67,7 @@ TEMPO_RANGE = (70.0, 190.0)  # flat prior; outside it a log-Gaussian falls off, 
 TEMPO_FALLOFF_OCT = 0.25
 TEMPOGRAM_WIN = 384  # frames (~8.9 s)
 TEMPO_ONSET_SIGMA = 1.5  # frames: onset envelope blur before the tempogram (see track_beats)
+BEAT_TIGHTNESS = 100.0  # librosa's default: how strongly beats keep the estimated period
 MIN_BEAT_CONFIDENCE = 0.3  # clicks score ~0.9, white noise 0.19-0.26
 MAX_SAMPLE = 16.0  # decoded float samples are clipped to +-this (and NaN/inf zeroed)
 
@@ -223,21 +226,14 @@ _FILTERS: dict = {}
 
 def _filters():
     if not _FILTERS:
-        import librosa
-
-        freqs = librosa.fft_frequencies(sr=ANALYSIS_SR, n_fft=N_FFT)
+        freqs = dsp.fft_frequencies(ANALYSIS_SR, N_FFT)
         _FILTERS["freqs"] = freqs.astype(np.float32)
-        _FILTERS["mel"] = librosa.filters.mel(
-            sr=ANALYSIS_SR, n_fft=N_FFT, n_mels=N_MELS, norm=None, dtype=np.float32
-        )
-        _FILTERS["chroma"] = librosa.filters.chroma(
-            sr=ANALYSIS_SR, n_fft=N_FFT, tuning=0.0, dtype=np.float32
-        )
+        _FILTERS["mel"] = dsp.mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS)
+        _FILTERS["chroma"] = dsp.chroma_filterbank(ANALYSIS_SR, N_FFT)
         _FILTERS["bands"] = {
             name: (freqs >= lo) & (freqs < hi if hi < ANALYSIS_SR / 2 else freqs <= hi)
             for name, (lo, hi) in BANDS.items()
         }
-        _FILTERS["window_sum"] = float(np.sum(librosa.filters.get_window("hann", N_FFT)))
     return _FILTERS
 
 
@@ -247,18 +243,14 @@ RAW_KEYS = ("rms", "onset", "harm_frac", "bass", "mid", "treble", "centroid_hz",
 def _chunk_features(y: np.ndarray) -> dict[str, np.ndarray]:
     """Frame-level features of one window of analysis-rate audio (frame j centred on
     sample j * HOP). Returns arrays of ``1 + len(y) // HOP`` frames."""
-    import librosa
     import scipy.ndimage as ndi
 
     flt = _filters()
     m = 1 + len(y) // HOP
-    if len(y) < N_FFT:  # librosa wants at least one window
-        y = np.pad(y, (0, N_FFT - len(y)))
-    spec = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP, center=True))[:, :m]
-    spec /= flt["window_sum"]  # a full-scale sine peaks at 0.5
+    spec = dsp.stft_magnitude(y, N_FFT, HOP)  # a full-scale sine peaks at 0.5
     power = spec * spec
     out: dict[str, np.ndarray] = {}
-    out["rms"] = librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP, center=True)[0, :m]
+    out["rms"] = dsp.frame_rms(y, N_FFT, HOP)
 
     mel = flt["mel"] @ power
     mel_db = 10.0 * np.log10(np.maximum(mel, 10.0 ** (MEL_FLOOR_DB / 10.0)))
@@ -438,24 +430,9 @@ def analyse_frames(
 # Tempo and beats
 
 
-def _mean_tempogram(onset: np.ndarray, seg: int = 8192) -> np.ndarray:
-    """Mean over non-silent frames of librosa's tempogram, accumulated segment by segment
-    (a whole 3-hour tempogram would need gigabytes)."""
-    import librosa
-
-    total = np.zeros(TEMPOGRAM_WIN, dtype=np.float64)
-    count = 0
-    half = TEMPOGRAM_WIN // 2
-    for start in range(0, len(onset), seg):
-        lo, hi = max(start - half, 0), min(start + seg + half, len(onset))
-        tg = librosa.feature.tempogram(
-            onset_envelope=onset[lo:hi], sr=ANALYSIS_SR, hop_length=HOP,
-            win_length=TEMPOGRAM_WIN, center=True,
-        )
-        tg = tg[:, start - lo: start - lo + min(seg, len(onset) - start)]
-        live = tg[0] > 1e-9
-        total += tg[:, live].sum(axis=1)
-        count += int(live.sum())
+def _mean_tempogram(env: np.ndarray) -> np.ndarray:
+    """Mean over non-silent frames of the tempogram (lag 0..TEMPOGRAM_WIN-1)."""
+    total, count = dsp.tempogram_sum(env, TEMPOGRAM_WIN)
     return total / count if count else total
 
 
@@ -491,8 +468,6 @@ def track_beats(onset: np.ndarray, rms: np.ndarray) -> tuple[float, np.ndarray, 
     onset = np.asarray(onset, dtype=np.float32)
     if onset.size < 8 or np.all(rms < RMS_FLOOR) or float(np.percentile(onset, 99)) < ONSET_FLOOR:
         return 0.0, empty, 0.0  # silence, or sound without onsets (a steady pad)
-    import librosa
-
     # The onset envelope of sharp drums is a train of 1-2 frame spikes, so a beat period
     # that falls between two integer lags (120 BPM = 21.5 frames) splits its peak while
     # twice the period (43.07) lands on one: a light blur keeps octaves comparable.
@@ -519,13 +494,8 @@ def track_beats(onset: np.ndarray, rms: np.ndarray) -> tuple[float, np.ndarray, 
         if den < 0:
             lag += float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
     tempo0 = 60.0 * FRAME_RATE / lag
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, beats = librosa.beat.beat_track(
-            onset_envelope=onset, sr=ANALYSIS_SR, hop_length=HOP, bpm=tempo0, units="time",
-            trim=True,
-        )
-    beats = np.asarray(beats, dtype=np.float64)
+    frames = dsp.track_beat_frames(onset, period=lag, tightness=BEAT_TIGHTNESS, trim=True)
+    beats = frames.astype(np.float64) * HOP / ANALYSIS_SR
     if beats.size < 2:
         return 0.0, empty, confidence
     return _refine_tempo(beats, tempo0), beats, min(confidence, 1.0)
@@ -558,7 +528,8 @@ def _params_key() -> str:
         "v": ANALYSIS_VERSION, "sr": ANALYSIS_SR, "n_fft": N_FFT, "hop": HOP, "mels": N_MELS,
         "hpss": HPSS_KERNEL, "tempo": TEMPO_RANGE, "tg": TEMPOGRAM_WIN, "blur": TEMPO_ONSET_SIGMA,
         "falloff": TEMPO_FALLOFF_OCT, "flux": "j-2>j-1", "detrend": 1.0,
-        "conf": MIN_BEAT_CONFIDENCE, "onset_floor": ONSET_FLOOR, "mel_floor": MEL_FLOOR_DB,
+        "conf": MIN_BEAT_CONFIDENCE, "tight": BEAT_TIGHTNESS, "dsp": 1,
+        "onset_floor": ONSET_FLOOR, "mel_floor": MEL_FLOOR_DB,
     }
     return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=6).hexdigest()
 
@@ -615,29 +586,6 @@ def resample_max(x: np.ndarray, src_rate: float, fps: float, n: int) -> np.ndarr
     return np.where(ends > starts, red, x[nearest]).astype(np.float32)
 
 
-def _smooth_kernel(x, a_att, a_rel):
-    out = np.empty_like(x)
-    if x.shape[0] == 0:
-        return out
-    y = x[0].copy()
-    out[0] = y
-    for i in range(1, x.shape[0]):
-        v = x[i]
-        for j in range(x.shape[1]):
-            a = a_att if v[j] > y[j] else a_rel
-            y[j] += a * (v[j] - y[j])
-        out[i] = y
-    return out
-
-
-try:
-    from numba import njit
-
-    _smooth_jit = njit(cache=True, nogil=True)(_smooth_kernel)
-except Exception:  # pragma: no cover - numba ships with librosa
-    _smooth_jit = _smooth_kernel
-
-
 def smooth(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndarray:
     """One-pole attack/release follower: rises with time constant ``attack`` seconds,
     falls with ``release`` seconds (0 = follow at once). Works on (n,) or (n, d)."""
@@ -645,13 +593,7 @@ def smooth(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndarr
         return np.asarray(x, dtype=np.float32)
     a_att = 1.0 if attack <= 0 else 1.0 - math.exp(-1.0 / (attack * fps))
     a_rel = 1.0 if release <= 0 else 1.0 - math.exp(-1.0 / (release * fps))
-    arr = np.asarray(x, dtype=np.float64)
-    flat = arr.reshape(arr.shape[0], -1)
-    try:
-        out = _smooth_jit(np.ascontiguousarray(flat), a_att, a_rel)
-    except Exception:  # pragma: no cover - numba failure falls back to Python
-        out = _smooth_kernel(flat, a_att, a_rel)
-    return out.reshape(arr.shape).astype(np.float32)
+    return dsp.follow(x, a_att, a_rel).astype(np.float32)
 
 
 def _resolve_smoothing(smoothing) -> dict[str, tuple[float, float]]:
@@ -681,15 +623,12 @@ def _resolve_smoothing(smoothing) -> dict[str, tuple[float, float]]:
 
 def _relative_to_average(level: np.ndarray, rate: float) -> np.ndarray:
     """level / its causal exponential average (time constant BAND_AVERAGE_S), floored."""
-    from scipy.signal import lfilter
-
     level = np.asarray(level, dtype=np.float64)
     if level.size == 0:
         return level.astype(np.float32)
     alpha = 1.0 - math.exp(-1.0 / (BAND_AVERAGE_S * rate))
-    head = level[: max(int(BAND_AVERAGE_S * rate), 1)]
-    init = float(head.mean())
-    avg, _ = lfilter([alpha], [1.0, alpha - 1.0], level, zi=[(1 - alpha) * init])
+    init = float(level[: max(int(BAND_AVERAGE_S * rate), 1)].mean())
+    avg = dsp.follow(level, alpha, alpha, init=init)
     ratio = level / np.maximum(avg, BAND_FLOOR)
     ratio[level < BAND_FLOOR * 0.5] = 0.0
     return np.clip(ratio, 0.0, BAND_MAX)
