@@ -1,0 +1,141 @@
+"""``sonolume spatial``: a spatial CLIP map of an image or video frame, drawn as heatmaps
+(text queries, similarity to a clicked patch, coherence) over the picture."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from engine.cli.common import add_clip_options, clip_spec_from_args
+from engine.errors import SonolumeError
+
+_CLICK = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*$")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "spatial",
+        help="spatial CLIP map of an image or video frame (heatmaps per patch)",
+        description="Cut the picture into overlapping square patches (448 px at stride 224 "
+        "on full-size frames, half the short side on smaller ones; the last patch is "
+        "flush with the edge, so coverage is 100%%), embed each with CLIP and draw what "
+        "you ask for over the picture: the cosine of each patch to text queries, the "
+        "similarity of every patch to one patch (--click), or, by default, how coherent "
+        "the map is (mean cosine to neighbouring patches).",
+    )
+    p.add_argument("input", metavar="IMAGE_OR_VIDEO", help="a picture or a video file")
+    p.add_argument("--frame", type=int, metavar="N",
+                   help="video frame to inspect, counted from 0 (default 0)")
+    p.add_argument("--query", action="append", default=[], metavar="TEXT",
+                   help="text to compare every patch with (repeatable: one heatmap each)")
+    p.add_argument("--relative", action="store_true",
+                   help="with 2+ queries: show each query's share (softmax over the "
+                   "queries) instead of raw cosine, which varies little across patches")
+    p.add_argument("--patch", type=int, metavar="PX", help="patch size in pixels")
+    p.add_argument("--stride", type=int, metavar="PX", help="patch stride (default patch/2)")
+    p.add_argument("--click", metavar="ROW,COL",
+                   help="show every patch's similarity to this patch (0-based)")
+    p.add_argument("-o", "--out", metavar="PNG",
+                   help="where to write the picture (default: INPUT-spatial.png here)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON report (grid, coverage, every panel's values) to stdout")
+    p.add_argument("--colormap", metavar="NAME",
+                   help="colormap for every panel (viridis, magma, inferno, coolwarm)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N",
+                   help="patches per CLIP batch (default 32)")
+    add_clip_options(p)
+    p.set_defaults(func=run)
+
+
+def parse_click(text: str) -> tuple[int, int]:
+    m = _CLICK.match(text or "")
+    if not m:
+        raise SonolumeError(f"bad --click '{text}': use ROW,COL, e.g. 1,2")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _default_out(path: Path, frame: int | None) -> Path:
+    suffix = f"-f{frame}" if frame else ""
+    return Path.cwd() / f"{path.stem}{suffix}-spatial.png"
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.clip.loader import load_clip
+    from engine.spatial.grid import make_grid
+    from engine.spatial.inspect import RANDOM_NOTE, build_panels, build_report
+    from engine.spatial.maps import compute_map, load_picture
+    from engine.spatial.render import COLORMAPS, montage, render_overlay, save_png
+
+    if args.colormap and args.colormap not in COLORMAPS:
+        raise SonolumeError(f"unknown colormap '{args.colormap}' (known: "
+                            f"{', '.join(COLORMAPS)})")
+    if args.batch_size < 1:
+        raise SonolumeError("--batch-size must be at least 1")
+    queries = [q.strip() for q in args.query]
+    if any(not q for q in queries):
+        raise SonolumeError("--query needs some text")
+    click = parse_click(args.click) if args.click else None
+    path = Path(args.input)
+    image, source = load_picture(path, args.frame)
+    h, w = image.shape[:2]
+    try:
+        grid = make_grid(w, h, patch=args.patch, stride=args.stride)
+    except ValueError as exc:
+        raise SonolumeError(str(exc)) from None
+    if click is not None and not (0 <= click[0] < grid.rows and 0 <= click[1] < grid.cols):
+        raise SonolumeError(f"--click {click[0]},{click[1]} is outside the {grid.rows}x"
+                            f"{grid.cols} patch grid (rows 0..{grid.rows - 1}, columns "
+                            f"0..{grid.cols - 1})")
+
+    clip = load_clip(clip_spec_from_args(args))
+    if not args.json:
+        print(f"{path.name}: {w}x{h}, {grid.rows}x{grid.cols} = {grid.count} patches of "
+              f"{grid.patch} px at stride {grid.stride}, coverage {grid.coverage:.1%}; "
+              f"CLIP {clip.label}", file=sys.stderr)
+    smap = compute_map(clip, image, grid, cache=not args.no_cache,
+                       batch_size=args.batch_size)
+    text_emb = clip.encode_text(queries).numpy() if queries else None
+    panels = build_panels(smap, queries, text_emb, click, relative=args.relative)
+
+    where = path.name if source["kind"] == "image" else f"{path.name} frame {source['frame']}"
+    subtitle = (f"{where} | {w}x{h} | grid {grid.rows}x{grid.cols}, patch {grid.patch}/"
+                f"{grid.stride}, coverage {grid.coverage:.0%} | CLIP {clip.label}")
+    warning = RANDOM_NOTE if clip.random else None
+    images = [
+        render_overlay(image, p.values, grid, args.colormap or p.colormap,
+                       [p.title, subtitle], vmin=p.vmin, vmax=p.vmax, highlight=p.highlight,
+                       warning=warning)
+        for p in panels
+    ]
+    out = Path(args.out) if args.out else _default_out(path, args.frame)
+    if out.suffix.lower() != ".png":
+        raise SonolumeError(f"--out must end in .png, got '{out.name}'")
+    columns = 2 if (grid.width < grid.height or len(images) >= 3) and len(images) > 1 else 1
+    text = {"Software": "sonolume spatial", "CLIP": clip.label, "Source": where}
+    if clip.random:
+        text["Warning"] = RANDOM_NOTE
+    try:
+        save_png(montage(images, columns=columns), out, text=text)
+    except OSError as exc:
+        raise SonolumeError(f"cannot write {out}: {exc}") from exc
+
+    report = build_report(smap, panels, source)
+    report["output"] = str(out)
+    if args.json:
+        json.dump(report, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        for p, entry in zip(panels, report["panels"]):
+            print(f"{p.title}: mean {entry['mean']:.3f}, min {entry['min']:.3f}, max "
+                  f"{entry['max']:.3f}, best patch {entry['best_patch'][0]},"
+                  f"{entry['best_patch'][1]}")
+        if report["coherence"] is not None:
+            print(f"coherence (mean neighbour cosine): {report['coherence']:.3f}")
+        if clip.random:
+            print(f"WARNING: {RANDOM_NOTE}")
+        print(f"wrote {out}")
+    return 0

@@ -1,0 +1,283 @@
+"""Spatial CLIP maps: one CLIP image embedding per patch of a :class:`PatchGrid`.
+
+Each patch is cut from the RGB frame and resized to CLIP's input square by
+``ClipModel.encode_image`` (bilinear, anti-aliased), in batches. Maps are cached on disk
+as ``.npz`` (read with ``allow_pickle=False``) under ``$SONOLUME_CACHE/spatial`` (else the
+platform's user cache folder), named by a hash of the picture's pixels, the CLIP identity
+(label, spec, and the config file's bytes for a random test CLIP) and the grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import SonolumeError
+from engine.spatial.grid import PatchGrid, make_grid
+
+CACHE_VERSION = 1
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv",
+                  ".flv", ".ogv", ".ts"}
+
+
+@dataclass
+class SpatialMap:
+    """Unit-norm patch embeddings (P, D) float32 on ``grid`` (row-major)."""
+
+    embeddings: np.ndarray
+    grid: PatchGrid
+    clip_label: str
+    random_clip: bool = False
+    source: str = "clip"  # "clip" (measured) or "predicted" (a NeRV-CLIP head)
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        e = np.asarray(self.embeddings, dtype=np.float32)
+        if e.ndim != 2 or e.shape[0] != self.grid.count:
+            raise ValueError(f"map of shape {e.shape} does not fit a {self.grid.rows}x"
+                             f"{self.grid.cols} grid")
+        norm = np.linalg.norm(e, axis=1, keepdims=True)
+        self.embeddings = e / np.maximum(norm, 1e-12)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def cells(self) -> np.ndarray:
+        """Embeddings as (rows, cols, D)."""
+        return self.embeddings.reshape(self.grid.rows, self.grid.cols, -1)
+
+
+# -- pictures ---------------------------------------------------------------------------------
+
+def load_image(path: str | Path) -> np.ndarray:
+    """An image file as uint8 RGB (H, W, 3)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise SonolumeError(f"file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise SonolumeError(f"cannot read {path} as an image: {exc}") from exc
+
+
+def read_video_frame(path: str | Path, index: int = 0) -> tuple[np.ndarray, dict]:
+    """Frame ``index`` (0-based, in decode order) of a video as uint8 RGB (H, W, 3), at the
+    video's own size, plus ffmpeg's metadata (fps, size, duration)."""
+    import imageio_ffmpeg
+
+    path = Path(path)
+    if not path.is_file():
+        raise SonolumeError(f"file not found: {path}")
+    if index < 0:
+        raise SonolumeError("--frame must be >= 0")
+    gen = imageio_ffmpeg.read_frames(str(path), output_params=["-an", "-sn"])
+    try:
+        try:
+            meta = next(gen)
+        except (RuntimeError, OSError, StopIteration) as exc:
+            raise SonolumeError(f"cannot read {path} as a video: {_last_line(exc)}") from exc
+        w, h = meta["size"]
+        seen = 0
+        for raw in gen:
+            if seen == index:
+                frame = np.frombuffer(raw, dtype=np.uint8)
+                if frame.size != w * h * 3:
+                    raise SonolumeError(f"unexpected frame size decoding {path}")
+                return frame.reshape(h, w, 3).copy(), meta
+            seen += 1
+    except RuntimeError as exc:
+        raise SonolumeError(f"cannot decode {path}: {_last_line(exc)}") from exc
+    finally:
+        gen.close()
+    raise SonolumeError(f"{path} has {seen} frames; frame {index} does not exist "
+                        f"(frames are numbered from 0)")
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
+
+
+def load_picture(path: str | Path, frame: int | None = None) -> tuple[np.ndarray, dict]:
+    """An image, or frame ``frame`` (default 0) of a video, as uint8 RGB (H, W, 3), plus a
+    description dict (kind, path, frame, and the video's fps when there is one)."""
+    path = Path(path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        img, meta = read_video_frame(path, frame or 0)
+        return img, {"kind": "video", "path": str(path), "frame": frame or 0,
+                     "fps": meta.get("fps")}
+    try:
+        img = load_image(path)
+    except SonolumeError:
+        if not path.is_file():
+            raise
+        # Not an image Pillow knows: try it as a video before giving up.
+        try:
+            img, meta = read_video_frame(path, frame or 0)
+        except SonolumeError:
+            raise SonolumeError(f"cannot read {path} as an image or a video") from None
+        return img, {"kind": "video", "path": str(path), "frame": frame or 0,
+                     "fps": meta.get("fps")}
+    if frame not in (None, 0):
+        raise SonolumeError(f"{path} is a still image; --frame applies to videos only")
+    return img, {"kind": "image", "path": str(path)}
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 1]."""
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an RGB image (H, W, 3), got {img.shape}")
+    if img.dtype != np.uint8:
+        img = np.clip(np.asarray(img, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255.0
+
+
+def crop_patches(image: np.ndarray | torch.Tensor, grid: PatchGrid) -> torch.Tensor:
+    """The grid's patches as float (P, 3, patch, patch) in [0, 1] (not yet resized)."""
+    x = image if isinstance(image, torch.Tensor) else to_tensor(image)
+    if x.dim() == 3:
+        x = x[None]
+    if tuple(x.shape[-2:]) != (grid.height, grid.width):
+        raise ValueError(f"image is {x.shape[-1]}x{x.shape[-2]}, grid was made for "
+                         f"{grid.width}x{grid.height}")
+    return torch.cat([x[:, :, y0:y1, x0:x1] for x0, y0, x1, y1 in grid.boxes()])
+
+
+# -- cache ------------------------------------------------------------------------------------
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("SONOLUME_CACHE")
+    if env:
+        return Path(env) / "spatial"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("sonolume")) / "spatial"
+
+
+def clip_identity(clip) -> dict:
+    """What about a loaded CLIP changes its embeddings."""
+    spec = clip.spec
+    ident = {"label": clip.label, "spec": spec.to_json(), "image_size": clip.image_size}
+    if getattr(spec, "config", None):
+        try:
+            ident["config_sha256"] = hashlib.sha256(Path(spec.config).read_bytes()).hexdigest()
+        except OSError:
+            pass
+    if getattr(spec, "checkpoint", None):
+        p = Path(spec.checkpoint)
+        try:
+            st = p.stat()
+            ident["checkpoint"] = [str(p.resolve()), st.st_size, int(st.st_mtime)]
+        except OSError:
+            pass
+    return ident
+
+
+def image_hash(image: np.ndarray) -> str:
+    img = np.ascontiguousarray(image)
+    h = hashlib.sha256(str(img.shape).encode() + str(img.dtype).encode())
+    h.update(img.tobytes())
+    return h.hexdigest()
+
+
+def cache_key(image: np.ndarray, clip, grid: PatchGrid) -> str:
+    data = {"v": CACHE_VERSION, "image": image_hash(image), "clip": clip_identity(clip),
+            "grid": grid.params()}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _cache_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / key[:2] / f"{key}.npz"
+
+
+def _read_cache(path: Path, grid: PatchGrid) -> np.ndarray | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            emb = np.asarray(data["embeddings"], dtype=np.float32)
+            boxes = np.asarray(data["boxes"])
+    except (OSError, KeyError, ValueError):
+        return None
+    if emb.ndim != 2 or emb.shape[0] != grid.count or not np.array_equal(
+            boxes, np.asarray(grid.boxes(), dtype=np.int32)):
+        return None
+    return emb
+
+
+def _write_cache(path: Path, emb: np.ndarray, grid: PatchGrid) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        os.close(fd)
+        np.savez(tmp, embeddings=emb.astype(np.float32),
+                 boxes=np.asarray(grid.boxes(), dtype=np.int32))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+# -- embedding --------------------------------------------------------------------------------
+
+@torch.no_grad()
+def embed_patches(
+    clip,
+    image: np.ndarray,
+    grid: PatchGrid,
+    batch_size: int = 32,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Unit-norm CLIP embeddings (P, D) float32 of the grid's patches (no cache)."""
+    x = to_tensor(image)
+    boxes = grid.boxes()
+    out = []
+    for start in range(0, len(boxes), batch_size):
+        part = boxes[start:start + batch_size]
+        crops = torch.cat([x[:, :, y0:y1, x0:x1] for x0, y0, x1, y1 in part])
+        out.append(clip.encode_image(crops).cpu())
+        if on_progress:
+            on_progress(min(start + batch_size, len(boxes)), len(boxes))
+    return torch.cat(out).numpy().astype(np.float32)
+
+
+def compute_map(
+    clip,
+    image: np.ndarray,
+    grid: PatchGrid | None = None,
+    *,
+    patch: int | None = None,
+    stride: int | None = None,
+    cache: bool | str | Path = True,
+    batch_size: int = 32,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SpatialMap:
+    """The spatial CLIP map of ``image`` (uint8 RGB, H x W x 3).
+
+    ``grid`` defaults to :func:`make_grid` (scaled rule, or ``patch``/``stride``).
+    ``cache``: True for the default folder, a folder path, or False for none."""
+    image = np.asarray(image)
+    if grid is None:
+        grid = make_grid(image.shape[1], image.shape[0], patch=patch, stride=stride)
+    path = None
+    if cache:
+        folder = default_cache_dir() if cache is True else Path(cache)
+        path = _cache_path(folder, cache_key(image, clip, grid))
+        emb = _read_cache(path, grid) if path.is_file() else None
+        if emb is not None:
+            return SpatialMap(emb, grid, clip.label, bool(clip.random), "clip",
+                              {"cached": True})
+    emb = embed_patches(clip, image, grid, batch_size=batch_size, on_progress=on_progress)
+    if path is not None:
+        _write_cache(path, emb, grid)
+    return SpatialMap(emb, grid, clip.label, bool(clip.random), "clip", {"cached": False})
