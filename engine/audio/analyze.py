@@ -15,9 +15,9 @@ Pipeline (memory stays bounded whatever the track's length):
    (accumulated chunk by chunk) under a prior flat over 70-190 BPM, refined by parabolic
    interpolation; Ellis' dynamic-programming tracker (librosa's rules, fractional period)
    places the beats; the reported tempo is then 60 / the mean beat interval (skipped or
-   doubled beats excluded), which is far finer than the ~23 ms frame grid. A track whose onset envelope has no
-   clear periodicity (beat confidence below :data:`MIN_BEAT_CONFIDENCE`) or is silent has
-   tempo 0.0 and no beats.
+   doubled beats excluded), which is far finer than the ~23 ms frame grid. A track whose
+   onset envelope has no clear periodicity (beat confidence below
+   :data:`MIN_BEAT_CONFIDENCE`) or is silent has tempo 0.0 and no beats.
 4. **Cache** those frame-level results on disk (keyed by a BLAKE2 hash of the file's
    bytes plus the analysis parameters), so a re-open skips 1-3.
 5. **Resample to the video fps** (box average over each video frame; peak for onset),
@@ -55,7 +55,7 @@ READ_BLOCK = 1 << 16  # source frames decoded per block
 ANALYSIS_VERSION = 1  # bump when the cached frame-level results change meaning
 
 BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0, ANALYSIS_SR / 2)}
-BAND_AVERAGE_S = 3.0  # time constant of the "recent average" bands are divided by
+BAND_AVERAGE_S = 3.0  # time constant of the "recent average" (applied at the video fps)
 BAND_MAX = 4.0
 CENTROID_RANGE_HZ = (100.0, 8000.0)
 RMS_FLOOR = 1e-3  # -60 dBFS: RMS below this is silence, and p99 is never taken below it
@@ -586,14 +586,39 @@ def resample_max(x: np.ndarray, src_rate: float, fps: float, n: int) -> np.ndarr
     return np.where(ends > starts, red, x[nearest]).astype(np.float32)
 
 
+def _coefficient(tau: float, fps: float) -> float:
+    return 1.0 if tau <= 0 else 1.0 - math.exp(-1.0 / (tau * fps))
+
+
 def smooth(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndarray:
     """One-pole attack/release follower: rises with time constant ``attack`` seconds,
     falls with ``release`` seconds (0 = follow at once). Works on (n,) or (n, d)."""
     if attack <= 0 and release <= 0:
         return np.asarray(x, dtype=np.float32)
-    a_att = 1.0 if attack <= 0 else 1.0 - math.exp(-1.0 / (attack * fps))
-    a_rel = 1.0 if release <= 0 else 1.0 - math.exp(-1.0 / (release * fps))
-    return dsp.follow(x, a_att, a_rel).astype(np.float32)
+    return dsp.follow(x, _coefficient(attack, fps), _coefficient(release, fps)).astype(
+        np.float32)
+
+
+def smooth_features(series: dict[str, np.ndarray], fps: float,
+                    spec: dict[str, tuple[float, float]]) -> dict[str, np.ndarray]:
+    """Smooth several per-frame features in one pass: {name: (n,) or (n, d)} -> same."""
+    names = [k for k in spec if k in series and (spec[k][0] > 0 or spec[k][1] > 0)]
+    if not names:
+        return {}
+    cols, att, rel, shapes = [], [], [], []
+    for k in names:
+        a = np.asarray(series[k], dtype=np.float64)
+        a2 = a.reshape(a.shape[0], -1)
+        cols.append(a2)
+        shapes.append(a.shape)
+        att += [_coefficient(spec[k][0], fps)] * a2.shape[1]
+        rel += [_coefficient(spec[k][1], fps)] * a2.shape[1]
+    out = dsp.follow(np.concatenate(cols, axis=1), np.array(att), np.array(rel))
+    result, j = {}, 0
+    for k, a2, shape in zip(names, cols, shapes):
+        result[k] = out[:, j: j + a2.shape[1]].reshape(shape).astype(np.float32)
+        j += a2.shape[1]
+    return result
 
 
 def _resolve_smoothing(smoothing) -> dict[str, tuple[float, float]]:
@@ -621,13 +646,14 @@ def _resolve_smoothing(smoothing) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _relative_to_average(level: np.ndarray, rate: float) -> np.ndarray:
-    """level / its causal exponential average (time constant BAND_AVERAGE_S), floored."""
+def _relative_to_average(level: np.ndarray, fps: float) -> np.ndarray:
+    """(n, d) levels / their causal exponential average (time constant BAND_AVERAGE_S,
+    started at the mean of the first BAND_AVERAGE_S seconds), floored; 0 in silence."""
     level = np.asarray(level, dtype=np.float64)
-    if level.size == 0:
+    if level.shape[0] == 0:
         return level.astype(np.float32)
-    alpha = 1.0 - math.exp(-1.0 / (BAND_AVERAGE_S * rate))
-    init = float(level[: max(int(BAND_AVERAGE_S * rate), 1)].mean())
+    alpha = 1.0 - math.exp(-1.0 / (BAND_AVERAGE_S * fps))
+    init = level[: max(int(BAND_AVERAGE_S * fps), 1)].mean(axis=0)
     avg = dsp.follow(level, alpha, alpha, init=init)
     ratio = level / np.maximum(avg, BAND_FLOOR)
     ratio[level < BAND_FLOOR * 0.5] = 0.0
@@ -687,10 +713,11 @@ def to_video_rate(raw: RawAnalysis, fps: float, smoothing=None) -> AudioFeatures
         "centroid": resample_mean(cent_k, rate, fps, n),
         "chroma": resample_mean(chroma_k, rate, fps, n),
     }
-    for band in BANDS:
-        series[band] = resample_mean(_relative_to_average(fr[band], rate), rate, fps, n)
-    for name, (att, rel) in sm.items():
-        series[name] = smooth(series[name], fps, att, rel)
+    levels = np.stack([resample_mean(fr[b], rate, fps, n) for b in BANDS], axis=1)
+    rel = _relative_to_average(levels, fps)
+    for j, band in enumerate(BANDS):
+        series[band] = rel[:, j]
+    series.update(smooth_features(series, fps, sm))
     phase, pulse = beat_grid(raw.beat_times, raw.tempo, n, fps)
 
     def fin(a, hi):
