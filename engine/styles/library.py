@@ -378,7 +378,7 @@ class Library:
                 msg = msg.replace(staging.name, "archive")
                 raise StyleError(f"{path.name}: not a valid style: {msg}") from exc
             meta = dict(style.meta, favourite=False)
-            meta["name"] = self.unique_name(clean_name(name, "name") if name else meta["name"])
+            meta["name"] = self.unique_name(meta["name"] if name is None else name)
             extra = dict(meta.get("extra") or {})
             extra.setdefault("imported_from", path.name)
             meta["extra"] = extra
@@ -395,7 +395,7 @@ class Library:
         path = Path(path).expanduser()
         cppn, info = load_legacy_cppn(path)
         meta = {
-            "name": name or path.stem,
+            "name": path.stem if name is None else clean_name(name),
             "prompts": [],
             "negatives": [],
             "clip": None,
@@ -412,15 +412,18 @@ class Library:
         path = Path(path).expanduser()
         if not path.is_file():
             raise StyleError(f"file not found: {path}")
-        if path.suffix.lower() in (".pth", ".pt", ".ckpt", ".bin"):
-            return self.import_legacy_pth(path, name)
         if path.suffix.lower() in (SHARE_SUFFIX, ".zip"):
             return self.import_share(path, name)
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
         except (zipfile.BadZipFile, OSError, ValueError):
-            return self.import_legacy_pth(path, name)  # the old (pre-1.6) torch format
+            with open(path, "rb") as fh:
+                head = fh.read(2)
+            if head[:1] == b"\x80":  # a pickle: the old (pre-1.6) torch.save format
+                return self.import_legacy_pth(path, name)
+            raise StyleError(f"{path.name}: neither a Sonolume share file (.sonolume) nor "
+                             "PyTorch CPPN weights (.pth)") from None
         if any(n.endswith("data.pkl") for n in names) and not any(
             n.rsplit("/", 1)[-1] == META for n in names
         ):
