@@ -1,15 +1,12 @@
 """Audio analysis: per-video-frame features (loudness, onsets, beats, HPSS, bands,
-brightness, chroma) with documented ranges, cached on disk. See features.py and analyze.py."""
+brightness, chroma) with documented ranges, cached on disk.
 
-from engine.audio.analyze import DEFAULT_SMOOTHING, analyze, audio_info, load_audio
+    from engine.audio.analyze import analyze, load_audio, audio_info
+    from engine.audio.features import AudioFeatures, FEATURE_NAMES
+
+(The package does not re-export ``analyze`` so that ``engine.audio.analyze`` stays the
+module.)"""
+
 from engine.audio.features import FEATURE_NAMES, FEATURE_RANGES, AudioFeatures
 
-__all__ = [
-    "DEFAULT_SMOOTHING",
-    "FEATURE_NAMES",
-    "FEATURE_RANGES",
-    "AudioFeatures",
-    "analyze",
-    "audio_info",
-    "load_audio",
-]
+__all__ = ["FEATURE_NAMES", "FEATURE_RANGES", "AudioFeatures"]

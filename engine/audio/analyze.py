@@ -52,7 +52,7 @@ FRAME_RATE = ANALYSIS_SR / HOP  # internal frames per second (~43.07)
 CHUNK_FRAMES = 2048  # frames analysed per chunk (~47.6 s)
 CONTEXT_FRAMES = 48  # extra frames either side of a chunk (> HPSS half-kernel + flux lag)
 READ_BLOCK = 1 << 16  # source frames decoded per block
-ANALYSIS_VERSION = 1  # bump when the cached frame-level results change meaning
+ANALYSIS_VERSION = 2  # bump when the cached frame-level results change meaning
 
 BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0, ANALYSIS_SR / 2)}
 BAND_AVERAGE_S = 3.0  # time constant of the "recent average" (applied at the video fps)
