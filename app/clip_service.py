@@ -1,0 +1,55 @@
+"""One CLIP per app, loaded on demand in a worker thread and shared by training, semantic
+search and track suggestions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.clip.loader import ClipSpec
+
+log = logging.getLogger("sonolume.app.clip")
+
+
+class ClipService(QObject):
+    loaded = Signal(str)  # label of the CLIP now loaded
+    unloaded = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._spec: ClipSpec | None = None
+        self._clip = None
+
+    @property
+    def current(self):
+        """The loaded CLIP, or None (never loads)."""
+        return self._clip
+
+    @property
+    def is_random(self) -> bool:
+        return bool(self._clip is not None and getattr(self._clip, "random", False))
+
+    def get(self, spec: ClipSpec):
+        """The CLIP for ``spec``, loading it if needed. Blocking: call from a worker.
+        Raises :class:`engine.errors.ClipUnavailable` with instructions when it cannot."""
+        with self._lock:
+            if self._clip is not None and self._spec == spec:
+                return self._clip
+            from engine.clip.loader import load_clip
+
+            log.info("loading CLIP %s", spec.label)
+            clip = load_clip(spec, warn=log.warning)
+            self._clip, self._spec = clip, spec
+        self.loaded.emit(clip.label)
+        return clip
+
+    def forget(self, spec: ClipSpec | None = None) -> None:
+        """Drop the loaded CLIP when the settings change to another one."""
+        with self._lock:
+            if self._clip is None or (spec is not None and spec == self._spec):
+                return
+            self._clip, self._spec = None, None
+        self.unloaded.emit()

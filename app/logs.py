@@ -1,0 +1,46 @@
+"""Logging for the app: a rotating file everyone can attach to a bug report, plus stderr."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+from pathlib import Path
+
+LOG_ENV = "SONOLUME_LOG"
+_configured: Path | None = None
+
+
+def log_path() -> Path:
+    env = os.environ.get(LOG_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("sonolume", appauthor=False)) / "sonolume.log"
+
+
+def setup_logging(level: int = logging.INFO) -> Path:
+    global _configured
+    path = log_path()
+    if _configured == path:
+        return path
+    logger = logging.getLogger("sonolume")
+    logger.setLevel(level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(path, maxBytes=2 << 20, backupCount=2,
+                                                  encoding="utf-8")
+        fh.setFormatter(fmt)
+        logger.addHandler(fh)
+    except OSError:
+        pass
+    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+               for h in logger.handlers):
+        sh = logging.StreamHandler()
+        sh.setLevel(logging.WARNING)
+        sh.setFormatter(fmt)
+        logger.addHandler(sh)
+    _configured = path
+    return path

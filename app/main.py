@@ -1,0 +1,298 @@
+"""Sonolume's main window: library (left), live preview with transport (centre), training
+and reactivity (right). ``run_app`` is what ``sonolume`` with no arguments starts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+)
+
+from app import dialogs
+from app.clip_service import ClipService
+from app.library_panel import LibraryPanel
+from app.logs import log_path, setup_logging
+from app.reactivity_panel import ReactivityPanel
+from app.settings import AppSettings
+from app.settings_dialog import SettingsDialog
+from app.stage import Stage
+from app.train_panel import TrainPanel
+from app.workers import Worker
+from engine.styles.library import Library
+
+log = logging.getLogger("sonolume.app")
+
+
+def _scroll(widget):
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(max(360, widget.minimumSizeHint().width()))
+    return area
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: AppSettings | None = None):
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.setWindowTitle("Sonolume")
+        self.setObjectName("MainWindow")
+        self.clip_service = ClipService(self)
+        self.library = Library(self.settings.library_dir or None)
+        self.export_dialog = None
+
+        self.stage = Stage(self.settings)
+        self.setCentralWidget(self.stage)
+        self.library_panel = LibraryPanel(self.library, self.settings, self.clip_service)
+        self.train_panel = TrainPanel(self.settings, self.clip_service, self.library)
+        self.reactivity_panel = ReactivityPanel(self.stage, self.library, self.clip_service)
+
+        self.library_dock = self._dock("Library", "LibraryDock", self.library_panel,
+                                       Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.train_dock = self._dock("Train", "TrainDock", _scroll(self.train_panel),
+                                     Qt.DockWidgetArea.RightDockWidgetArea)
+        self.reactivity_dock = self._dock("Track & reactivity", "ReactivityDock",
+                                          _scroll(self.reactivity_panel),
+                                          Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.train_dock, self.reactivity_dock)
+        self.train_dock.raise_()
+        self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea,
+                            self.tabPosition(Qt.DockWidgetArea.RightDockWidgetArea))
+
+        self.status_path = QLabel()
+        self.statusBar().addPermanentWidget(self.status_path)
+        self._build_menus()
+        self._wire()
+        self._restore()
+        self._last_style_key = None
+        style = self.library_panel.current_style()
+        if style is not None:
+            self._style_selected(style)
+
+    # -- construction ----------------------------------------------------------------------
+    def _dock(self, title, name, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, menu, text, slot, shortcut=None, tip="") -> QAction:
+        act = QAction(text, self)
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+        if tip:
+            act.setStatusTip(tip)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        self.addAction(act)  # shortcuts work while the menu bar is hidden (fullscreen)
+        return act
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._action(f, "Load &track…", self.stage.choose_track, "Ctrl+O")
+        self._action(f, "&Import style…", self.library_panel.choose_import, "Ctrl+I")
+        self.export_action = self._action(f, "&Export video…", self.open_export, "Ctrl+E",
+                                          "render the selected style with the track to MP4")
+        f.addSeparator()
+        self._action(f, "&Settings…", self.open_settings, "Ctrl+,")
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, "Ctrl+Q")
+        v = mb.addMenu("&View")
+        self.play_action = self._action(v, "&Play / pause", self.stage.toggle_play, "Space")
+        self.fullscreen_action = self._action(v, "&Fullscreen preview", self.toggle_fullscreen,
+                                              "F11")
+        self._action(v, "&Search styles", self.focus_search, "Ctrl+F")
+        v.addSeparator()
+        for dock in (self.library_dock, self.train_dock, self.reactivity_dock):
+            v.addAction(dock.toggleViewAction())
+        h = mb.addMenu("&Help")
+        self._action(h, "Show &log file", lambda: dialogs.open_folder(log_path().parent))
+        self._action(h, "&About Sonolume", self.about)
+        esc = QShortcut(QKeySequence("Escape"), self)
+        esc.activated.connect(self.leave_fullscreen)
+
+    def _wire(self) -> None:
+        lp, tp, st = self.library_panel, self.train_panel, self.stage
+        lp.styleSelected.connect(self._style_selected)
+        tp.styleTrained.connect(self._style_trained)
+        tp.openSettings.connect(self.open_settings)
+        self.reactivity_panel.styleChosen.connect(self.select_style)
+        lp.libraryChanged.connect(self.reactivity_panel.refresh_suggestions)
+        st.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.clip_service.loaded.connect(
+            lambda label: self.statusBar().showMessage(f"CLIP loaded: {label}", 8000))
+
+    def _restore(self) -> None:
+        geo = self.settings.window_bytes("geometry")
+        if geo is None or not self.restoreGeometry(geo):
+            self.resize(1400, 860)
+        state = self.settings.window_bytes("state")
+        if state is not None:
+            self.restoreState(state)
+        else:
+            self.resizeDocks([self.library_dock], [330], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.train_dock], [420], Qt.Orientation.Horizontal)
+
+    # -- actions ---------------------------------------------------------------------------
+    def _style_selected(self, style) -> None:
+        key = None if style is None else (style.id, style.meta.get("created"),
+                                          str(style.path))
+        if key == self._last_style_key:
+            return
+        self._last_style_key = key
+        self.stage.set_style(style)
+        self.status_path.setText(f"style: {style.name}" if style else "")
+
+    def _style_trained(self, style) -> None:
+        self.library_panel.refresh(select_id=style.id)
+        self.statusBar().showMessage(f"new style '{style.name}' is in the library", 10000)
+        self.reactivity_panel.refresh_suggestions()
+
+    def select_style(self, style_id: str) -> None:
+        if not self.library_panel.select(style_id):
+            self.library_panel.search.clear()
+            self.library_panel.favourites.setChecked(False)
+            self.library_panel.refresh(select_id=style_id)
+
+    def focus_search(self) -> None:
+        self.library_dock.show()
+        self.library_dock.raise_()
+        self.library_panel.search.setFocus()
+        self.library_panel.search.selectAll()
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.leave_fullscreen()
+            return
+        self._saved_state = self.saveState()
+        for dock in (self.library_dock, self.train_dock, self.reactivity_dock):
+            dock.hide()
+        self.menuBar().hide()
+        self.statusBar().hide()
+        self.showFullScreen()
+
+    def leave_fullscreen(self) -> None:
+        if not self.isFullScreen():
+            return
+        self.showNormal()
+        self.menuBar().show()
+        self.statusBar().show()
+        if getattr(self, "_saved_state", None) is not None:
+            self.restoreState(self._saved_state)
+
+    def open_settings(self) -> None:
+        dlg = SettingsDialog(self.settings, self)
+        if dlg.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        old_lib = str(self.library.user_dir)
+        dlg.apply()
+        self.apply_settings(old_lib)
+
+    def apply_settings(self, old_library: str | None = None) -> None:
+        self.clip_service.forget(self.settings.clip_spec())
+        self.train_panel.update_clip_label()
+        self.stage.set_target_fps(self.settings.target_fps)
+        new = Library(self.settings.library_dir or None)
+        if old_library is None or str(new.user_dir) != old_library:
+            self.library = new
+            self.library_panel.set_library(new)
+            self.train_panel.library = new
+            self.reactivity_panel.library = new
+            self.reactivity_panel.reload_presets()
+
+    def open_export(self) -> None:
+        from app.export_dialog import ExportDialog
+
+        style = self.library_panel.current_style()
+        if style is None:
+            dialogs.error(self, "Export video", "Select a style in the library first.")
+            return
+        if self.stage.features is None:
+            dialogs.error(self, "Export video", "Load a track first: the video is the style "
+                          "moving to a piece of music.")
+            return
+        self.stage.pause()
+        self.export_dialog = ExportDialog(self.settings, style, self.stage, self)
+        self.export_dialog.show()
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About Sonolume",
+                          "<b>Sonolume</b><br>Audio-reactive visuals from text prompts.<br>"
+                          f"Log file: {log_path()}")
+
+    # -- shutdown --------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        if self.isFullScreen():
+            self.leave_fullscreen()
+        self.settings.set_window_bytes("geometry", self.saveGeometry())
+        self.settings.set_window_bytes("state", self.saveState())
+        self.settings.sync()
+        self.train_panel.shutdown()
+        if self.export_dialog is not None:
+            self.export_dialog.cancel()
+        self.stage.shutdown()
+        Worker.cancel_all(wait_ms=10000)
+        super().closeEvent(event)
+
+
+def _excepthook(exc_type, exc, tb) -> None:
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    log.error("unhandled error:\n%s", text)
+    app = QApplication.instance()
+    if app is not None and not getattr(_excepthook, "_busy", False):
+        _excepthook._busy = True
+        try:
+            dialogs.error(app.activeWindow(), "Unexpected error",
+                          f"{exc_type.__name__}: {exc}\n\nThe details are in the log: "
+                          f"{log_path()}", text)
+        finally:
+            _excepthook._busy = False
+
+
+def _parse(argv: list[str]):
+    p = argparse.ArgumentParser(prog="sonolume", description="Sonolume desktop app")
+    p.add_argument("track", nargs="?", help="an audio file to load")
+    p.add_argument("--style", help="select this style (name or id)")
+    p.add_argument("--settings", help="use this settings file (INI) instead of your own")
+    return p.parse_args(argv)
+
+
+def run_app(argv: list[str]) -> int:
+    args = _parse(list(argv))
+    setup_logging()
+    from engine.runtime import tune_allocator
+
+    tune_allocator()
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName("Sonolume")
+    app.setApplicationName("Sonolume")
+    sys.excepthook = _excepthook
+    window = MainWindow(AppSettings(args.settings))
+    window.show()
+    if args.style:
+        try:
+            window.select_style(window.library.get(args.style).id)
+        except Exception as exc:  # noqa: BLE001 - a bad argument is a message, not a crash
+            dialogs.error(window, "Style", str(exc))
+    if args.track:
+        QTimer.singleShot(0, lambda: window.stage.load_track(args.track))
+    log.info("app started; settings %s; log %s", window.settings.path, log_path())
+    return app.exec()

@@ -1,0 +1,282 @@
+"""Live preview: the selected style driven by the loaded track, synced to the player.
+
+Two drawing paths share one interface:
+
+* ``GLView`` (see :mod:`app.glview`): a QOpenGLWidget that draws the CPPN as a shader with
+  moderngl inside Qt's own GL context;
+* ``RasterView``: the torch renderer on a background thread, painted as an image. Its
+  resolution adapts frame by frame to hold the target frame rate (a software-GL machine
+  draws far faster this way).
+
+``auto`` measures both on a small frame and keeps the faster; the active path, the
+internal resolution and the measured frame rate are always shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, QThread, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from engine.reactive import FrameParams
+
+log = logging.getLogger("sonolume.app.preview")
+
+MIN_SIDE = 32
+STILL_SECONDS = 1.0  # the most a paused (still) frame may take to render
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w, _ = rgb.shape
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class AdaptiveScale:
+    """Chooses the internal render size: the largest that renders within the frame budget.
+
+    The cost of a CPPN frame is proportional to its pixel count, so after each frame the
+    pixel budget is corrected by ``budget / measured`` (damped, and with headroom)."""
+
+    def __init__(self, target_fps: float, max_pixels: int = 1920 * 1080):
+        self.target_fps = target_fps
+        self.pixels = 160 * 90.0
+        self.max_pixels = max_pixels
+        self.rate = 0.0  # measured pixels per second (0 until the first frame)
+
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        width, height = max(1, width), max(1, height)
+        full = width * height
+        px = min(self.pixels, full, self.max_pixels)
+        s = math.sqrt(px / full)
+        w, h = max(1, round(width * s)), max(1, round(height * s))
+        short = min(w, h)
+        if short < MIN_SIDE:
+            k = MIN_SIDE / short
+            w, h = round(w * k), round(h * k)
+        return w, h
+
+    def update(self, seconds: float, pixels: int) -> None:
+        if seconds <= 0 or pixels <= 0:
+            return
+        rate = pixels / seconds
+        self.rate = rate if self.rate == 0 else 0.7 * self.rate + 0.3 * rate
+        budget = 0.8 / self.target_fps  # headroom for painting and the event loop
+        ideal = pixels * budget / seconds
+        ratio = max(0.5, min(1.6, ideal / max(self.pixels, 1.0)))
+        self.pixels = max(MIN_SIDE * MIN_SIDE, self.pixels * ratio ** 0.6)
+
+
+class FpsMeter:
+    def __init__(self, window: float = 1.5):
+        self.window = window
+        self.stamps: list[float] = []
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.stamps.append(now)
+        while self.stamps and now - self.stamps[0] > self.window:
+            self.stamps.pop(0)
+
+    @property
+    def fps(self) -> float:
+        if len(self.stamps) < 2:
+            return 0.0
+        span = self.stamps[-1] - self.stamps[0]
+        return (len(self.stamps) - 1) / span if span > 0 else 0.0
+
+    def reset(self) -> None:
+        self.stamps.clear()
+
+
+class TorchRenderThread(QThread):
+    """Renders the most recent request; older requests are dropped, never queued."""
+
+    frameReady = Signal(object, float, int, bool)  # QImage, seconds, serial, full
+    failed = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._request = None
+        self._cppn = None
+        self._cppn_dirty = False
+        self._stop = False
+        self.renderer = None
+
+    def set_cppn(self, cppn) -> None:
+        with self._cond:
+            self._cppn, self._cppn_dirty = cppn, True
+
+    def request(self, params: FrameParams, width: int, height: int, serial: int,
+                full: bool = False) -> None:
+        with self._cond:
+            self._request = (params, width, height, serial, full)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if not self.wait(30000):
+            log.error("preview render thread did not stop")
+
+    def run(self) -> None:
+        from engine.render.torch_renderer import TorchRenderer
+
+        while True:
+            with self._cond:
+                while not self._stop and self._request is None:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                params, w, h, serial, full = self._request
+                self._request = None
+                cppn, dirty = self._cppn, self._cppn_dirty
+                self._cppn_dirty = False
+            if cppn is None:
+                continue
+            try:
+                if self.renderer is None:
+                    self.renderer = TorchRenderer(cppn)
+                elif dirty:
+                    self.renderer.set_cppn(cppn)
+                t0 = time.perf_counter()
+                frame = self.renderer.render(params, w, h)
+                dt = time.perf_counter() - t0
+            except Exception as exc:  # noqa: BLE001 - reported to the user, loop lives on
+                log.exception("torch preview render failed")
+                self.failed.emit(f"preview rendering failed: {exc}")
+                continue
+            self.frameReady.emit(to_qimage(frame), dt, serial, full)
+
+
+def draw_overlay(p: QPainter, rect, lines: list[str]) -> None:
+    if not lines:
+        return
+    font = QFont(p.font())
+    font.setPixelSize(12)
+    p.setFont(font)
+    fm = p.fontMetrics()
+    w = max(fm.horizontalAdvance(s) for s in lines) + 12
+    h = fm.height() * len(lines) + 8
+    p.fillRect(QRectF(rect.left() + 6, rect.top() + 6, w, h), QColor(0, 0, 0, 140))
+    p.setPen(QColor(235, 235, 235))
+    for i, s in enumerate(lines):
+        p.drawText(rect.left() + 12, rect.top() + 10 + fm.ascent() + i * fm.height(), s)
+
+
+class RasterView(QWidget):
+    """The torch path: frames rendered off the GUI thread at an adaptive size."""
+
+    path = "torch"
+    frameShown = Signal()
+    failed = Signal(str)
+
+    def __init__(self, target_fps: int = 24, parent=None):
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(160, 90)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.image: QImage | None = None
+        self.scale = AdaptiveScale(target_fps)
+        self.meter = FpsMeter()
+        self.overlay: list[str] = []
+        self.placeholder = "Select a style in the library"
+        self._serial = 0
+        self._shown = 0
+        self._pending = False
+        self._next = None
+        self.thread = TorchRenderThread(self)
+        self.thread.frameReady.connect(self._on_frame)
+        self.thread.failed.connect(self.failed)
+        self.thread.start()
+        self.has_cppn = False
+        self.last_render_seconds = 0.0
+        self.shown_size = (0, 0)
+
+    def sizeHint(self) -> QSize:
+        return QSize(640, 360)
+
+    @property
+    def render_size(self) -> tuple[int, int]:
+        dpr = self.devicePixelRatioF()
+        return self.scale.size_for(int(self.width() * dpr), int(self.height() * dpr))
+
+    def set_target_fps(self, fps: int) -> None:
+        self.scale.target_fps = fps
+
+    def set_cppn(self, cppn) -> None:
+        self.thread.set_cppn(cppn)
+        self.has_cppn = cppn is not None
+        if cppn is None:
+            self.image = None
+            self.update()
+
+    @property
+    def full_size(self) -> tuple[int, int]:
+        """The size of a still frame: the widget's own, unless that would take longer than
+        about a second at the measured speed."""
+        dpr = self.devicePixelRatioF()
+        w, h = max(1, int(self.width() * dpr)), max(1, int(self.height() * dpr))
+        limit = self.scale.max_pixels
+        if self.scale.rate > 0:
+            limit = min(limit, max(self.scale.pixels, self.scale.rate * STILL_SECONDS))
+        k = min(1.0, math.sqrt(limit / (w * h)))
+        return max(1, round(w * k)), max(1, round(h * k))
+
+    def draw(self, params: FrameParams, full: bool = False) -> None:
+        """Ask for a frame (``full``: at the widget's own resolution, for a still); if one
+        is being rendered, this one replaces any waiting one."""
+        if not self.has_cppn:
+            return
+        self._serial += 1
+        if self._pending:
+            self._next = (params, self._serial, full)
+            return
+        self._send(params, self._serial, full)
+
+    def _send(self, params, serial: int, full: bool) -> None:
+        w, h = self.full_size if full else self.render_size
+        self._pending = True
+        self.thread.request(params, w, h, serial, full)
+
+    def _on_frame(self, image: QImage, seconds: float, serial: int, full: bool) -> None:
+        self._pending = False
+        self.last_render_seconds = seconds
+        if not full:
+            self.scale.update(seconds, image.width() * image.height())
+            self.meter.tick()
+        self.image = image
+        self.shown_size = (image.width(), image.height())
+        self._shown = serial
+        self.update()
+        self.frameShown.emit()
+        if self._next is not None:
+            params, serial, full = self._next
+            self._next = None
+            self._send(params, serial, full)
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(0, 0, 0))
+        if self.image is not None and self.has_cppn:
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            p.drawImage(QRectF(self.rect()), self.image)
+        else:
+            p.setPen(QColor(170, 170, 170))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+        draw_overlay(p, self.rect(), self.overlay)
+        p.end()
+
+    def grab_frame(self) -> QImage | None:
+        return self.image
+
+    def shutdown(self) -> None:
+        self.thread.stop()

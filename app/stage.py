@@ -1,0 +1,534 @@
+"""The stage: the live preview, the transport (load / play / pause / seek) and a timeline
+of the track's energy and beats. The player's position is the clock the visuals follow."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer, QUrl, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QStackedLayout,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import dialogs
+from app.preview import FpsMeter, RasterView
+from app.workers import Worker
+from engine.reactive import FrameParams, latent_walk
+
+log = logging.getLogger("sonolume.app.stage")
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".oga", ".aiff", ".aif")
+ANALYSIS_FPS = 30.0
+
+try:  # QtMultimedia needs system libraries (libpulse); the app still works without it
+    from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+
+    MULTIMEDIA_ERROR = ""
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    QAudioOutput = QMediaPlayer = None
+    MULTIMEDIA_ERROR = str(exc)
+
+
+def fmt_time(t: float) -> str:
+    t = max(0.0, t)
+    return f"{int(t) // 60}:{int(t) % 60:02d}.{int(t * 10) % 10}"
+
+
+def analyze_track(path: str, *, progress, cancel):
+    from engine.audio.analyze import analyze
+
+    return analyze(path, fps=ANALYSIS_FPS, progress=lambda f, stage="": progress((f, stage)),
+                   cancel=cancel)
+
+
+class Clock:
+    """Playback time: follows the media player when there is one, runs on its own else
+    (no track, no audio backend). Extrapolated between the player's coarse position
+    updates so the visuals move smoothly."""
+
+    def __init__(self):
+        self.timer = QElapsedTimer()
+        self.base = 0.0
+        self.playing = False
+        self.duration = math.inf
+
+    def now(self) -> float:
+        t = self.base + (self.timer.elapsed() / 1000.0 if self.playing else 0.0)
+        return min(t, self.duration)
+
+    def start(self) -> None:
+        if not self.playing:
+            self.timer.start()
+            self.playing = True
+
+    def stop(self) -> None:
+        if self.playing:
+            self.base = self.now()
+            self.playing = False
+
+    def set(self, t: float) -> None:
+        self.base = max(0.0, min(t, self.duration))
+        if self.playing:
+            self.timer.start()
+
+
+class Timeline(pg.PlotWidget):
+    seekRequested = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFixedHeight(92)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.setMenuEnabled(False)
+        self.getPlotItem().hideAxis("left")
+        self.setLabel("bottom", "time (s) — energy and beats; click or drag to seek")
+        self.setYRange(0, 1.05, padding=0)
+        self.energy = self.plot([], [], pen=pg.mkPen((90, 170, 255), width=1),
+                                fillLevel=0, brush=(90, 170, 255, 70))
+        self.onset = self.plot([], [], pen=pg.mkPen((255, 255, 255, 60), width=1))
+        self.beats = pg.PlotDataItem([], [], connect="pairs",
+                                     pen=pg.mkPen((255, 190, 60, 200), width=1))
+        self.addItem(self.beats)
+        self.head = pg.InfiniteLine(0, angle=90, movable=True,
+                                    pen=pg.mkPen((255, 80, 80), width=2))
+        self.head.sigDragged.connect(lambda line: self.seekRequested.emit(float(line.value())))
+        self.addItem(self.head)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.duration = 0.0
+        self.hint = pg.TextItem("load a track to see its energy and beats here",
+                                color=(170, 170, 170), anchor=(0.5, 0.5))
+        self.addItem(self.hint)
+        self.set_features(None)
+
+    def set_features(self, features) -> None:
+        if features is None or features.n_frames == 0:
+            self.energy.setData([], [])
+            self.onset.setData([], [])
+            self.beats.setData([], [])
+            self.duration = 0.0
+            self.setXRange(0, 1, padding=0)
+            self.hint.setPos(0.5, 0.5)
+            self.hint.setVisible(True)
+            self.head.setVisible(False)
+            return
+        self.hint.setVisible(False)
+        self.head.setVisible(True)
+        t = features.times()
+        self.energy.setData(t, np.asarray(features.rms, float))
+        self.onset.setData(t, np.asarray(features.onset, float) * 0.6)
+        b = np.asarray(features.beat_times, float)
+        self.beats.setData(np.repeat(b, 2), np.tile([0.0, 1.05], len(b)))
+        self.duration = float(features.duration)
+        self.setXRange(0, max(self.duration, 0.1), padding=0)
+        self.head.setBounds((0, self.duration))
+
+    def set_time(self, t: float) -> None:
+        if not self.head.moving:
+            self.head.setValue(t)
+
+    def _clicked(self, ev) -> None:
+        if self.duration <= 0:
+            return
+        pos = self.getPlotItem().vb.mapSceneToView(ev.scenePos())
+        self.seekRequested.emit(float(min(max(pos.x(), 0.0), self.duration)))
+
+
+class Stage(QWidget):
+    trackLoaded = Signal(object)  # AudioFeatures
+    trackCleared = Signal()
+    statusMessage = Signal(str)
+    pathChanged = Signal(str)
+
+    def __init__(self, settings, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.setAcceptDrops(True)
+        self.cppn = None
+        self.style = None
+        self.features = None
+        self.param_track = None
+        self.track_path: str | None = None
+        self.analysis: Worker | None = None
+        self.clock = Clock()
+        self.meter = FpsMeter()
+        self.active_path = "torch"
+        self.path_note = ""
+        self._last_tick = 0.0
+        self.preset = None  # engine.reactive.Preset, set by the reactivity panel
+        self.amounts: dict[str, float] = {}
+
+        self.view_box = QWidget()
+        self.views = QStackedLayout(self.view_box)
+        self.raster = RasterView(settings.target_fps)
+        self.raster.failed.connect(self._render_failed)
+        self.raster.frameShown.connect(self._frame_shown)
+        self.views.addWidget(self.raster)
+        self.gl = None
+        self._choose_path()
+
+        self.load_button = QPushButton("Load track…")
+        self.load_button.setToolTip("open an audio file (WAV, FLAC, OGG, MP3); you can also "
+                                     "drop one on the preview")
+        self.load_button.clicked.connect(self.choose_track)
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.setToolTip("play / pause (Space)")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.time_label = QLabel("0:00.0")
+        self.time_label.setMinimumWidth(120)
+        self.track_label = QLabel("no track loaded")
+        self.track_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                       QSizePolicy.Policy.Preferred)
+        self.path_label = QLabel()
+        self.path_label.setToolTip("which renderer draws the preview, at what internal size")
+        self.fps_label = QLabel("– fps")
+        self.fps_label.setMinimumWidth(60)
+        bar = QHBoxLayout()
+        bar.addWidget(self.load_button)
+        bar.addWidget(self.play_button)
+        bar.addWidget(self.time_label)
+        bar.addWidget(self.track_label, 1)
+        bar.addWidget(self.path_label)
+        bar.addWidget(self.fps_label)
+        self.timeline = Timeline()
+        self.timeline.seekRequested.connect(self.seek)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.view_box, 1)
+        layout.addLayout(bar)
+        layout.addWidget(self.timeline)
+
+        self.player = None
+        self.audio = None
+        if QMediaPlayer is not None:
+            self.player = QMediaPlayer(self)
+            self.audio = QAudioOutput(self)
+            self.player.setAudioOutput(self.audio)
+            self.player.positionChanged.connect(self._player_position)
+            self.player.errorOccurred.connect(self._player_error)
+        else:
+            log.warning("QtMultimedia unavailable (%s): preview runs silent", MULTIMEDIA_ERROR)
+
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start(max(5, int(1000 / settings.target_fps)))
+        self._dirty = True
+        # A still (paused) frame is redrawn at full resolution once things settle.
+        self._refine = QTimer(self)
+        self._refine.setSingleShot(True)
+        self._refine.setInterval(250)
+        self._refine.timeout.connect(self._draw_full)
+
+    # -- render path -----------------------------------------------------------------------
+    def _choose_path(self) -> None:
+        """Start with the GL view when asked for or when it may win; app.glview decides
+        after measuring and may hand back to the torch view."""
+        want = self.settings.preview_path
+        if want == "torch":
+            self._use_raster("torch renderer (chosen in Settings)")
+            return
+        try:
+            from app.glview import GLView, gl_possible
+        except ImportError as exc:
+            self._use_raster(f"torch renderer (no GL view: {exc})")
+            return
+        ok, why = gl_possible()
+        if not ok:
+            self._use_raster(f"torch renderer ({why})")
+            return
+        self.gl = GLView(self.settings.target_fps, force=(want == "gl"))
+        self.gl.fallback.connect(self._gl_fallback)
+        self.gl.frameShown.connect(self._frame_shown)
+        self.views.addWidget(self.gl)
+        self.views.setCurrentWidget(self.gl)
+        self.active_path = "gl"
+        self.path_note = "GL shader"
+
+    def _use_raster(self, note: str) -> None:
+        self.views.setCurrentWidget(self.raster)
+        self.active_path = "torch"
+        self.path_note = note
+        log.info("preview path: %s", note)
+        if self.cppn is not None:
+            self.raster.set_cppn(self.cppn)
+        self._dirty = True
+        self.pathChanged.emit(self.active_path)
+
+    def _gl_fallback(self, why: str) -> None:
+        self._use_raster(f"torch renderer ({why})")
+        self.statusMessage.emit(f"preview: {why}; using the torch renderer")
+
+    @property
+    def view(self):
+        return self.gl if self.active_path == "gl" else self.raster
+
+    def _render_failed(self, message: str) -> None:
+        self.statusMessage.emit(message)
+
+    # -- style -----------------------------------------------------------------------------
+    def set_style(self, style) -> None:
+        """Show ``style`` (a library Style) or nothing (None)."""
+        self.style = style
+        if style is None:
+            self.cppn = None
+        else:
+            try:
+                self.cppn = style.load_cppn()
+            except Exception as exc:  # noqa: BLE001 - a broken style must not break the app
+                log.exception("cannot load style %s", style.id)
+                self.cppn = None
+                dialogs.error(self, "Style", f"cannot load '{style.name}': {exc}")
+        for v in (self.raster, self.gl):
+            if v is not None:
+                v.set_cppn(self.cppn)
+        self._rebuild_params()
+        self._dirty = True
+
+    # -- track -----------------------------------------------------------------------------
+    def choose_track(self) -> None:
+        filters = "Audio (" + " ".join(f"*{s}" for s in AUDIO_SUFFIXES) + ");;All files (*)"
+        path = dialogs.open_file(self, "Load track", self.settings.last_dir("tracks"), filters)
+        if path:
+            self.settings.remember_dir("tracks", path)
+            self.load_track(path)
+
+    def load_track(self, path: str) -> Worker:
+        """Analyse ``path`` in the background; the player starts with it when that works."""
+        if self.analysis is not None:
+            self.analysis.cancel()
+        self.pause()
+        name = Path(path).name
+        self.track_label.setText(f"analysing {name}…")
+        self.statusMessage.emit(f"analysing {name}…")
+
+        def progress(msg):
+            frac, stage = msg
+            self.track_label.setText(f"analysing {name}… {int(frac * 100)}%")
+
+        def finished(features):
+            self._set_track(path, features)
+
+        def failed(err):
+            self.track_label.setText(f"could not load {name}")
+            dialogs.error(self, "Load track", f"cannot use {name}: {err.message}",
+                          err.traceback if err.is_bug else "")
+
+        def cancelled(_msg):
+            pass
+
+        worker = Worker(analyze_track, str(path), name=f"analysing {name}")
+        worker.on(progress=progress, finished=finished, errored=failed, cancelled=cancelled,
+                  done=lambda: setattr(self, "analysis", None)
+                  if self.analysis is worker else None)
+        self.analysis = worker
+        return worker.start()
+
+    def _set_track(self, path: str, features) -> None:
+        self.track_path = str(path)
+        self.features = features
+        self.clock.duration = float(features.duration)
+        self.clock.set(0.0)
+        self.timeline.set_features(features)
+        stats = features.stats or {}
+        key = f" · {stats.get('key')} {stats.get('mode')}" if stats.get("key") else ""
+        self.track_label.setText(f"{Path(path).name} · {features.duration:.1f} s · "
+                                 f"{features.tempo:.0f} BPM{key}")
+        self.track_label.setToolTip(str(path))
+        if self.player is not None:
+            self.player.setSource(QUrl.fromLocalFile(str(path)))
+        self._rebuild_params()
+        self._dirty = True
+        self.statusMessage.emit(f"loaded {Path(path).name}")
+        self.trackLoaded.emit(features)
+
+    def clear_track(self) -> None:
+        self.pause()
+        self.features = None
+        self.track_path = None
+        self.clock.duration = math.inf
+        self.clock.set(0.0)
+        self.timeline.set_features(None)
+        if self.player is not None:
+            self.player.setSource(QUrl())
+        self.track_label.setText("no track loaded")
+        self._rebuild_params()
+        self.trackCleared.emit()
+
+    # -- reactivity ------------------------------------------------------------------------
+    def set_reactivity(self, preset, amounts: dict[str, float] | None = None) -> None:
+        self.preset = preset
+        self.amounts = dict(amounts or {})
+        self._rebuild_params()
+        self._dirty = True
+
+    def effective_preset(self):
+        """The chosen preset with each target scaled by its slider (0 = off, 1 = as is)."""
+        if self.preset is None:
+            return None
+        targets = {}
+        for name, m in self.preset.targets.items():
+            k = float(self.amounts.get(name, 1.0)) * float(self.amounts.get("_all", 1.0))
+            if k > 0:
+                targets[name] = replace(m, strength=m.strength * k, base=m.base * k)
+        return replace(self.preset, targets=targets)
+
+    def _rebuild_params(self) -> None:
+        self.param_track = None
+        if self.cppn is None or self.features is None or self.preset is None:
+            return
+        from engine.reactive import compute_params
+
+        try:
+            self.param_track = compute_params(self.features, self.effective_preset(),
+                                              extra_inputs=self.cppn.config.extra_inputs)
+        except Exception as exc:  # noqa: BLE001 - shown, and the preview keeps running
+            log.exception("reactivity failed")
+            self.statusMessage.emit(f"reactivity: {exc}")
+
+    def params_at(self, t: float) -> FrameParams:
+        if self.param_track is not None:
+            return self.param_track.at(t)
+        e = self.cppn.config.extra_inputs if self.cppn is not None else 0
+        if not e:
+            return FrameParams.neutral(e)
+        # No track: a slow seeded drift so the style is alive but calm.
+        extras = latent_walk(np.array([t * 0.08]), e, 0)[0] * 0.35
+        return FrameParams(extras=extras.astype(np.float32), rotation=0.02 * t)
+
+    # -- transport -------------------------------------------------------------------------
+    @property
+    def playing(self) -> bool:
+        return self.clock.playing
+
+    def current_time(self) -> float:
+        return self.clock.now()
+
+    def toggle_play(self) -> None:
+        if self.playing:
+            self.pause()
+        else:
+            self.play()
+
+    def play(self) -> None:
+        if self.features is not None and self.clock.now() >= self.clock.duration - 1e-3:
+            self.seek(0.0)
+        self.clock.start()
+        if self.player is not None and self.features is not None:
+            self.player.setPosition(int(self.clock.now() * 1000))
+            self.player.play()
+        self.play_button.setText("⏸ Pause")
+        self.meter.reset()
+
+    def pause(self) -> None:
+        self.clock.stop()
+        if self.player is not None:
+            self.player.pause()
+        self.play_button.setText("▶ Play")
+        self._dirty = True
+
+    def seek(self, t: float) -> None:
+        self.clock.set(float(t))
+        if self.player is not None and self.features is not None:
+            self.player.setPosition(int(self.clock.now() * 1000))
+        self._dirty = True
+
+    def _player_position(self, ms: int) -> None:
+        if not self.playing:
+            return
+        t = ms / 1000.0
+        if abs(t - self.clock.now()) > 0.2:  # the audio is the master clock
+            self.clock.set(t)
+
+    def _player_error(self, _error, text: str) -> None:
+        log.warning("media player: %s", text)
+        self.statusMessage.emit(f"audio playback unavailable ({text}); visuals keep time")
+
+    def tick(self) -> None:
+        t = self.clock.now()
+        if self.features is not None and self.playing and t >= self.clock.duration - 1e-3:
+            self.pause()
+        self.time_label.setText(
+            fmt_time(t) + (f" / {fmt_time(self.clock.duration)}" if self.features else ""))
+        self.timeline.set_time(t)
+        if (self.playing or self._dirty) and self.cppn is not None:
+            still = self._dirty and not self.playing
+            self._dirty = False
+            self.view.draw(self.params_at(t))
+            if still:
+                self._refine.start()
+        now = time.perf_counter()
+        if now - self._last_tick > 0.5:
+            self._last_tick = now
+            self._update_labels()
+
+    def _draw_full(self) -> None:
+        if not self.playing and self.cppn is not None:
+            self.view.draw(self.params_at(self.clock.now()), full=True)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._dirty = True
+
+    def _frame_shown(self) -> None:
+        self.meter.tick()
+
+    def _update_labels(self) -> None:
+        view = self.view
+        w, h = view.render_size if self.playing else view.shown_size
+        fps = self.meter.fps if self.playing else 0.0
+        name = "GL" if self.active_path == "gl" else "torch"
+        self.path_label.setText(f"{name} · {w}×{h}")
+        self.path_label.setToolTip(self.path_note)
+        self.fps_label.setText(f"{fps:4.1f} fps" if self.playing else "paused")
+        view.overlay = [f"{name} {w}×{h}", f"{fps:.1f} fps"] if self.playing else []
+
+    def set_target_fps(self, fps: int) -> None:
+        self.timer.setInterval(max(5, int(1000 / fps)))
+        for v in (self.raster, self.gl):
+            if v is not None:
+                v.set_target_fps(fps)
+
+    # -- drag and drop -----------------------------------------------------------------------
+    @staticmethod
+    def _audio_file(event) -> str | None:
+        md = event.mimeData()
+        if md.hasUrls():
+            for u in md.urls():
+                if u.isLocalFile() and u.toLocalFile().lower().endswith(AUDIO_SUFFIXES):
+                    return u.toLocalFile()
+        return None
+
+    def dragEnterEvent(self, event):
+        if self._audio_file(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        path = self._audio_file(event)
+        if path:
+            event.acceptProposedAction()
+            self.load_track(path)
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        if self.analysis is not None:
+            self.analysis.cancel()
+        if self.player is not None:
+            self.player.stop()
+        self.raster.shutdown()
+        if self.gl is not None:
+            self.gl.shutdown()
