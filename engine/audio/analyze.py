@@ -52,6 +52,7 @@ FRAME_RATE = ANALYSIS_SR / HOP  # internal frames per second (~43.07)
 CHUNK_FRAMES = 2048  # frames analysed per chunk (~47.6 s)
 CONTEXT_FRAMES = 48  # extra frames either side of a chunk (> HPSS half-kernel + flux lag)
 READ_BLOCK = 1 << 16  # source frames decoded per block
+SMALL_BLOCK = 2048  # block size after a decoding error (truncated files)
 ANALYSIS_VERSION = 2  # bump when the cached frame-level results change meaning
 
 BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0, ANALYSIS_SR / 2)}
@@ -164,7 +165,7 @@ def iter_mono(
         f = sf.SoundFile(str(path))
     except Exception as exc:
         raise _read_error(path, exc) from exc
-    with f:
+    try:
         info.source_rate = int(f.samplerate)
         info.channels = int(f.channels)
         if info.source_rate <= 0 or info.channels <= 0:
@@ -176,11 +177,25 @@ def iter_mono(
 
             stream = soxr.ResampleStream(info.source_rate, out_rate, 1, dtype="float32",
                                          quality="HQ")
+        careful = False  # after a decoding error: small blocks from the last good frame
         while True:
             _check_cancel(cancel)
             try:
-                data = f.read(block, dtype="float32", always_2d=True)
+                data = f.read(SMALL_BLOCK if careful else block, dtype="float32",
+                              always_2d=True)
             except Exception as exc:
+                if not careful:
+                    # A truncated FLAC, say, fails on the block that crosses its real end
+                    # and loses the whole block; re-read from the last good frame in small
+                    # blocks to keep all but the last few milliseconds.
+                    careful = True
+                    try:  # libsndfile's handle is stuck after the error: reopen it
+                        f.close()
+                        f = sf.SoundFile(str(path))
+                        f.seek(info.source_frames)
+                        continue
+                    except Exception:
+                        pass
                 if info.source_frames == 0:
                     raise _read_error(path, exc) from exc
                 info.warnings.append(
@@ -202,6 +217,8 @@ def iter_mono(
             tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
             if tail.size:
                 yield np.ascontiguousarray(tail, dtype=np.float32)
+    finally:
+        f.close()
 
 
 def load_audio(path, sr: int | None = ANALYSIS_SR) -> tuple[np.ndarray, int]:
@@ -603,7 +620,7 @@ def smooth_features(series: dict[str, np.ndarray], fps: float,
                     spec: dict[str, tuple[float, float]]) -> dict[str, np.ndarray]:
     """Smooth several per-frame features in one pass: {name: (n,) or (n, d)} -> same."""
     names = [k for k in spec if k in series and (spec[k][0] > 0 or spec[k][1] > 0)]
-    if not names:
+    if not names or len(series[names[0]]) == 0:
         return {}
     cols, att, rel, shapes = [], [], [], []
     for k in names:

@@ -110,17 +110,18 @@ def beat_grid(
         return z, z.copy()
     period = 60.0 / tempo
     t = np.arange(n, dtype=np.float64) / fps
-    # A beat belongs to the frame nearest to it: beat b counts from frame round(b * fps).
-    k = np.searchsorted(beats, t + 0.5 / fps, side="left") - 1  # last beat < t + half a frame
+    # A beat belongs to the frame nearest to it: beats are snapped to frame times, so that
+    # frame has phase exactly 0 and pulse exactly 1.
+    bq = np.rint(beats * fps) / fps
+    k = np.searchsorted(bq, t + 1e-9, side="right") - 1  # last snapped beat <= t
     phase = np.empty(n, dtype=np.float64)
     before = k < 0
-    after = k >= beats.size - 1
+    after = k >= bq.size - 1
     inside = ~before & ~after
     ki = k[inside]
-    elapsed = np.maximum(t[inside] - beats[ki], 0.0)
-    phase[inside] = elapsed / np.maximum(beats[ki + 1] - beats[ki], 1e-6)
-    phase[after] = np.maximum(t[after] - beats[-1], 0.0) / period
-    phase[before] = (t[before] - beats[0]) / period
+    phase[inside] = (t[inside] - bq[ki]) / np.maximum(bq[ki + 1] - bq[ki], 1e-9)
+    phase[after] = (t[after] - bq[-1]) / period
+    phase[before] = (t[before] - bq[0]) / period
     phase = np.mod(phase, 1.0)
     phase32 = phase.astype(np.float32)
     phase32[phase32 >= 1.0] = 0.0
