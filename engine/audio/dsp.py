@@ -125,7 +125,7 @@ def chroma_filterbank(sr: int, n_fft: int, fmin: float = 180.0, fmax: float = 20
 # Tempo
 
 
-def tempogram_sum(env: np.ndarray, win: int, seg: int = 8192) -> tuple[np.ndarray, int]:
+def tempogram_sum(env: np.ndarray, win: int, seg: int = 2048) -> tuple[np.ndarray, int]:
     """Sum over frames of the windowed, lag-0-normalised autocorrelation of ``env`` (the
     librosa tempogram: Hann window of ``win`` frames centred on each frame, linear-ramp
     padding at the ends), and the number of frames that had any energy. Done in segments

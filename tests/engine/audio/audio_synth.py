@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+DEMO = Path(__file__).resolve().parents[3] / "resources" / "audio" / "demo.ogg"
 
 
 def drum_track(bpm: float, duration: float = 30.0, sr: int = 44100, offset: float = 0.25,

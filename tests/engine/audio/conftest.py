@@ -7,10 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_synth import drum_track
-
-ROOT = Path(__file__).resolve().parents[3]
-DEMO = ROOT / "resources" / "audio" / "demo.ogg"
+from audio_synth import DEMO, drum_track
 
 
 @pytest.fixture(scope="session", autouse=True)
