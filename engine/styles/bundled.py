@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engine.cppn.model import CPPN, CPPNConfig
@@ -98,8 +99,9 @@ SEEDED = [
 ]
 
 
-def generate(out_dir: Path = BUNDLED_DIR, log=print) -> list[Path]:
-    """(Re)write every bundled style into ``out_dir``; drop generated ones no longer listed."""
+def generate(out_dir: Path = BUNDLED_DIR, log=print, thumbs: bool = True) -> list[Path]:
+    """(Re)write every bundled style into ``out_dir``; drop generated ones no longer listed.
+    ``thumbs=False`` skips rendering thumbnails (for :func:`check`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = {s.id for s in SEEDED}
@@ -115,7 +117,8 @@ def generate(out_dir: Path = BUNDLED_DIR, log=print) -> list[Path]:
     paths = []
     for spec in SEEDED:
         folder = out_dir / spec.id
-        write_style(folder, spec.build(), spec.meta(), overwrite=True)
+        thumb = None if thumbs else np.zeros((1, 1, 3), np.uint8)
+        write_style(folder, spec.build(), spec.meta(), thumb=thumb, overwrite=True)
         paths.append(folder)
         log(f"wrote {folder}")
     return paths
@@ -125,7 +128,7 @@ def check(out_dir: Path = BUNDLED_DIR) -> list[str]:
     """Differences between ``out_dir`` and a fresh generation (empty when in sync)."""
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp), log=lambda _msg: None)
+        generate(Path(tmp), log=lambda _msg: None, thumbs=False)
         for spec in SEEDED:
             mine, fresh = Path(out_dir) / spec.id, Path(tmp) / spec.id
             if not mine.is_dir():

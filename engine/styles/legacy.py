@@ -88,13 +88,15 @@ def load_legacy_cppn(path: Path) -> tuple[CPPN, dict]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()
-        why = next((line for line in first if "Unsupported" in line or "global" in line),
-                   first[0] if first else "")
-        raise StyleError(
-            f"{label}: refused: the file holds Python objects or code, not just tensors "
-            f"(only plain state_dicts are imported; {why.strip()[:160]})"
-        ) from exc
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        why = next((line for line in lines if "unsupported" in line.lower()),
+                   lines[-1] if lines else "")
+        if "global" in why.lower():  # a class or function reference: code, not data
+            raise StyleError(
+                f"{label}: refused: the file holds Python objects or code, not just tensors "
+                f"(only plain state_dicts are imported; {why[:160]})"
+            ) from exc
+        raise StyleError(f"{label}: not a readable PyTorch weights file ({why[:160]})") from exc
     except Exception as exc:  # torch raises RuntimeError, EOFError, zip errors, ...
         raise StyleError(f"{label}: not a readable PyTorch weights file ({exc})"[:300]) from exc
 

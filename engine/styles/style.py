@@ -361,7 +361,7 @@ def encode_png(image: np.ndarray) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(_as_uint8_image(image), "RGB").save(buf, format="PNG", optimize=True)
+    Image.fromarray(_as_uint8_image(image), "RGB").save(buf, format="PNG")
     return buf.getvalue()
 
 
