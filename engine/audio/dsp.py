@@ -61,14 +61,16 @@ def stft_magnitude(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
 
 
 def frame_rms(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """RMS of each centred, rectangular frame (librosa.feature.rms with center=True)."""
-    frames = frame_signal(y, n_fft, hop)
-    out = np.empty(frames.shape[0], dtype=np.float32)
-    step = 4096
-    for i in range(0, frames.shape[0], step):
-        f = frames[i:i + step].astype(np.float64)
-        out[i:i + step] = np.sqrt(np.mean(f * f, axis=1))
-    return out
+    """RMS of each centred, rectangular frame (librosa.feature.rms with center=True),
+    from a running sum of squares: O(samples), no frame copies."""
+    pad = n_fft // 2
+    y2 = np.pad(np.asarray(y, dtype=np.float64), (pad, pad)) ** 2
+    m = 1 + len(y) // hop
+    cs = np.concatenate([[0.0], np.cumsum(y2)])
+    starts = np.arange(m) * hop
+    ends = np.minimum(starts + n_fft, len(y2))
+    power = np.maximum(cs[ends] - cs[starts], 0.0) / n_fft
+    return np.sqrt(power).astype(np.float32)
 
 
 def fft_frequencies(sr: int, n_fft: int) -> np.ndarray:
