@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
         self.train_dock = self._dock("Train", "TrainDock", _scroll(self.train_panel),
                                      Qt.DockWidgetArea.RightDockWidgetArea)
-        self.reactivity_dock = self._dock("Track & reactivity", "ReactivityDock",
+        self.reactivity_dock = self._dock("Track && reactivity", "ReactivityDock",
                                           _scroll(self.reactivity_panel),
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.train_dock, self.reactivity_dock)
@@ -281,6 +281,10 @@ def run_app(argv: list[str]) -> int:
     from engine.runtime import tune_allocator
 
     tune_allocator()
+    if QApplication.instance() is None:
+        from app.glview import configure_gl_format
+
+        configure_gl_format()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName("Sonolume")
     app.setApplicationName("Sonolume")

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, QThread, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter
+from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.reactive import FrameParams
@@ -157,21 +157,6 @@ class TorchRenderThread(QThread):
             self.frameReady.emit(to_qimage(frame), dt, serial, full)
 
 
-def draw_overlay(p: QPainter, rect, lines: list[str]) -> None:
-    if not lines:
-        return
-    font = QFont(p.font())
-    font.setPixelSize(12)
-    p.setFont(font)
-    fm = p.fontMetrics()
-    w = max(fm.horizontalAdvance(s) for s in lines) + 12
-    h = fm.height() * len(lines) + 8
-    p.fillRect(QRectF(rect.left() + 6, rect.top() + 6, w, h), QColor(0, 0, 0, 140))
-    p.setPen(QColor(235, 235, 235))
-    for i, s in enumerate(lines):
-        p.drawText(rect.left() + 12, rect.top() + 10 + fm.ascent() + i * fm.height(), s)
-
-
 class RasterView(QWidget):
     """The torch path: frames rendered off the GUI thread at an adaptive size."""
 
@@ -187,7 +172,6 @@ class RasterView(QWidget):
         self.image: QImage | None = None
         self.scale = AdaptiveScale(target_fps)
         self.meter = FpsMeter()
-        self.overlay: list[str] = []
         self.placeholder = "Select a style in the library"
         self._serial = 0
         self._shown = 0
@@ -272,7 +256,6 @@ class RasterView(QWidget):
         else:
             p.setPen(QColor(170, 170, 170))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
-        draw_overlay(p, self.rect(), self.overlay)
         p.end()
 
     def grab_frame(self) -> QImage | None:

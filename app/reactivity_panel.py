@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -21,10 +21,12 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.workers import Worker
 from engine.errors import SonolumeError
 
 log = logging.getLogger("sonolume.app.reactivity")
 
+SUGGESTIONS = 6
 TARGET_LABELS = {
     "drift": ("Drift", "how fast harmony moves the picture through its latent space"),
     "pulse": ("Pulse", "how hard beats and percussion kick the picture"),
@@ -104,10 +106,12 @@ class ReactivityPanel(QWidget):
         rl.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
 
         self.suggestions = QListWidget()
-        self.suggestions.setMinimumHeight(120)
+        self.suggestions.setMinimumHeight(200)
+        self.suggestions.setIconSize(QSize(48, 48))
         self.suggestions.setWordWrap(True)
         self.suggestions.setToolTip("click a style to switch the preview to it")
         self.suggestions.itemClicked.connect(self._suggestion_clicked)
+        self.suggestions.setVisible(False)
         self.suggest_note = QLabel("Load a track to see which styles suit it.")
         self.suggest_note.setWordWrap(True)
         sug_box = QGroupBox("Suggested styles for this track")
@@ -119,7 +123,8 @@ class ReactivityPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(track_box)
         layout.addWidget(react_box)
-        layout.addWidget(sug_box, 1)
+        layout.addWidget(sug_box)
+        layout.addStretch(1)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -202,30 +207,46 @@ class ReactivityPanel(QWidget):
     def _track_cleared(self) -> None:
         self.track_info.setText("No track loaded.")
         self.suggestions.clear()
+        self.suggestions.setVisible(False)
         self.suggest_note.setText("Load a track to see which styles suit it.")
 
     def refresh_suggestions(self) -> None:
+        """Rank the library's styles for the loaded track (in the background: with a CLIP
+        loaded this encodes every style's prompts)."""
         features = self.stage.features
         self.suggestions.clear()
+        self.suggestions.setVisible(False)
         if features is None:
             return
-        try:
-            from engine.audio.suggest import rank_styles
-        except ImportError:
-            self.suggest_note.setText("Style suggestions are not available in this build.")
-            return
+        from engine.audio.suggest import rank_styles
+
         clip = self.clip_service.current if self.clip_service is not None else None
-        try:
-            ranked = rank_styles(features, self.library.list(), clip=clip, top=6)
-        except SonolumeError as exc:
-            self.suggest_note.setText(f"no suggestions: {exc}")
-            return
+        styles = self.library.list()
+        self._suggest_gen = getattr(self, "_suggest_gen", 0) + 1
+        gen = self._suggest_gen
+        self.suggest_note.setText("ranking the library for this track…")
+
+        def done(ranked):
+            if gen == self._suggest_gen:
+                self._show_suggestions(ranked[:SUGGESTIONS], clip is not None)
+
+        def failed(err):
+            if gen == self._suggest_gen:
+                self.suggest_note.setText(f"no suggestions: {err.message}")
+
+        self._suggest_worker = Worker(rank_styles, features, styles, clip=clip,
+                                      name="style suggestions", pass_control=False)
+        self._suggest_worker.on(finished=done, errored=failed).start()
+
+    def _show_suggestions(self, ranked, with_clip: bool) -> None:
         from app.library_panel import style_pixmap
 
-        how = ("ranked by CLIP between a description of the track and each style's prompts"
-               if clip is not None else "ranked by the track's features (load a CLIP for "
-               "better matches)")
-        self.suggest_note.setText(how)
+        self.suggestions.clear()
+        self.suggest_note.setText(
+            "Ranked by CLIP: a description of the track against each style's prompts. "
+            "Click one to switch." if with_clip else
+            "Ranked by the track's tempo, energy and brightness against each style's words "
+            "(load a CLIP for better matches). Click one to switch.")
         for entry in ranked:
             style, score, reason = _unpack(entry)
             item = QListWidgetItem(f"{style.name}\n{reason}" if reason else style.name)
@@ -233,6 +254,7 @@ class ReactivityPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, style.id)
             item.setToolTip(f"score {score:.3f}" + (f": {reason}" if reason else ""))
             self.suggestions.addItem(item)
+        self.suggestions.setVisible(self.suggestions.count() > 0)
 
     def _suggestion_clicked(self, item: QListWidgetItem) -> None:
         self.styleChosen.emit(item.data(Qt.ItemDataRole.UserRole))
@@ -243,7 +265,9 @@ def _unpack(entry):
     if isinstance(entry, tuple):
         style = entry[0]
         score = float(entry[1]) if len(entry) > 1 else 0.0
-        reason = str(entry[2]) if len(entry) > 2 else ""
+        reason = entry[2] if len(entry) > 2 else ""
+        if isinstance(reason, (list, tuple)):
+            reason = "; ".join(str(r) for r in reason)
         return style, score, reason
     style = getattr(entry, "style", entry)
     score = float(getattr(entry, "score", 0.0))

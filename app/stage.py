@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QStackedLayout,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -157,7 +158,7 @@ class Stage(QWidget):
         self.settings = settings
         self.setAcceptDrops(True)
         self.cppn = None
-        self.style = None
+        self.shown_style = None
         self.features = None
         self.param_track = None
         self.track_path: str | None = None
@@ -167,6 +168,7 @@ class Stage(QWidget):
         self.active_path = "torch"
         self.path_note = ""
         self._last_tick = 0.0
+        self._hold = (0.0, 0.0)  # (seek target, until when): see _sync_player
         self.preset = None  # engine.reactive.Preset, set by the reactivity panel
         self.amounts: dict[str, float] = {}
 
@@ -183,7 +185,8 @@ class Stage(QWidget):
         self.load_button.setToolTip("open an audio file (WAV, FLAC, OGG, MP3); you can also "
                                      "drop one on the preview")
         self.load_button.clicked.connect(self.choose_track)
-        self.play_button = QPushButton("▶ Play")
+        self.play_button = QPushButton("Play")
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.play_button.setToolTip("play / pause (Space)")
         self.play_button.clicked.connect(self.toggle_play)
         self.time_label = QLabel("0:00.0")
@@ -253,6 +256,7 @@ class Stage(QWidget):
             return
         self.gl = GLView(self.settings.target_fps, force=(want == "gl"))
         self.gl.fallback.connect(self._gl_fallback)
+        self.gl.failed.connect(self._render_failed)
         self.gl.frameShown.connect(self._frame_shown)
         self.views.addWidget(self.gl)
         self.views.setCurrentWidget(self.gl)
@@ -283,7 +287,7 @@ class Stage(QWidget):
     # -- style -----------------------------------------------------------------------------
     def set_style(self, style) -> None:
         """Show ``style`` (a library Style) or nothing (None)."""
-        self.style = style
+        self.shown_style = style
         if style is None:
             self.cppn = None
         else:
@@ -429,28 +433,41 @@ class Stage(QWidget):
             self.seek(0.0)
         self.clock.start()
         if self.player is not None and self.features is not None:
-            self.player.setPosition(int(self.clock.now() * 1000))
+            self._sync_player()
             self.player.play()
-        self.play_button.setText("⏸ Pause")
+        self.play_button.setText("Pause")
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
         self.meter.reset()
 
     def pause(self) -> None:
         self.clock.stop()
         if self.player is not None:
             self.player.pause()
-        self.play_button.setText("▶ Play")
+        self.play_button.setText("Play")
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self._dirty = True
 
     def seek(self, t: float) -> None:
         self.clock.set(float(t))
-        if self.player is not None and self.features is not None:
-            self.player.setPosition(int(self.clock.now() * 1000))
+        self._sync_player()
         self._dirty = True
+
+    def _sync_player(self) -> None:
+        """Move the player to the clock; until it reports a position near there, its
+        (stale) reports are ignored rather than dragging the clock back."""
+        if self.player is not None and self.features is not None:
+            self._hold = (self.clock.now(), time.monotonic() + 1.5)
+            self.player.setPosition(int(self.clock.now() * 1000))
 
     def _player_position(self, ms: int) -> None:
         if not self.playing:
             return
         t = ms / 1000.0
+        target, until = self._hold
+        if until:
+            if abs(t - target) > 0.3 and time.monotonic() < until:
+                return  # still the position from before the seek
+            self._hold = (0.0, 0.0)
         if abs(t - self.clock.now()) > 0.2:  # the audio is the master clock
             self.clock.set(t)
 
@@ -495,7 +512,6 @@ class Stage(QWidget):
         self.path_label.setText(f"{name} · {w}×{h}")
         self.path_label.setToolTip(self.path_note)
         self.fps_label.setText(f"{fps:4.1f} fps" if self.playing else "paused")
-        view.overlay = [f"{name} {w}×{h}", f"{fps:.1f} fps"] if self.playing else []
 
     def set_target_fps(self, fps: int) -> None:
         self.timer.setInterval(max(5, int(1000 / fps)))

@@ -257,6 +257,7 @@ class TrainPanel(QWidget):
         self.plot.setLabel("bottom", "iteration")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.hideButtons()
         self.curve_raw = self.plot.plot([], [], pen=pg.mkPen((120, 160, 220, 110), width=1))
         self.curve_avg = self.plot.plot([], [], pen=pg.mkPen((255, 190, 60), width=2))
@@ -307,10 +308,14 @@ class TrainPanel(QWidget):
         spec = self.settings.clip_spec()
         if spec.config:
             self.clip_label.setText(
-                f"<span style='color:#e04040'><b>random CLIP — testing only</b></span> "
-                f"({spec.label}); styles made with it are marked RANDOM CLIP")
+                "<span style='color:#e04040'><b>random CLIP — testing only</b></span>")
+            self.clip_label.setToolTip(
+                f"{spec.config}: an open_clip config with RANDOM weights. Its judgements are "
+                "noise; styles trained with it are marked RANDOM CLIP. Choose a real model "
+                "or checkpoint in Settings.")
         else:
             self.clip_label.setText(spec.label)
+            self.clip_label.setToolTip("the CLIP model that judges the images (Settings)")
 
     # -- jobs ------------------------------------------------------------------------------
     def job_from_form(self) -> TrainJob | None:

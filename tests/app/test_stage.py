@@ -22,8 +22,15 @@ def test_load_track_shows_beats_and_drives_the_preview(window, qtbot, track, dia
     # Different times give different frames' parameters (the track drives the picture).
     a, b = stage.params_at(0.1), stage.params_at(1.6)
     assert not np.allclose(a.extras, b.extras)
-    # Reactivity panel describes the track.
-    assert "BPM" in window.reactivity_panel.track_info.text()
+    # Reactivity panel describes the track and suggests styles; one click switches.
+    panel = window.reactivity_panel
+    assert "BPM" in panel.track_info.text()
+    qtbot.waitUntil(lambda: panel.suggestions.count() > 0, timeout=10_000)
+    item = panel.suggestions.item(panel.suggestions.count() - 1)
+    panel.suggestions.itemClicked.emit(item)
+    chosen = item.data(0x0100)
+    assert window.library_panel.current_id() == chosen
+    assert window.stage.shown_style.id == chosen
     assert dialogs.errors == []
 
 

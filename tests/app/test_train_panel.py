@@ -33,7 +33,7 @@ def test_train_tiny_clip_adds_style_to_grid(window, qtbot, dialogs):
     # It is in the grid, selected, and previewed, without a restart.
     assert window.library_panel.current_id() == style.id
     assert style.id in window.library_panel.visible_ids()
-    assert window.stage.style.id == style.id
+    assert window.stage.shown_style.id == style.id
     assert panel.progress.value() == 100
     assert len(panel._sims) == 4  # one similarity point per step
     assert panel.queue.item(0).text().startswith("✓")
