@@ -562,30 +562,34 @@ def cache_path(path, cache_dir=None) -> Path:
 
 def resample_mean(x: np.ndarray, src_rate: float, fps: float, n: int) -> np.ndarray:
     """Box-average a series sampled at ``src_rate`` (sample k centred at k / src_rate) over
-    each video frame ``[i / fps, (i + 1) / fps)``; works for any ratio of the two rates."""
-    x = np.asarray(x, dtype=np.float64)
+    each video frame ``[i / fps, (i + 1) / fps)``; works for any ratio of the two rates.
+    (n,) or (n, d) in, float32 out; columns are done one at a time to bound memory."""
+    x = np.asarray(x)
     k = x.shape[0]
     if n == 0:
         return np.zeros((0, *x.shape[1:]), dtype=np.float32)
     if k == 0:
         return np.zeros((n, *x.shape[1:]), dtype=np.float32)
     knots = (np.arange(k + 1) - 0.5) / src_rate
-    cum = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)], axis=0)
     a = np.clip(np.arange(n) / fps, knots[0], knots[-1])
     b = np.clip(np.arange(1, n + 1) / fps, knots[0], knots[-1])
-    width = b - a
+    width = np.maximum((b - a) * src_rate, 1e-12)
+    exact = (b - a) > 1e-12
     nearest = np.clip(np.rint(a * src_rate).astype(np.int64), 0, k - 1)
+
+    def column(v: np.ndarray) -> np.ndarray:
+        cum = np.empty(k + 1, dtype=np.float64)
+        cum[0] = 0.0
+        np.cumsum(v, dtype=np.float64, out=cum[1:])
+        avg = (np.interp(b, knots, cum) - np.interp(a, knots, cum)) / width
+        return np.where(exact, avg, v[nearest]).astype(np.float32)
+
     if x.ndim == 1:
-        fa, fb = np.interp(a, knots, cum), np.interp(b, knots, cum)
-        out = np.where(width > 1e-12, (fb - fa) / np.maximum(width * src_rate, 1e-12),
-                       x[nearest])
-    else:
-        out = np.empty((n, x.shape[1]))
-        for j in range(x.shape[1]):
-            fa, fb = np.interp(a, knots, cum[:, j]), np.interp(b, knots, cum[:, j])
-            out[:, j] = np.where(width > 1e-12,
-                                 (fb - fa) / np.maximum(width * src_rate, 1e-12), x[nearest, j])
-    return out.astype(np.float32)
+        return column(x)
+    out = np.empty((n, x.shape[1]), dtype=np.float32)
+    for j in range(x.shape[1]):
+        out[:, j] = column(x[:, j])
+    return out
 
 
 def resample_max(x: np.ndarray, src_rate: float, fps: float, n: int) -> np.ndarray:
@@ -622,6 +626,9 @@ def smooth_features(series: dict[str, np.ndarray], fps: float,
     names = [k for k in spec if k in series and (spec[k][0] > 0 or spec[k][1] > 0)]
     if not names or len(series[names[0]]) == 0:
         return {}
+    if len(series[names[0]]) >= dsp.FOLLOW_JIT_STEPS:
+        # Long tracks: one feature at a time (numba), so no (n, 21) float64 copies.
+        return {k: smooth(series[k], fps, *spec[k]) for k in names}
     cols, att, rel, shapes = [], [], [], []
     for k in names:
         a = np.asarray(series[k], dtype=np.float64)
@@ -717,10 +724,10 @@ def to_video_rate(raw: RawAnalysis, fps: float, smoothing=None) -> AudioFeatures
     cent = np.asarray(fr["centroid_hz"], dtype=np.float64)
     cent_k = np.clip(np.log2(np.maximum(cent, 1e-9) / lo_hz) / math.log2(hi_hz / lo_hz), 0, 1)
     cent_k[silent] = 0.0
-    chroma = np.asarray(fr["chroma"], dtype=np.float64).reshape(-1, 12)
-    cmax = chroma.max(axis=1, keepdims=True) if chroma.size else np.zeros((0, 1))
-    chroma_k = np.where(cmax > 1e-12, chroma / np.maximum(cmax, 1e-12), 0.0)
-    chroma_k[silent] = 0.0
+    chroma_k = np.asarray(fr["chroma"], dtype=np.float32).reshape(-1, 12).copy()
+    cmax = chroma_k.max(axis=1, keepdims=True) if chroma_k.size else np.zeros((0, 1), np.float32)
+    chroma_k /= np.maximum(cmax, 1e-12)
+    chroma_k[(cmax[:, 0] <= 1e-12) | silent] = 0.0
 
     series = {
         "rms": resample_mean(rms_k, rate, fps, n),
