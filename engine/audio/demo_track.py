@@ -217,20 +217,45 @@ def synthesize(duration_bars: int = N_BARS) -> np.ndarray:
     return mix.astype(np.float32)
 
 
+#: The bundled copy (see resources/audio/README.md for its licence and structure).
+BUNDLED = Path(__file__).resolve().parents[2] / "resources" / "audio" / "demo.ogg"
+
+
+def demo_path() -> Path:
+    """The demo track: the bundled file, or (in an install without ``resources/``) one
+    synthesised once into the user cache folder."""
+    if BUNDLED.is_file():
+        return BUNDLED
+    from engine.audio.analyze import default_cache_dir
+
+    path = default_cache_dir().parent / "demo.ogg"
+    if not path.is_file():
+        write_demo(path)
+    return path
+
+
 def write_demo(out, duration_bars: int = N_BARS) -> Path:
     """Render the demo track to ``out`` (.ogg Vorbis by default, or .flac / .wav)."""
+    import os
+
     import soundfile as sf
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     audio = synthesize(duration_bars)
     suffix = out.suffix.lower()
-    if suffix == ".ogg":
-        sf.write(str(out), audio, SR, format="OGG", subtype="VORBIS", compression_level=0.55)
-    elif suffix == ".flac":
-        sf.write(str(out), audio, SR, format="FLAC", subtype="PCM_16")
-    else:
-        sf.write(str(out), audio, SR, subtype="PCM_16")
+    tmp = out.with_name(f".{out.stem}-{os.getpid()}.tmp{out.suffix}")  # atomic: rename last
+    try:
+        if suffix == ".ogg":
+            sf.write(str(tmp), audio, SR, format="OGG", subtype="VORBIS",
+                     compression_level=0.55)
+        elif suffix == ".flac":
+            sf.write(str(tmp), audio, SR, format="FLAC", subtype="PCM_16")
+        else:
+            sf.write(str(tmp), audio, SR, format="WAV", subtype="PCM_16")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

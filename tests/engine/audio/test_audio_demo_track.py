@@ -33,3 +33,13 @@ def test_script_writes_a_track(tmp_path):
     assert demo_track.main([str(out), "--bars", "1"]) == 0
     y, sr = sf.read(str(out))
     assert sr == demo_track.SR and abs(len(y) / sr - demo_track.BAR) < 0.01
+
+
+def test_demo_path_falls_back_to_a_generated_copy(tmp_path, monkeypatch):
+    assert demo_track.demo_path() == DEMO
+    monkeypatch.setattr(demo_track, "BUNDLED", tmp_path / "missing.ogg")
+    monkeypatch.setenv("SONOLUME_CACHE_DIR", str(tmp_path / "cache"))
+    path = demo_track.demo_path()
+    assert path == tmp_path / "cache" / "demo.ogg" and path.is_file()
+    assert abs(sf.info(str(path)).duration - demo_track.DURATION) < 0.05
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
