@@ -87,7 +87,7 @@ def plot_features(features: AudioFeatures, out, title: str = "", width: int = 14
     from PIL import Image, ImageDraw
 
     f = features
-    left, right = 150, 20
+    left, right = 150, 44
     plot_w = max(width - left - right, 100)
     header_h, wave_h, lane_h, gap = 58, 110, 46, 8
     chroma_h, axis_h = 12 * 9, 34
