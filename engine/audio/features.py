@@ -36,9 +36,11 @@ After analysis every feature except the beat grid has been passed through a one-
 attack/release smoother (see :data:`engine.audio.analyze.DEFAULT_SMOOTHING`).
 
 ``stats`` carries track-level scalars (JSON-safe): ``beat_confidence`` in [0, 1],
-``loudness_db`` (mean RMS in dBFS), ``percussive_ratio`` in [0, 1], ``brightness`` in [0, 1],
-``key`` ("C" ... "B" or "") and ``mode`` ("major"/"minor"/""), ``key_confidence`` in
-[-1, 1], ``source_sample_rate``, ``channels``, ``warnings`` (list of strings).
+``loudness_db`` (mean RMS in dBFS), ``energy`` (mean normalised rms, [0, 1]),
+``percussive_ratio`` in [0, 1], ``brightness`` (mean centroid of non-silent frames, [0, 1]),
+``onset_rate`` (onsets per second), ``key`` ("C" ... "B" or "") and ``mode``
+("major"/"minor"/""), ``key_confidence`` in [-1, 1], ``source_sample_rate``, ``channels``,
+``warnings`` (list of strings), and after :meth:`AudioFeatures.slice` ``slice_start`` (s).
 ``peak`` is the waveform envelope per frame (max |sample| of the mono mix, [0, 1]) for plots.
 """
 

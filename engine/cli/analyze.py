@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("track", metavar="TRACK", help="audio file")
     p.add_argument("--fps", type=float, default=30.0, help="feature frames per second (30)")
     p.add_argument("--json", metavar="OUT.json", help="write scalars, beat times and curves")
+    p.add_argument("--no-curves", action="store_true",
+                   help="leave the per-frame curves out of --json (scalars and beats only)")
     p.add_argument("--plot", metavar="OUT.png", help="draw waveform, beats and feature curves")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--cache-dir", metavar="DIR",
@@ -101,7 +103,8 @@ def run(args) -> int:
     elapsed = time.perf_counter() - t0
     print("\n".join(summary_lines(features, info, path, elapsed, cached)))
     if args.json:
-        data = {"track": str(path), "info": info, **features.to_json(include_curves=True)}
+        curves = not args.no_curves
+        data = {"track": str(path), "info": info, **features.to_json(include_curves=curves)}
         _write_text(Path(args.json), json.dumps(data))
         print(f"json      {args.json}")
     if args.plot:

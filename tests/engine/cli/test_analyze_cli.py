@@ -40,9 +40,12 @@ def test_analyze_prints_tempo_beats_duration_and_key(cache, tmp_path, capsys):
         px = np.asarray(im.convert("RGB"))
     assert px.std() > 10  # something was drawn
     # Second run: from the cache, at another fps.
-    assert main(["analyze", str(DEMO), "--fps", "24", "--quiet"]) == 0
+    assert main(["analyze", str(DEMO), "--fps", "24", "--quiet", "--json", str(out_json),
+                 "--no-curves"]) == 0
     text = capsys.readouterr().out
     assert "(from cache)" in text and "864 frames at 24 fps" in text
+    data = json.loads(out_json.read_text())
+    assert "features" not in data and data["n_frames"] == 864
 
 
 def test_analyze_silence_and_errors(cache, tmp_path, capsys):
