@@ -1,0 +1,704 @@
+"""Fit a NeRV / HNeRV (+ CLIP head) to a video.
+
+The loop is built for two callers: the CLI (tqdm, Ctrl-C) and the GUI (``on_progress``
+callbacks from a worker thread, a ``threading.Event`` to cancel). Every random choice of
+epoch ``e`` (the frame order) comes from a generator seeded by ``(seed, e)`` and the
+checkpoint holds Adam's full state plus the position inside the epoch, so a cancelled and
+resumed run ends on the same weights as one that never stopped.
+
+Run folder::
+
+    run.json                      settings, frames, split, model, CLIP, grid, sizes
+    targets.npz                   the CLIP targets used (a copy from the cache)
+    last.safetensors/.json        weights + Adam state / position, history
+    best.safetensors/.json        the lowest training objective seen at an evaluation
+    tb/                           TensorBoard scalars (train/*, eval/*)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from engine.errors import Cancelled, SonolumeError
+from engine.nerv import data as vdata
+from engine.nerv.models import CLIP_HEADS, NervConfig, create_model
+from engine.nerv.targets import (
+    cache_key,
+    clip_cache_identity,
+    default_cache_dir,
+    grid_from_json,
+    load_or_compute,
+    normalised_boxes,
+    patch_grid,
+)
+from engine.runtime import tune_allocator
+from engine.spatial.grid import PatchGrid
+
+RUN_JSON = "run.json"
+TARGETS = "targets.npz"
+PIXEL_LOSSES = ("fusion6", "l2", "l1")
+CONTRASTIVE = ("none", "infonce", "siglip")
+DEFAULT_CLIP_WEIGHT = {"global": 0.1, "spatial": 0.5, "none": 0.0}
+SEQUENCE_WEIGHTS = {"global": 1.0, "local": 0.5, "temporal": 0.2, "attention": 0.3}
+
+
+@dataclass
+class NervTrainConfig:
+    video: str
+    size: tuple[int, int] = vdata.DEFAULT_SIZE  # (H, W)
+    max_frames: int | None = None
+    frame_step: int = 1
+    split: str = "4_4_5"
+    model: str = "nerv"
+    embed: str | None = None  # overrides the model config's pe_B_L
+    target_params: int | None = None  # overrides the model config's budget
+    clip_head: str = "global"
+    clip_loss_weight: float | None = None  # None: 0.1 global, 0.5 spatial
+    warmup_epochs: int = 0  # pixel-only epochs before the CLIP loss joins
+    epochs: int = 60
+    batch_size: int = 1
+    lr: float = 1e-3
+    lr_warmup: float = 0.1  # fraction of all steps with a linear LR ramp
+    pixel_loss: str = "fusion6"
+    contrastive: str = "none"  # across the frames of a batch: infonce | siglip
+    contrastive_weight: float = 0.1
+    temperature: float = 0.07
+    neighbour_weight: float = 0.0  # > 0: spatial loss with neighbour consistency
+    sequence_weight: float = 0.0  # > 0: learnable combined sequence similarity loss
+    eval_every: int = 10
+    seed: int = 0
+
+    @property
+    def clip_weight(self) -> float:
+        if self.clip_head == "none":
+            return 0.0
+        if self.clip_loss_weight is None:
+            return DEFAULT_CLIP_WEIGHT[self.clip_head]
+        return float(self.clip_loss_weight)
+
+    def validate(self) -> None:
+        if self.clip_head not in CLIP_HEADS:
+            raise SonolumeError(f"clip head must be one of {', '.join(CLIP_HEADS)}")
+        if self.pixel_loss not in PIXEL_LOSSES:
+            raise SonolumeError(f"pixel loss must be one of {', '.join(PIXEL_LOSSES)}")
+        if self.contrastive not in CONTRASTIVE:
+            raise SonolumeError(f"contrastive loss must be one of {', '.join(CONTRASTIVE)}")
+        if self.epochs < 1:
+            raise SonolumeError("epochs must be at least 1")
+        if not 0 <= self.warmup_epochs:
+            raise SonolumeError("warmup epochs must be >= 0")
+        if self.batch_size < 1:
+            raise SonolumeError("batch size must be at least 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise SonolumeError("learning rate must be positive")
+        if not 0 <= self.lr_warmup < 1:
+            raise SonolumeError("lr warmup must be a fraction in [0, 1)")
+        for name in ("clip_weight", "contrastive_weight", "neighbour_weight",
+                     "sequence_weight"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise SonolumeError(f"{name.replace('_', ' ')} must be >= 0")
+        if self.clip_head == "none" and (self.contrastive != "none" or self.sequence_weight):
+            raise SonolumeError("contrastive and sequence losses need a CLIP head "
+                                "(--clip-head global or spatial)")
+        if self.neighbour_weight and self.clip_head != "spatial":
+            raise SonolumeError("the neighbour-consistency loss needs --clip-head spatial")
+        if (self.contrastive != "none" or self.sequence_weight) and self.batch_size < 2:
+            raise SonolumeError("contrastive and sequence losses compare the frames of a "
+                                "batch: use --batch-size 2 or more")
+        if self.eval_every < 1:
+            raise SonolumeError("eval_every must be at least 1")
+        vdata.parse_split(self.split)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["size"] = list(self.size)
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict) -> NervTrainConfig:
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in data.items() if k in known}
+        d["size"] = tuple(d["size"])
+        return cls(**d)
+
+
+@dataclass
+class NervProgress:
+    """One report. ``phase``: "targets" (CLIP targets being computed: step/total are
+    images), "train" (after each batch), "eval" (after an evaluation; ``metrics`` set),
+    "done"."""
+
+    phase: str
+    epoch: int  # epochs completed when phase is eval/done, else the current (1-based)
+    epochs: int
+    step: int  # optimisation steps done
+    total_steps: int
+    losses: dict = field(default_factory=dict)
+    lr: float = 0.0
+    elapsed: float = 0.0
+    eta: float = float("nan")
+    metrics: dict | None = None
+
+
+@dataclass
+class NervTrainResult:
+    run_dir: Path | None
+    epochs: int
+    seconds: float
+    seconds_per_epoch: float
+    history: list[dict]
+    evals: list[dict]
+    best: dict | None
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def atomic_savez(path: Path, arrays: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _tensor_frames(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255)
+
+
+def frame_times(n: int) -> torch.Tensor:
+    """Frame i of n at t = i / (n - 1) in [0, 1] (NeRV's time input)."""
+    return torch.arange(n, dtype=torch.float64) / max(n - 1, 1)
+
+
+def ssim_window(frame_size: tuple[int, int]) -> int:
+    """pytorch_msssim's Gaussian window for SSIM: 11 unless the frame is smaller."""
+    return max(3, min(11, (min(frame_size) // 2) * 2 - 1))
+
+
+def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor, win: int = 11):
+    if kind == "l2":
+        return F.mse_loss(pred, target)
+    if kind == "l1":
+        return F.l1_loss(pred, target)
+    from pytorch_msssim import ssim
+
+    # HNeRV's Fusion6: 0.7 * L1 + 0.3 * (1 - SSIM)
+    return 0.7 * F.l1_loss(pred, target) + 0.3 * (
+        1 - ssim(pred, target, data_range=1.0, size_average=True, win_size=win))
+
+
+def clip_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - cos, averaged over frames (and patches)."""
+    from engine.similarity import cosine_loss
+
+    return cosine_loss(pred, target)
+
+
+def lr_at(step: int, total: int, base: float, warmup: float) -> float:
+    """Linear ramp for the first ``warmup`` fraction of steps, then cosine to 0."""
+    ramp = int(total * warmup)
+    if step < ramp:
+        return base * (step + 1) / ramp
+    progress = (step - ramp) / max(total - ramp, 1)
+    return base * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _portable_spec(spec) -> dict:
+    """The ClipSpec as JSON with absolute file paths (a run is reopened from anywhere)."""
+    d = asdict(spec)
+    for k in ("config", "checkpoint"):
+        if d.get(k):
+            d[k] = str(Path(d[k]).resolve())
+    return d
+
+
+class NervTrainer:
+    """One training run; ``run_dir`` (optional) receives checkpoints, targets, logs."""
+
+    def __init__(
+        self,
+        config: NervTrainConfig,
+        clip=None,
+        clip_spec=None,
+        run_dir: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        on_progress: Callable[[NervProgress], None] | None = None,
+        log=print,
+        threads: int | None = None,
+        _restore: dict | None = None,
+    ):
+        """``clip`` (a loaded ClipModel) or ``clip_spec`` (loaded only if the targets are
+        not cached) is needed when ``config.clip_head`` is not "none". ``threads``: torch
+        intra-op threads while training (None: torch's default). On a busy machine, or for
+        tiny frames, 1 thread is often faster than several (no waiting on descheduled
+        workers)."""
+        config.validate()
+        tune_allocator()
+        self.config = cfg = config
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.log = log or (lambda *_: None)
+        self.on_progress = on_progress
+        self.threads = threads
+        self._clip = clip
+        self.clip_spec = clip_spec or (clip.spec if clip is not None else None)
+        if cfg.clip_head != "none" and self.clip_spec is None:
+            raise SonolumeError("a CLIP head needs a CLIP model (clip or clip_spec)")
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+
+        # -- frames and split
+        if not Path(cfg.video).is_file():
+            raise SonolumeError(f"video not found: {cfg.video}")
+        self.video_sha = vdata.file_sha256(cfg.video)
+        if _restore is not None and _restore["frames"]["sha256"] != self.video_sha:
+            raise SonolumeError(f"{cfg.video} has changed since this run started")
+        self.frames_u8 = self._load_frames()
+        self.frames = _tensor_frames(self.frames_u8)
+        self.num_frames = n = len(self.frames)
+        self.split = vdata.parse_split(cfg.split)
+        self.train_idx, self.unseen_idx = self.split.check_frames(n)
+        self.times = frame_times(n)
+
+        # -- CLIP targets
+        self.grid: PatchGrid | None = None
+        self.targets: dict[str, torch.Tensor] = {}
+        if cfg.clip_head != "none":
+            self._prepare_targets(_restore)
+        clip_dim = int(self.targets["global"].shape[-1]) if self.targets else 0
+
+        # -- model, optimiser, optional learnable sequence similarity
+        torch.manual_seed(cfg.seed)
+        if _restore is not None:
+            model_cfg = NervConfig.from_json(_restore["model"]["config"])
+            self.model = create_model(model_cfg, cfg.size, clip_dim, cfg.clip_head,
+                                      self._boxes(), n)
+        else:
+            self.model = create_model(cfg.model, cfg.size, clip_dim, cfg.clip_head,
+                                      self._boxes(), n, embed=cfg.embed,
+                                      target_params=cfg.target_params)
+        if _restore is None and self.model.head is not None:
+            tgt = self.targets[cfg.clip_head][self.train_idx]
+            self.model.head.init_bias(F.normalize(tgt, dim=-1).mean(dim=0))
+        self.sequence = None
+        if cfg.sequence_weight:
+            from engine.similarity import CombinedSimilarity
+
+            self.sequence = CombinedSimilarity(clip_dim, weights=SEQUENCE_WEIGHTS,
+                                               learnable=True)
+        params = list(self.model.parameters())
+        if self.sequence is not None:
+            params += list(self.sequence.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+        self.ssim_win = ssim_window(cfg.size)
+
+        self.epoch = 0  # completed epochs
+        self.batch_in_epoch = 0  # batches done inside the current epoch
+        self.step_count = 0
+        self.elapsed = 0.0
+        self.history: list[dict] = []
+        self.evals: list[dict] = []
+        self.best: dict | None = None
+        self._epoch_sums: dict[str, float] = {}
+        self._writer = None
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _load_frames(self) -> np.ndarray:
+        cfg = self.config
+        return vdata.load_frames(cfg.video, cfg.size, cfg.max_frames, cfg.frame_step)
+
+    def _frames_info(self) -> dict:
+        cfg = self.config
+        return {"size": list(cfg.size), "max_frames": cfg.max_frames, "step": cfg.frame_step}
+
+    def clip(self):
+        if self._clip is None:
+            from engine.clip import load_clip
+
+            self._clip = load_clip(self.clip_spec)
+        return self._clip
+
+    def _prepare_targets(self, restore: dict | None) -> None:
+        cfg = self.config
+        spatial = cfg.clip_head == "spatial"
+        if spatial:
+            self.grid = (grid_from_json(restore["grid"]) if restore and restore.get("grid")
+                         else patch_grid(cfg.size))
+        local = self.run_dir / TARGETS if self.run_dir else None
+        if restore is not None and local is not None and local.is_file():
+            with np.load(local, allow_pickle=False) as data:
+                arrays = {k: np.array(data[k]) for k in data.files}
+        else:
+            key = cache_key(self.video_sha, self._frames_info(),
+                            clip_cache_identity(self.clip_spec), self.grid, spatial)
+            total = self.num_frames * (1 + (self.grid.count if self.grid else 0))
+            self.log(f"CLIP targets: {self.clip_spec.label}, {self.num_frames} frames"
+                     + (f", {self.grid.count} patches each ({self.grid.rows}x"
+                        f"{self.grid.cols} grid, {self.grid.patch} px at stride "
+                        f"{self.grid.stride}, coverage {self.grid.coverage:.0%})"
+                        if self.grid else ""))
+
+            def progress(done, _total):
+                if self.on_progress:
+                    self.on_progress(NervProgress("targets", 0, cfg.epochs, done, total))
+
+            arrays, cached = load_or_compute(self.cache_dir, key, self.frames_u8, self.clip,
+                                             self.grid, progress)
+            self.log("CLIP targets: " + ("loaded from cache" if cached else
+                                         f"computed and cached in {self.cache_dir}"))
+            if local is not None:
+                local.parent.mkdir(parents=True, exist_ok=True)
+                atomic_savez(local, arrays)
+        self.targets = {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+    def _boxes(self):
+        return normalised_boxes(self.grid) if self.grid is not None else None
+
+    # -- one step ------------------------------------------------------------------------------
+    def model_inputs(self, idx: torch.Tensor) -> dict:
+        if self.model.config.kind == "nerv":
+            return {"times": self.times[idx]}
+        return {"frames": self.frames[idx]}
+
+    def losses(self, idx: torch.Tensor, out: dict, clip_on: bool) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        target = self.frames[idx]
+        parts = {"pixel_loss": pixel_loss(cfg.pixel_loss, out["rgb"], target, self.ssim_win)}
+        total = parts["pixel_loss"]
+        key = f"clip_{cfg.clip_head}"
+        if key in out:
+            pred = out[key]
+            tgt = self.targets[cfg.clip_head][idx]
+            if cfg.clip_head == "spatial" and cfg.neighbour_weight:
+                from engine.similarity import spatial_loss
+
+                closs, _ = spatial_loss(pred, tgt, self.grid.shape, cfg.neighbour_weight)
+            else:
+                closs = clip_loss(pred, tgt)
+            parts["clip_loss"] = closs
+            pooled_p = pred if pred.dim() == 2 else pred.mean(dim=1)
+            pooled_t = tgt if tgt.dim() == 2 else tgt.mean(dim=1)
+            if cfg.contrastive != "none" and len(idx) > 1:
+                from engine.similarity import info_nce, siglip_loss
+
+                c = (info_nce(pooled_p, pooled_t, cfg.temperature)
+                     if cfg.contrastive == "infonce" else siglip_loss(pooled_p, pooled_t))
+                parts["contrastive_loss"] = c
+                closs = closs + cfg.contrastive_weight * c
+            if self.sequence is not None and len(idx) > 1:
+                order = torch.argsort(idx)
+                sim, _ = self.sequence(pooled_p[order], pooled_t[order])
+                parts["sequence_loss"] = 1 - sim
+                closs = closs + cfg.sequence_weight * (1 - sim)
+            if clip_on:
+                total = total + cfg.clip_weight * closs
+        parts["total_loss"] = total
+        return parts
+
+    def _epoch_batches(self, epoch: int) -> list[torch.Tensor]:
+        """Frame order of ``epoch``: a permutation seeded by (seed, epoch). With a sequence
+        loss the batches are runs of consecutive training frames (in shuffled order), so
+        the loss sees real sequences."""
+        cfg = self.config
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        train = torch.tensor(self.train_idx)
+        b = cfg.batch_size
+        if self.sequence is not None:
+            chunks = list(train.split(b))
+            order = torch.randperm(len(chunks), generator=gen).tolist()
+            return [chunks[i] for i in order]
+        perm = train[torch.randperm(len(train), generator=gen)]
+        return list(perm.split(b))
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train_idx) / self.config.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.epochs
+
+    def train_step(self, idx: torch.Tensor) -> dict[str, float]:
+        cfg = self.config
+        lr = lr_at(self.step_count, self.total_steps, cfg.lr, cfg.lr_warmup)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        self.model.train()
+        out = self.model(**self.model_inputs(idx))
+        parts = self.losses(idx, out, clip_on=self.epoch >= cfg.warmup_epochs)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts["total_loss"].backward()
+        self.optimizer.step()
+        self.step_count += 1
+        values = {k: float(v.detach()) for k, v in parts.items()}
+        values["lr"] = lr
+        return values
+
+    # -- evaluation during training -------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, indices=None, batch: int = 8) -> dict[str, torch.Tensor]:
+        """Model outputs for frames ``indices`` (default all), in eval mode."""
+        self.model.eval()
+        idx = torch.arange(self.num_frames) if indices is None else torch.as_tensor(indices)
+        outs: dict[str, list] = {}
+        for chunk in idx.split(batch):
+            for k, v in self.model(**self.model_inputs(chunk)).items():
+                outs.setdefault(k, []).append(v)
+        return {k: torch.cat(v) for k, v in outs.items()}
+
+    @torch.no_grad()
+    def quick_eval(self) -> dict:
+        """PSNR and CLIP-head similarity for train / unseen frames, and the training
+        objective (full CLIP weight) on the train frames: what "best" means."""
+        cfg = self.config
+        out = self.predict()
+        mse = (out["rgb"] - self.frames).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+        psnr = -10 * torch.log10(mse)
+        m = {"epoch": self.epoch}
+        groups = {"all": list(range(self.num_frames)), "train": self.train_idx,
+                  "unseen": self.unseen_idx}
+        for name, ids in groups.items():
+            if ids:
+                m[f"psnr_{name}"] = float(psnr[ids].mean())
+        key = f"clip_{cfg.clip_head}"
+        sims = None
+        if key in out:
+            sims = F.cosine_similarity(out[key], self.targets[cfg.clip_head], dim=-1)
+            if sims.dim() == 2:
+                sims = sims.mean(dim=1)
+            for name, ids in groups.items():
+                if ids:
+                    m[f"clip_similarity_{name}"] = float(sims[ids].mean())
+        tr = torch.tensor(self.train_idx)
+        objective = pixel_loss(cfg.pixel_loss, out["rgb"][tr], self.frames[tr], self.ssim_win)
+        if key in out:
+            objective = objective + cfg.clip_weight * clip_loss(
+                out[key][tr], self.targets[cfg.clip_head][tr])
+        m["objective"] = float(objective)
+        return m
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def run_info(self) -> dict:
+        cfg = self.config
+        return {
+            "kind": "sonolume-nerv-run",
+            "version": 1,
+            "config": cfg.to_json(),
+            "frames": {"count": self.num_frames, "sha256": self.video_sha,
+                       "video": str(Path(cfg.video).resolve()),
+                       "size": list(cfg.size), "max_frames": cfg.max_frames,
+                       "step": cfg.frame_step},
+            "split": {"text": self.split.text, "train": self.train_idx,
+                      "unseen": self.unseen_idx},
+            "model": {"name": cfg.model, "config": self.model.config.to_json(),
+                      "strides": list(self.model.strides),
+                      "base_hw": list(self.model.base_hw),
+                      "params": self.model.parameter_counts(),
+                      "description": self.model.describe()},
+            "clip": None if self.clip_spec is None else {
+                "label": self.clip_spec.label, "spec": _portable_spec(self.clip_spec),
+                "random": bool(getattr(self.clip_spec, "config", None)),
+                "dim": int(self.targets["global"].shape[-1]) if self.targets else 0},
+            "grid": self.grid.to_json() if self.grid else None,
+            "ssim_win_size": self.ssim_win,
+        }
+
+    def save_checkpoint(self, name: str) -> Path | None:
+        if self.run_dir is None:
+            return None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tensors = {f"model.{k}": v.detach().contiguous()
+                   for k, v in self.model.state_dict().items()}
+        if self.sequence is not None:
+            tensors.update({f"sequence.{k}": v.detach().contiguous()
+                            for k, v in self.sequence.state_dict().items()})
+        steps = {}
+        for name_p, p in self._named_params():
+            state = self.optimizer.state.get(p)
+            if state:
+                tensors[f"adam.{name_p}.exp_avg"] = state["exp_avg"].contiguous()
+                tensors[f"adam.{name_p}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
+                steps[name_p] = float(state["step"])
+        info = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "step": self.step_count, "elapsed": self.elapsed, "adam_steps": steps,
+                "epoch_sums": self._epoch_sums, "history": self.history,
+                "evals": self.evals, "best": self.best}
+        tmp = self.run_dir / f"{name}.safetensors.tmp"
+        save_file(tensors, str(tmp), metadata={"format": "sonolume-nerv"})
+        tmp_json = self.run_dir / f"{name}.json.tmp"
+        tmp_json.write_text(json.dumps(info))
+        os.replace(tmp, self.run_dir / f"{name}.safetensors")
+        os.replace(tmp_json, self.run_dir / f"{name}.json")
+        return self.run_dir / f"{name}.safetensors"
+
+    def _named_params(self):
+        yield from (("model." + k, p) for k, p in self.model.named_parameters())
+        if self.sequence is not None:
+            yield from (("sequence." + k, p) for k, p in self.sequence.named_parameters())
+
+    def _write_run_json(self) -> None:
+        if self.run_dir is None:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / RUN_JSON, json.dumps(self.run_info(), indent=1))
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, clip=None, clip_spec=None, epochs: int | None = None,
+               **kwargs) -> NervTrainer:
+        """Continue ``run_dir`` from ``last`` (optionally to a new epoch total)."""
+        run_dir = Path(run_dir)
+        try:
+            info = json.loads((run_dir / RUN_JSON).read_text())
+            state = json.loads((run_dir / "last.json").read_text())
+            tensors = load_file(str(run_dir / "last.safetensors"))
+            config = NervTrainConfig.from_json(info["config"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SonolumeError(f"cannot resume from {run_dir}: not a readable NeRV run "
+                                f"({exc})") from exc
+        if epochs is not None:
+            config.epochs = int(epochs)
+        if clip_spec is None and clip is None and info.get("clip"):
+            from engine.clip import ClipSpec
+
+            clip_spec = ClipSpec(**info["clip"]["spec"])
+        trainer = cls(config, clip=clip, clip_spec=clip_spec, run_dir=run_dir,
+                      _restore=info, **kwargs)
+        model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        try:
+            trainer.model.load_state_dict(model_state)
+            if trainer.sequence is not None:
+                trainer.sequence.load_state_dict(
+                    {k[9:]: v for k, v in tensors.items() if k.startswith("sequence.")})
+        except RuntimeError as exc:
+            raise SonolumeError(f"checkpoint in {run_dir} does not match its settings") from exc
+        for name, p in trainer._named_params():
+            if f"adam.{name}.exp_avg" in tensors:
+                trainer.optimizer.state[p] = {
+                    "step": torch.tensor(state["adam_steps"][name]),
+                    "exp_avg": tensors[f"adam.{name}.exp_avg"].clone(),
+                    "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].clone(),
+                }
+        trainer.epoch = int(state["epoch"])
+        trainer.batch_in_epoch = int(state["batch_in_epoch"])
+        trainer.step_count = int(state["step"])
+        trainer.elapsed = float(state.get("elapsed", 0.0))
+        trainer._epoch_sums = dict(state.get("epoch_sums", {}))
+        trainer.history = list(state.get("history", []))
+        trainer.evals = list(state.get("evals", []))
+        trainer.best = state.get("best")
+        return trainer
+
+    # -- TensorBoard -------------------------------------------------------------------------------
+    def writer(self):
+        if self._writer is None and self.run_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.epoch + 1
+                                         if self.epoch else None)
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _emit(self, ev: NervProgress) -> None:
+        if self.on_progress is not None:
+            self.on_progress(ev)
+
+    def run(self, cancel=None) -> NervTrainResult:
+        """Train to ``config.epochs``. ``cancel``: an object with ``is_set()`` (e.g. a
+        threading.Event); when set, or on Ctrl-C, ``last`` is saved and Cancelled raised."""
+        cfg = self.config
+        self._write_run_json()
+        self.log(self.model.describe())
+        total = self.total_steps
+        start_step, t_start = self.step_count, time.perf_counter()
+        elapsed0 = self.elapsed
+        threads_before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        try:
+            while self.epoch < cfg.epochs:
+                batches = self._epoch_batches(self.epoch)
+                for bi in range(self.batch_in_epoch, len(batches)):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled(self._cancel_message())
+                    values = self.train_step(batches[bi])
+                    self.batch_in_epoch = bi + 1
+                    for k, v in values.items():
+                        self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v
+                    self._epoch_sums["n"] = self._epoch_sums.get("n", 0) + 1
+                    self.elapsed = elapsed0 + time.perf_counter() - t_start
+                    done = self.step_count - start_step
+                    rate = (time.perf_counter() - t_start) / max(done, 1)
+                    self._emit(NervProgress("train", self.epoch + 1, cfg.epochs,
+                                            self.step_count, total, values, values["lr"],
+                                            self.elapsed, rate * (total - self.step_count)))
+                self._end_epoch()
+        except KeyboardInterrupt:
+            raise Cancelled(self._cancel_message()) from None
+        finally:
+            torch.set_num_threads(threads_before)
+            self.close()
+        spe = self.elapsed / max(self.epoch, 1)
+        self._emit(NervProgress("done", self.epoch, cfg.epochs, self.step_count, total,
+                                elapsed=self.elapsed, eta=0.0,
+                                metrics=self.evals[-1] if self.evals else None))
+        return NervTrainResult(self.run_dir, self.epoch, self.elapsed, spe, self.history,
+                               self.evals, self.best)
+
+    def _end_epoch(self) -> None:
+        cfg = self.config
+        n = max(self._epoch_sums.pop("n", 1), 1)
+        means = {k: v / n for k, v in self._epoch_sums.items()}
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self._epoch_sums = {}
+        record = {"epoch": self.epoch, **{k: round(v, 6) for k, v in means.items()},
+                  "seconds": round(self.elapsed, 3)}
+        self.history.append(record)
+        w = self.writer()
+        if w is not None:
+            for k in ("pixel_loss", "clip_loss", "total_loss", "contrastive_loss",
+                      "sequence_loss", "lr"):
+                if k in means:
+                    w.add_scalar(f"train/{k}", means[k], self.epoch)
+        if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+            m = self.quick_eval()
+            m["seconds"] = round(self.elapsed, 3)
+            self.evals.append(m)
+            if w is not None:
+                for k, v in m.items():
+                    if k.startswith(("psnr_", "clip_similarity_")):
+                        w.add_scalar(f"eval/{k}", v, self.epoch)
+                w.add_scalar("eval/objective", m["objective"], self.epoch)
+                w.flush()
+            if self.best is None or m["objective"] < self.best["objective"]:
+                self.best = dict(m)
+                self.save_checkpoint("best")
+            self.save_checkpoint("last")
+            self._emit(NervProgress("eval", self.epoch, cfg.epochs, self.step_count,
+                                    self.total_steps, means, means.get("lr", 0.0),
+                                    self.elapsed, metrics=m))
+        elif self.run_dir is not None:
+            self.save_checkpoint("last")
+
+    def _cancel_message(self) -> str:
+        saved = self.save_checkpoint("last")
+        where = f"; resume with: sonolume nerv train --resume {self.run_dir}" if saved else ""
+        return (f"NeRV training stopped in epoch {self.epoch + 1}/{self.config.epochs} "
+                f"(step {self.step_count}){where}")
