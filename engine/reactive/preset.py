@@ -196,7 +196,7 @@ def read_preset(path) -> Preset:
 def user_library_dir() -> Path:
     """The user's style library folder ($SONOLUME_LIBRARY, else the platform data dir)."""
     try:  # the style library owns this answer when it is there
-        from engine.styles.library import default_library_dir  # type: ignore
+        from engine.styles.library import default_user_dir
     except ImportError:
         env = os.environ.get("SONOLUME_LIBRARY")
         if env:
@@ -204,7 +204,7 @@ def user_library_dir() -> Path:
         from platformdirs import user_data_dir
 
         return Path(user_data_dir("sonolume")) / "styles"
-    return Path(default_library_dir())
+    return Path(default_user_dir())
 
 
 def user_preset_dir(library_dir=None) -> Path:
