@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.common import add_clip_options, clip_spec_from_args
+from engine.clip.loader import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from engine.errors import SonolumeError
 
 _CLICK = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*$")
@@ -38,6 +39,10 @@ def register(sub) -> None:
     p.add_argument("--stride", type=int, metavar="PX", help="patch stride (default patch/2)")
     p.add_argument("--click", metavar="ROW,COL",
                    help="show every patch's similarity to this patch (0-based)")
+    p.add_argument("--run", metavar="NERV_RUN",
+                   help="a NeRV-CLIP run with a spatial head: compare its predicted map for "
+                   "--frame with the measured one (IMAGE_OR_VIDEO is then the run's video; "
+                   "the run's frame size, grid and CLIP are used)")
     p.add_argument("-o", "--out", metavar="PNG",
                    help="where to write the picture (default: INPUT-spatial.png here)")
     p.add_argument("--json", action="store_true",
@@ -56,6 +61,23 @@ def parse_click(text: str) -> tuple[int, int]:
     if not m:
         raise SonolumeError(f"bad --click '{text}': use ROW,COL, e.g. 1,2")
     return int(m.group(1)), int(m.group(2))
+
+
+def _run_clip_spec(args: argparse.Namespace, run_frame):
+    """The CLIP for the measured map of a run: the run's own unless CLIP options were
+    given, which must then name the same CLIP (maps from two CLIPs do not compare)."""
+    explicit = bool(args.clip_config or args.clip_checkpoint or args.clip != DEFAULT_MODEL
+                    or args.pretrained != DEFAULT_PRETRAINED)
+    if explicit:
+        spec = clip_spec_from_args(args)
+        if run_frame.clip_label and spec.label != run_frame.clip_label:
+            raise SonolumeError(f"the run was trained against CLIP {run_frame.clip_label}, "
+                                f"not {spec.label}; drop the CLIP options to use the run's")
+        return spec
+    if run_frame.clip_spec is None:
+        raise SonolumeError("the run does not record its CLIP; pass the CLIP options it was "
+                            "trained with")
+    return run_frame.clip_spec
 
 
 def _default_out(path: Path, frame: int | None) -> Path:
@@ -80,34 +102,64 @@ def run(args: argparse.Namespace) -> int:
         raise SonolumeError("--query needs some text")
     click = parse_click(args.click) if args.click else None
     path = Path(args.input)
-    image, source = load_picture(path, args.frame)
-    h, w = image.shape[:2]
-    try:
-        grid = make_grid(w, h, patch=args.patch, stride=args.stride)
-    except ValueError as exc:
-        raise SonolumeError(str(exc)) from None
+    pred_map = None
+    if args.run:
+        from engine.spatial.predicted import load_run_frame
+
+        if args.patch or args.stride:
+            raise SonolumeError("--patch/--stride do not apply with --run: the run's own "
+                                "grid is used")
+        run_frame = load_run_frame(args.run, args.frame or 0, video=path)
+        image, pred_map, grid = run_frame.image, run_frame.predicted, run_frame.predicted.grid
+        source = {"kind": "nerv-run", "path": str(path), "run": str(args.run),
+                  "frame": run_frame.frame, "role": pred_map.info.get("role")}
+        spec = _run_clip_spec(args, run_frame)
+        h, w = image.shape[:2]
+    else:
+        image, source = load_picture(path, args.frame)
+        h, w = image.shape[:2]
+        try:
+            grid = make_grid(w, h, patch=args.patch, stride=args.stride)
+        except ValueError as exc:
+            raise SonolumeError(str(exc)) from None
+        spec = clip_spec_from_args(args)
     if click is not None and not (0 <= click[0] < grid.rows and 0 <= click[1] < grid.cols):
         raise SonolumeError(f"--click {click[0]},{click[1]} is outside the {grid.rows}x"
                             f"{grid.cols} patch grid (rows 0..{grid.rows - 1}, columns "
                             f"0..{grid.cols - 1})")
 
-    clip = load_clip(clip_spec_from_args(args))
+    clip = load_clip(spec)
     if not args.json:
         print(f"{path.name}: {w}x{h}, {grid.rows}x{grid.cols} = {grid.count} patches of "
               f"{grid.patch} px at stride {grid.stride}, coverage {grid.coverage:.1%}; "
               f"CLIP {clip.label}", file=sys.stderr)
-    smap = compute_map(clip, image, grid, cache=not args.no_cache,
-                       batch_size=args.batch_size)
+    bar = None
+    if grid.count > 2 * args.batch_size and sys.stderr.isatty() and not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(total=grid.count, desc="patches", unit="patch", file=sys.stderr)
+    try:
+        smap = compute_map(clip, image, grid, cache=not args.no_cache,
+                           batch_size=args.batch_size,
+                           on_progress=(lambda done, total: bar.update(done - bar.n))
+                           if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
     text_emb = clip.encode_text(queries).numpy() if queries else None
-    panels = build_panels(smap, queries, text_emb, click, relative=args.relative)
+    panels = build_panels(smap, queries, text_emb, click, pred_map=pred_map,
+                          relative=args.relative)
 
     where = path.name if source["kind"] == "image" else f"{path.name} frame {source['frame']}"
-    subtitle = (f"{where} | {w}x{h} | grid {grid.rows}x{grid.cols}, patch {grid.patch}/"
-                f"{grid.stride}, coverage {grid.coverage:.0%} | CLIP {clip.label}")
+    if pred_map is not None:
+        where = f"run {Path(args.run).name}, {where} ({source['role']})"
+    subtitle = [f"{where} | {w}x{h} | CLIP {clip.label}",
+                f"grid {grid.rows}x{grid.cols}, patch {grid.patch} px, stride {grid.stride}, "
+                f"coverage {grid.coverage:.0%}"]
     warning = RANDOM_NOTE if clip.random else None
     images = [
         render_overlay(image, p.values, grid, args.colormap or p.colormap,
-                       [p.title, subtitle], vmin=p.vmin, vmax=p.vmax, highlight=p.highlight,
+                       [p.title, *subtitle], vmin=p.vmin, vmax=p.vmax, highlight=p.highlight,
                        warning=warning)
         for p in panels
     ]
@@ -123,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SonolumeError(f"cannot write {out}: {exc}") from exc
 
-    report = build_report(smap, panels, source)
+    report = build_report(smap, panels, source, pred_map=pred_map)
     report["output"] = str(out)
     if args.json:
         json.dump(report, sys.stdout, indent=1)
@@ -135,6 +187,12 @@ def run(args: argparse.Namespace) -> int:
                   f"{entry['best_patch'][1]}")
         if report["coherence"] is not None:
             print(f"coherence (mean neighbour cosine): {report['coherence']:.3f}")
+        if pred_map is not None:
+            pr = report["predicted"]
+            nc = pr["neighbour_consistency"]
+            print(f"predicted vs true: mean cosine {pr['agreement']['mean']:.3f} (min "
+                  f"{pr['agreement']['min']:.3f}); neighbour consistency "
+                  f"{'n/a (one patch)' if nc is None else format(nc, '.3f')}")
         if clip.random:
             print(f"WARNING: {RANDOM_NOTE}")
         print(f"wrote {out}")

@@ -51,42 +51,53 @@ def build_panels(
     relative: bool = False,
 ) -> list[Panel]:
     """The views to show, in order: per query a cosine heatmap (``relative``: softmax over
-    the queries instead, when there are >= 2), then similarity to the clicked patch, then
-    (with a predicted map) per-patch agreement and the predicted map's query heatmaps,
-    and finally the coherence map when nothing else was asked for."""
+    the queries instead, when there are >= 2) followed, with a predicted map, by the
+    predicted map's heatmap on the same colour range; then similarity to the clicked patch
+    (and its predicted twin); then per-patch predicted-vs-true agreement; the coherence
+    map when nothing else was asked for."""
     grid = true_map.grid
     panels: list[Panel] = []
     queries = list(queries or [])
+
+    def shared(a, b):  # one colour range for a true/predicted pair, so colours compare
+        both = np.concatenate([np.ravel(a), np.ravel(b)])
+        both = both[np.isfinite(both)]
+        return (float(both.min()), float(both.max())) if both.size else (None, None)
+
     if queries:
         if text_emb is None:
             raise ValueError("queries need their text embeddings")
         heat = views.query_heatmaps(true_map.embeddings, text_emb, grid)
         shown = views.relative_heatmaps(heat) if relative and len(queries) > 1 else heat
-        for q, h, s in zip(queries, heat, shown):
+        pheat = (views.query_heatmaps(pred_map.embeddings, text_emb, grid)
+                 if pred_map is not None else None)
+        for i, (q, h, s) in enumerate(zip(queries, heat, shown)):
             if relative and len(queries) > 1:
                 panels.append(Panel("relative", f'"{q}": share among the queries (softmax)',
                                     s, "inferno", 0.0, 1.0, extra={"query": q}))
-            else:
-                panels.append(Panel("query", f'"{q}": cosine per patch', h, "viridis",
-                                    extra={"query": q}))
-        if pred_map is not None:
-            pheat = views.query_heatmaps(pred_map.embeddings, text_emb, grid)
-            for q, h in zip(queries, pheat):
+                continue
+            lo, hi = shared(h, pheat[i]) if pheat is not None else (None, None)
+            panels.append(Panel("query", f'"{q}": cosine per patch', h, "viridis", lo, hi,
+                                extra={"query": q}))
+            if pheat is not None:
                 panels.append(Panel("query_predicted", f'"{q}": cosine per patch (predicted)',
-                                    h, "viridis", extra={"query": q}))
+                                    pheat[i], "viridis", lo, hi, extra={"query": q}))
     if click is not None:
         sim = views.patch_similarity(true_map.embeddings, grid, *click)
+        psim = (views.patch_similarity(pred_map.embeddings, grid, *click)
+                if pred_map is not None else None)
+        lo, hi = shared(sim, psim) if psim is not None else (None, None)
         panels.append(Panel("click", f"similarity to patch {click[0]},{click[1]}", sim,
-                            "magma", highlight=tuple(click)))
-        if pred_map is not None:
-            psim = views.patch_similarity(pred_map.embeddings, grid, *click)
+                            "magma", lo, hi, highlight=tuple(click)))
+        if psim is not None:
             panels.append(Panel("click_predicted",
                                 f"similarity to patch {click[0]},{click[1]} (predicted)",
-                                psim, "magma", highlight=tuple(click)))
+                                psim, "magma", lo, hi, highlight=tuple(click)))
     if pred_map is not None:
         agree = views.agreement(pred_map.embeddings, true_map.embeddings, grid)
+        # auto range: the worst patches stand out even when all are close to 1
         panels.append(Panel("agreement", "predicted vs true: cosine per patch", agree,
-                            "coolwarm", -1.0, 1.0))
+                            "coolwarm"))
     if not panels:
         panels.append(Panel("coherence", "coherence: mean cosine to neighbouring patches",
                             views.coherence_map(true_map.embeddings, grid), "viridis"))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import SonolumeError
+from engine.errors import Cancelled, SonolumeError
 from engine.spatial.grid import PatchGrid, make_grid
 
 CACHE_VERSION = 1
@@ -237,14 +237,27 @@ def embed_patches(
     grid: PatchGrid,
     batch_size: int = 32,
     on_progress: Callable[[int, int], None] | None = None,
+    cancel=None,
 ) -> np.ndarray:
-    """Unit-norm CLIP embeddings (P, D) float32 of the grid's patches (no cache)."""
-    x = to_tensor(image)
+    """Unit-norm CLIP embeddings (P, D) float32 of the grid's patches (no cache). Crops
+    are cut from the uint8 picture and converted one batch at a time (a big picture is
+    never held as float), then go to the device the CLIP's weights are on.
+    ``on_progress(done, total)`` is called after each batch; ``cancel`` (anything with
+    ``is_set()``) is checked before each batch and raises :class:`Cancelled`."""
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.shape[:2] != (grid.height, grid.width):
+        raise ValueError(f"image of shape {img.shape} does not fit the grid "
+                         f"({grid.width}x{grid.height})")
+    params = getattr(getattr(clip, "model", None), "parameters", None)
+    device = next(iter(params()), torch.empty(0)).device if params else torch.device("cpu")
     boxes = grid.boxes()
     out = []
     for start in range(0, len(boxes), batch_size):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("spatial map stopped")
         part = boxes[start:start + batch_size]
-        crops = torch.cat([x[:, :, y0:y1, x0:x1] for x0, y0, x1, y1 in part])
+        crops = torch.cat([to_tensor(img[y0:y1, x0:x1]) for x0, y0, x1, y1 in part])
+        crops = crops.to(device)
         out.append(clip.encode_image(crops).cpu())
         if on_progress:
             on_progress(min(start + batch_size, len(boxes)), len(boxes))
@@ -261,6 +274,7 @@ def compute_map(
     cache: bool | str | Path = True,
     batch_size: int = 32,
     on_progress: Callable[[int, int], None] | None = None,
+    cancel=None,
 ) -> SpatialMap:
     """The spatial CLIP map of ``image`` (uint8 RGB, H x W x 3).
 
@@ -277,7 +291,8 @@ def compute_map(
         if emb is not None:
             return SpatialMap(emb, grid, clip.label, bool(clip.random), "clip",
                               {"cached": True})
-    emb = embed_patches(clip, image, grid, batch_size=batch_size, on_progress=on_progress)
+    emb = embed_patches(clip, image, grid, batch_size=batch_size, on_progress=on_progress,
+                        cancel=cancel)
     if path is not None:
         _write_cache(path, emb, grid)
     return SpatialMap(emb, grid, clip.label, bool(clip.random), "clip", {"cached": False})

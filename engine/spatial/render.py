@@ -205,8 +205,13 @@ def montage(panels: list[np.ndarray], columns: int = 2, gap: int = 6,
 
 
 def save_png(image: np.ndarray, path: str | Path, text: dict[str, str] | None = None) -> Path:
-    """Write uint8 RGB as PNG; ``text`` becomes PNG text chunks (e.g. the CLIP label and a
-    "random CLIP" note, so the file says what made it even without its JSON)."""
+    """Write uint8 RGB as PNG, atomically (a temporary file renamed into place, so a
+    crash never leaves half a picture); ``text`` becomes PNG text chunks (e.g. the CLIP
+    label and a "random CLIP" note, so the file says what made it even without its
+    JSON)."""
+    import os
+    import tempfile
+
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
@@ -215,6 +220,13 @@ def save_png(image: np.ndarray, path: str | Path, text: dict[str, str] | None = 
     info = PngInfo()
     for key, value in (text or {}).items():
         info.add_text(str(key), str(value))
-    Image.fromarray(np.asarray(image, dtype=np.uint8), "RGB").save(path, format="PNG",
-                                                                   pnginfo=info)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            Image.fromarray(np.asarray(image, dtype=np.uint8), "RGB").save(
+                fh, format="PNG", pnginfo=info)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path

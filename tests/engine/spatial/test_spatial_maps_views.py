@@ -144,3 +144,22 @@ def test_load_picture_errors(tmp_path):
         load_picture(junk)
     with pytest.raises(SonolumeError, match="not found"):
         load_picture(tmp_path / "missing.jpg")
+
+
+def test_progress_and_cancel(colour_clip):
+    from engine.errors import Cancelled
+
+    seen = []
+    compute_map(colour_clip, halves(128, 64), cache=False, batch_size=8,
+                on_progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(8, 21), (16, 21), (21, 21)]
+
+    class After:  # stops once the first batch is done
+        def is_set(self):
+            return bool(seen2)
+
+    seen2 = []
+    with pytest.raises(Cancelled):
+        compute_map(colour_clip, halves(128, 64), cache=False, batch_size=8,
+                    on_progress=lambda d, t: seen2.append(d), cancel=After())
+    assert seen2 == [8]

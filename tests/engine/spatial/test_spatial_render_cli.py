@@ -1,6 +1,7 @@
 """Rendering to PNG and the ``sonolume spatial`` command."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,10 @@ from engine.spatial.render import (
     render_overlay,
     save_png,
 )
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+BUNNY = DATA / "bunny-16f-64x128.mp4"
+TINY = DATA / "tiny-clip.json"
 
 
 def test_colormap_ends_and_nan():
@@ -143,3 +148,65 @@ def test_cli_video_frame(tmp_path, tiny_clip_config, capsys, monkeypatch):
     report = json.loads(capsys.readouterr().out)
     assert report["source"]["frame"] == 1 and report["source"]["kind"] == "video"
     assert (tmp_path / "v-f1-spatial.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def nerv_run(tmp_path_factory):
+    """A tiny NeRV-CLIP run with a spatial head on the committed Bunny excerpt (2 epochs:
+    what it predicts does not matter here, only that the maps line up)."""
+    import torch
+
+    from engine.clip import ClipSpec
+    from engine.nerv.train import NervTrainConfig, NervTrainer
+
+    root = tmp_path_factory.mktemp("nerv")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = NervTrainConfig(video=str(BUNNY), model="hnerv-tiny", epochs=2, eval_every=2,
+                              batch_size=4, lr=5e-3, size=(64, 128), clip_head="spatial")
+        NervTrainer(cfg, clip_spec=ClipSpec(config=str(TINY)), run_dir=root / "run",
+                    cache_dir=root / "cache", log=None).run()
+    finally:
+        torch.set_num_threads(threads)
+    return root / "run"
+
+
+def test_cli_compares_a_nerv_runs_predicted_map_with_the_measured_one(nerv_run, tmp_path,
+                                                                       capsys, monkeypatch):
+    from engine.nerv import NervRun, predict_spatial_map
+
+    monkeypatch.setenv("SONOLUME_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run.png"
+    assert main(["spatial", str(BUNNY), "--run", str(nerv_run), "--frame", "3", "--query",
+                 "a rabbit", "--click", "1,3", "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"]["kind"] == "nerv-run" and report["source"]["frame"] == 3
+    assert report["clip"]["random"] is True  # the run's own CLIP was used
+    assert [p["view"] for p in report["panels"]] == [
+        "query", "query_predicted", "click", "click_predicted", "agreement"]
+    pred, grid_hw, frame_size = predict_spatial_map(nerv_run, 3)
+    assert grid_hw == (3, 7) and frame_size == (64, 128)
+    # the measured map is exactly the run's training target for that frame
+    run = NervRun.open(nerv_run)
+    target = run.targets()["spatial"][3].numpy()
+    from engine.clip import ClipSpec, load_clip
+    from engine.spatial.maps import compute_map
+
+    clip = load_clip(ClipSpec(config=str(TINY)), warn=lambda m: None)
+    true = compute_map(clip, run.original(3), run.grid, cache=False).embeddings
+    target = target / np.linalg.norm(target, axis=1, keepdims=True)
+    assert np.allclose(true, target, atol=1e-4)
+    agree = np.array(report["panels"][-1]["values"]).ravel()
+    expect = (pred * true).sum(axis=1)
+    assert np.allclose(agree, expect, atol=1e-4)
+    assert report["predicted"]["agreement"]["mean"] == pytest.approx(expect.mean(), abs=1e-4)
+    q, qp = report["panels"][0], report["panels"][1]
+    assert q["values"] != qp["values"]  # two different maps, drawn on one colour range
+
+
+def test_cli_run_refuses_another_clip_and_grid_options(nerv_run, capsys):
+    assert main(["spatial", str(BUNNY), "--run", str(nerv_run), "--clip", "ViT-B-32"]) == 2
+    assert "trained against CLIP tiny-clip" in capsys.readouterr().err
+    assert main(["spatial", str(BUNNY), "--run", str(nerv_run), "--patch", "16"]) == 2
+    assert "do not apply with --run" in capsys.readouterr().err
