@@ -208,6 +208,13 @@ def clip_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return cosine_loss(pred, target)
 
 
+def make_adam(params, lr: float) -> torch.optim.Adam:
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # builds without a fused CPU kernel
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 def lr_at(step: int, total: int, base: float, warmup: float) -> float:
     """Linear ramp for the first ``warmup`` fraction of steps, then cosine to 0."""
     ramp = int(total * warmup)
@@ -298,10 +305,14 @@ class NervTrainer:
 
             self.sequence = CombinedSimilarity(clip_dim, weights=SEQUENCE_WEIGHTS,
                                                learnable=True)
+        # channels_last: oneDNN's convolutions run without layout reorders (measured ~15%
+        # faster per step at 128x256 on CPU); fused Adam updates all tensors in one pass.
+        self.model.to(memory_format=torch.channels_last)
+        self.frames = self.frames.contiguous(memory_format=torch.channels_last)
         params = list(self.model.parameters())
         if self.sequence is not None:
             params += list(self.sequence.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+        self.optimizer = make_adam(params, cfg.lr)
         self.ssim_win = ssim_window(cfg.size)
 
         self.epoch = 0  # completed epochs
@@ -489,6 +500,32 @@ class NervTrainer:
         m["objective"] = float(objective)
         return m
 
+    # -- live views (for a GUI's progress callback, on the training thread) ----------------------
+    def original(self, i: int) -> np.ndarray:
+        """Frame i as decoded for training, uint8 (H, W, 3)."""
+        return self.frames_u8[int(i)]
+
+    @torch.no_grad()
+    def reconstruction(self, i: int) -> np.ndarray:
+        """The current model's frame i, uint8 (H, W, 3)."""
+        rgb = self.predict([int(i)])["rgb"][0]
+        return (rgb.clamp(0, 1).permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).numpy()
+
+    @torch.no_grad()
+    def frame_similarities(self) -> dict[str, np.ndarray]:
+        """Per-frame ``psnr`` and ``clip_similarity`` (head vs target, mean over patches)
+        of the current model, with each frame's ``role`` (train / unseen / skipped)."""
+        cfg = self.config
+        out = self.predict()
+        mse = (out["rgb"] - self.frames).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+        res = {"role": np.array([self.split.role(i) for i in range(self.num_frames)]),
+               "psnr": (-10 * torch.log10(mse)).numpy()}
+        key = f"clip_{cfg.clip_head}"
+        if key in out:
+            sim = F.cosine_similarity(out[key], self.targets[cfg.clip_head], dim=-1)
+            res["clip_similarity"] = (sim.mean(dim=1) if sim.dim() == 2 else sim).numpy()
+        return res
+
     # -- checkpoints -----------------------------------------------------------------------------
     def run_info(self) -> dict:
         cfg = self.config
@@ -585,10 +622,12 @@ class NervTrainer:
             raise SonolumeError(f"checkpoint in {run_dir} does not match its settings") from exc
         for name, p in trainer._named_params():
             if f"adam.{name}.exp_avg" in tensors:
+                # empty_like keeps the parameter's memory layout (channels_last)
                 trainer.optimizer.state[p] = {
                     "step": torch.tensor(state["adam_steps"][name]),
-                    "exp_avg": tensors[f"adam.{name}.exp_avg"].clone(),
-                    "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].clone(),
+                    "exp_avg": torch.empty_like(p).copy_(tensors[f"adam.{name}.exp_avg"]),
+                    "exp_avg_sq": torch.empty_like(p).copy_(
+                        tensors[f"adam.{name}.exp_avg_sq"]),
                 }
         trainer.epoch = int(state["epoch"])
         trainer.batch_in_epoch = int(state["batch_in_epoch"])

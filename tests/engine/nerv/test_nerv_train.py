@@ -69,6 +69,11 @@ def test_warmup_epochs_leave_the_clip_head_untouched(synth_video, nerv_cache,
     t.run()
     assert not torch.equal(head0["fc1.weight"], t.model.head.fc1.weight)
     assert [e.phase for e in events if e.phase != "train"] == ["eval", "eval", "done"]
+    # live views a GUI reads from its progress callback
+    assert t.original(2).shape == t.reconstruction(2).shape == (32, 64, 3)
+    sims = t.frame_similarities()
+    assert sims["psnr"].shape == sims["clip_similarity"].shape == (16,)
+    assert list(sims["role"][:5]) == ["train"] * 4 + ["unseen"]
 
 
 def test_cancel_then_resume_matches_uninterrupted(synth_video, nerv_cache, tiny_clip_config,
