@@ -2,8 +2,10 @@
 patch, and the views the inspector shows (text-query heatmaps, patch-to-patch similarity,
 predicted-vs-true agreement, coherence) rendered over the picture.
 
-``engine.spatial.grid`` is pure maths (import it freely); ``maps`` needs torch and a CLIP;
-``views`` works on numpy arrays; ``render`` draws with Pillow.
+``grid`` is pure maths (import it freely); ``maps`` cuts, embeds and caches patches (torch
+and a CLIP); ``views`` turns maps into (rows, cols) numpy arrays; ``render`` draws them
+over the picture with Pillow; ``inspect`` picks the panels and builds the JSON report
+(shared by the CLI and the GUI); ``predicted`` reads a NeRV-CLIP run's spatial head.
 """
 
 from engine.spatial.grid import PatchGrid, default_patch_stride, make_grid
