@@ -54,7 +54,8 @@ def register(sub) -> None:
     t.add_argument("--frame-step", type=int, default=1, metavar="K",
                    help="keep every K-th frame")
     t.add_argument("--batch-size", type=int, default=1)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", type=float, default=5e-3,
+                   help="peak learning rate (Adam, cosine schedule; default 5e-3)")
     t.add_argument("--pixel-loss", default="fusion6", choices=["fusion6", "l2", "l1"],
                    help="fusion6 = 0.7 L1 + 0.3 (1 - SSIM) (default)")
     t.add_argument("--contrastive", default="none", choices=["none", "infonce", "siglip"],

@@ -75,14 +75,22 @@ class NervConfig:
         return cls(**data)
 
 
+# NeRV's decoder (Chen et al. 2021): 3x3 convs, channels halve per block (down to 32).
+_NERV = dict(kind="nerv", kernel_min=3, kernel_max=3, reduce=2.0, lower_width=32)
+# HNeRV's decoder (Chen et al. 2023): kernels 1 -> 3 -> 5, channels shrink by 1.2 (to 12).
+_HNERV_DECODER = dict(kernel_min=1, kernel_max=5, reduce=1.2, lower_width=12)
+
 _MODEL_CONFIGS: dict[str, NervConfig] = {
-    "nerv": NervConfig(kind="nerv"),
-    "hnerv": NervConfig(kind="hnerv"),
-    # The HNeRV paper's Bunny comparison point and a bigger pair (the seed's 1.5M model).
-    "nerv-0.75m": NervConfig(kind="nerv", target_params=750_000),
-    "hnerv-0.75m": NervConfig(kind="hnerv", target_params=750_000),
-    "nerv-1.5m": NervConfig(kind="nerv", target_params=1_500_000, stem_dim=256),
-    "hnerv-1.5m": NervConfig(kind="hnerv", target_params=1_500_000),
+    # The pair the HNeRV paper compares (its Bunny point is 0.75M parameters each).
+    "nerv": NervConfig(**_NERV),
+    "hnerv": NervConfig(kind="hnerv", **_HNERV_DECODER),
+    # NeRV's time input with HNeRV's decoder (isolates the decoder from the embedding).
+    "nerv-hd": NervConfig(kind="nerv", **_HNERV_DECODER),
+    "nerv-0.75m": NervConfig(**_NERV, target_params=750_000),
+    "hnerv-0.75m": NervConfig(kind="hnerv", **_HNERV_DECODER, target_params=750_000),
+    # A bigger pair (the seed project's multi-patch model had 1.51M parameters).
+    "nerv-1.5m": NervConfig(**_NERV, target_params=1_500_000, stem_dim=256),
+    "hnerv-1.5m": NervConfig(kind="hnerv", **_HNERV_DECODER, target_params=1_500_000),
     # Small enough for unit tests and quick looks.
     "nerv-tiny": NervConfig(kind="nerv", target_params=60_000, stem_dim=64, clip_hidden=64),
     "hnerv-tiny": NervConfig(kind="hnerv", target_params=60_000, enc_width=16,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.errors import Cancelled
 from engine.spatial.grid import PatchGrid, make_grid
 
 TARGETS_VERSION = 1
@@ -99,15 +100,19 @@ def compute_targets(
     grid: PatchGrid | None = None,
     batch: int = 16,
     on_progress: Callable[[int, int], None] | None = None,
+    cancel=None,
 ) -> dict[str, np.ndarray]:
     """CLIP embeddings of uint8 frames (N, H, W, 3): ``global`` (N, D) and, with a grid,
-    ``spatial`` (N, P, D); float32, unit norm."""
+    ``spatial`` (N, P, D); float32, unit norm. ``cancel.is_set()`` stops between batches
+    (raises Cancelled; nothing is cached)."""
     n = len(frames)
     size = clip.image_size
     glob, spat = [], []
     total = n * (1 + (grid.count if grid is not None else 0))
     done = 0
     for start in range(0, n, batch):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("stopped while computing CLIP targets (nothing was cached)")
         x = _to_float(frames[start:start + batch])
         glob.append(clip.encode_image(x).cpu())
         done += len(x)
@@ -138,6 +143,7 @@ def load_or_compute(
     get_clip: Callable[[], object],
     grid: PatchGrid | None,
     on_progress: Callable[[int, int], None] | None = None,
+    cancel=None,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Targets from ``cache_dir/key.npz`` or freshly computed (and stored). Returns
     (targets, from_cache). A damaged cache file is recomputed, not trusted."""
@@ -151,7 +157,7 @@ def load_or_compute(
                 return got, True
         except (OSError, ValueError, KeyError):
             pass
-    targets = compute_targets(frames, get_clip(), grid, on_progress=on_progress)
+    targets = compute_targets(frames, get_clip(), grid, on_progress=on_progress, cancel=cancel)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
