@@ -111,6 +111,9 @@ class MainWindow(QMainWindow):
         self._action(f, "&Import style…", self.library_panel.choose_import, "Ctrl+I")
         self.export_action = self._action(f, "&Export video…", self.open_export, "Ctrl+E",
                                           "render the selected style with the track to MP4")
+        self._action(f, "Load &CLIP", self.load_clip,
+                     tip="load the CLIP model now: semantic style search and better "
+                         "suggestions for a track")
         f.addSeparator()
         self._action(f, "&Settings…", self.open_settings, "Ctrl+,")
         f.addSeparator()
@@ -171,6 +174,25 @@ class MainWindow(QMainWindow):
             self.library_panel.search.clear()
             self.library_panel.favourites.setChecked(False)
             self.library_panel.refresh(select_id=style_id)
+
+    def load_clip(self) -> Worker:
+        spec = self.settings.clip_spec()
+        self.statusBar().showMessage(f"loading CLIP {spec.label}…")
+
+        def failed(err):
+            from engine.errors import ClipUnavailable
+
+            if isinstance(err.exception, ClipUnavailable):
+                self.train_panel.handle_clip_unavailable(err.message)
+            else:
+                dialogs.error(self, "Load CLIP", err.message)
+
+        def loaded(_clip):
+            self.reactivity_panel.refresh_suggestions()
+
+        self._clip_worker = Worker(self.clip_service.get, spec, name="loading CLIP",
+                                   pass_control=False).on(finished=loaded, errored=failed)
+        return self._clip_worker.start()
 
     def focus_search(self) -> None:
         self.library_dock.show()
@@ -282,8 +304,9 @@ def run_app(argv: list[str]) -> int:
 
     tune_allocator()
     if QApplication.instance() is None:
-        from app.glview import configure_gl_format
+        from app.glview import configure_gl_format, preload_llvm_users
 
+        preload_llvm_users()  # before any GL context (see app.glview)
         configure_gl_format()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName("Sonolume")

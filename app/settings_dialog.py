@@ -21,6 +21,15 @@ from PySide6.QtWidgets import (
 from app import dialogs
 
 COMMON_MODELS = ("RN50", "RN101", "ViT-B-32", "ViT-B-16", "ViT-L-14")
+DIALOG_WIDTH = 640
+
+
+def _note(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setStyleSheet("color: palette(dark);")
+    return label
 
 
 def _path_row(edit: QLineEdit, browse) -> QWidget:
@@ -48,7 +57,7 @@ class SettingsDialog(QDialog):
         lib_box = QGroupBox("Style library")
         lf = QFormLayout(lib_box)
         lf.addRow("Your styles folder:", _path_row(self.library, self._browse_library))
-        lf.addRow("", QLabel("Bundled styles are always shown too (read-only)."))
+        lf.addRow(_note("Bundled styles are always shown too (read-only)."))
 
         self.model = QComboBox()
         self.model.setEditable(True)
@@ -64,18 +73,14 @@ class SettingsDialog(QDialog):
         cf.addRow("Model:", self.model)
         cf.addRow("Pretrained tag:", self.pretrained)
         cf.addRow("Checkpoint file:", _path_row(self.checkpoint, self._browse_checkpoint))
-        how = QLabel("Weights are downloaded by open_clip on first use when online. Offline, "
-                     "download the checkpoint elsewhere and choose it here (it overrides the "
-                     "tag).")
-        how.setWordWrap(True)
-        cf.addRow("", how)
-        warn = QLabel("<b style='color:#e04040'>random CLIP — testing only</b>: an open_clip "
-                      "model config JSON whose weights are random. Its judgements are noise; "
-                      "styles trained with it are marked RANDOM CLIP.")
-        warn.setWordWrap(True)
-        warn.setTextFormat(Qt.TextFormat.RichText)
+        how = _note("Online, open_clip downloads the weights on first use. Offline, download "
+                    "the checkpoint file elsewhere and choose it here (it overrides the tag).")
+        cf.addRow(how)
+        warn = _note("<b style='color:#e04040'>random CLIP — testing only</b>: an open_clip "
+                     "model config JSON with random weights. Its judgements are noise; styles "
+                     "trained with it are marked RANDOM CLIP. Leave empty for real use.")
         cf.addRow("Random CLIP config:", _path_row(self.random, self._browse_config))
-        cf.addRow("", warn)
+        cf.addRow(warn)
 
         self.preview_path = QComboBox()
         for key, text in (("auto", "automatic (measure and pick the faster)"),
@@ -101,7 +106,10 @@ class SettingsDialog(QDialog):
         lay.addWidget(clip_box)
         lay.addWidget(prev_box)
         lay.addWidget(buttons)
-        self.resize(620, 0)
+        self.setFixedWidth(DIALOG_WIDTH)
+        for note in self.findChildren(QLabel):
+            if note.wordWrap():  # Qt's dialogs do not grow for wrapped text by themselves
+                note.setMinimumHeight(note.heightForWidth(DIALOG_WIDTH - 60))
 
     def _browse_library(self):
         path = dialogs.choose_folder(self, "Styles folder",

@@ -501,13 +501,14 @@ class TrainPanel(QWidget):
                 self.settings.clip_config = ""
                 self.settings.remember_dir("clip", path)
                 self.update_clip_label()
-                self.status.setText(f"CLIP checkpoint set to {path}; training resumes")
+                self.status.setText(f"CLIP checkpoint set to {path}")
                 self.resume_queue()
                 return
         elif choice == "settings":
             self.openSettings.emit()
-        self.status.setText(message + "\n\nThe queue is on hold until CLIP weights are "
-                            "available; press Start to try again.")
+        if any(j.state == "waiting" for j in self.jobs):
+            self.status.setText(message + "\n\nThe queue is on hold until CLIP weights are "
+                                "available; press Start to try again.")
 
     def resume_queue(self) -> None:
         for job in self.jobs:

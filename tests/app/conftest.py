@@ -135,3 +135,11 @@ def write_track(path: Path, seconds: float = 3.0, bpm: float = 120.0, sr: int = 
 @pytest.fixture(scope="session")
 def track(tmp_path_factory) -> Path:
     return write_track(tmp_path_factory.mktemp("audio") / "beat-120.wav")
+
+
+def pytest_collection_modifyitems(items):
+    """A GUI test that hangs must fail with every thread's stack, not eat CI's time."""
+    for item in items:
+        if "tests/app/" in str(item.fspath).replace("\\", "/") and \
+                item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(150, method="thread"))

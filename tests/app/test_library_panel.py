@@ -104,3 +104,51 @@ def test_readonly_style_cannot_be_renamed(window, dialogs):
     dialogs.answer("ask_text", "Nope")
     window.library_panel.rename(bundled)
     assert dialogs.errors and "read-only" in dialogs.errors[0][1]
+
+
+def test_semantic_search_after_loading_clip(window, qtbot, dialogs):
+    from tests.conftest import TINY_CLIP_CONFIG
+
+    panel = window.library_panel
+    assert panel.semantic.isHidden()  # no CLIP yet: plain text search only
+    window.settings.clip_config = str(TINY_CLIP_CONFIG)
+    worker = window.load_clip()
+    qtbot.waitUntil(lambda: worker.is_done, timeout=60_000)
+    assert window.clip_service.current is not None and window.clip_service.is_random
+    assert not panel.semantic.isHidden()
+    assert "RANDOM" in panel.semantic.toolTip()
+    panel.semantic.setChecked(True)
+    panel.search.setText("glowing embers")
+    qtbot.waitUntil(lambda: "ranked by meaning" in panel.status.text(), timeout=20_000)
+    # Ranked, not filtered: every style is listed, each with a match score.
+    assert len(panel.model.styles) == len(panel.all_styles)
+    assert set(panel.model.relevance) >= set(panel.visible_ids())
+    scores = [panel.model.relevance[i] for i in panel.visible_ids()]
+    assert scores == sorted(scores, reverse=True)
+    assert dialogs.errors == []
+
+
+def test_load_clip_without_weights_explains(window, qtbot, dialogs):
+    s = window.settings
+    s.clip_config, s.clip_checkpoint = "", ""
+    worker = window.load_clip()
+    qtbot.waitUntil(lambda: worker.is_done, timeout=30_000)
+    assert dialogs.clip_messages and "--clip-checkpoint" in dialogs.clip_messages[0]
+    assert window.clip_service.current is None
+
+
+def test_settings_dialog_applies(window, tmp_path):
+    from app.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(window.settings, window)
+    dlg.library.setText(str(tmp_path / "other-library"))
+    dlg.model.setCurrentText("ViT-B-32")
+    dlg.checkpoint.setText(str(tmp_path / "vit.pt"))
+    dlg.preview_path.setCurrentIndex(dlg.preview_path.findData("torch"))
+    dlg.apply()
+    old = str(window.library.user_dir)
+    window.apply_settings(old)
+    assert window.settings.clip_spec().checkpoint == str(tmp_path / "vit.pt")
+    assert window.library.user_dir == tmp_path / "other-library"
+    assert window.library_panel.library is window.library
+    assert "vit.pt" in window.train_panel.clip_label.text()
