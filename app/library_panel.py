@@ -59,7 +59,7 @@ def _badge(p: QPainter, rect: QRectF, text: str, bg: QColor) -> None:
     p.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
 
 
-def style_pixmap(style, size: int = ICON) -> QPixmap:
+def style_pixmap(style, size: int = ICON, badges: bool = True) -> QPixmap:
     """The style's thumbnail with its badges: SEEDED for untrained patterns, RANDOM CLIP
     for styles judged by a random test CLIP, a star for favourites."""
     pm = QPixmap(size, size)
@@ -73,6 +73,9 @@ def style_pixmap(style, size: int = ICON) -> QPixmap:
     else:
         p.setPen(QColor("#bbbbbb"))
         p.drawText(pm.rect(), Qt.AlignmentFlag.AlignCenter, "no thumbnail")
+    if not badges:
+        p.end()
+        return pm
     y = size - 21
     if not style.trained:
         _badge(p, QRectF(4, y, 0, 0), "UNTRAINED", QColor(90, 90, 90, 230))

@@ -106,7 +106,7 @@ class ReactivityPanel(QWidget):
         rl.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
 
         self.suggestions = QListWidget()
-        self.suggestions.setMinimumHeight(200)
+        self.suggestions.setMinimumHeight(300)
         self.suggestions.setIconSize(QSize(48, 48))
         self.suggestions.setWordWrap(True)
         self.suggestions.setToolTip("click a style to switch the preview to it")
@@ -249,8 +249,12 @@ class ReactivityPanel(QWidget):
             "(load a CLIP for better matches). Click one to switch.")
         for entry in ranked:
             style, score, reason = _unpack(entry)
-            item = QListWidgetItem(f"{style.name}\n{reason}" if reason else style.name)
-            item.setIcon(style_pixmap(style, 48))
+            kind = "" if style.trained else " (untrained pattern)"
+            if style.clip_random:
+                kind = " (RANDOM CLIP)"
+            item = QListWidgetItem(f"{style.name}{kind}\n{reason}" if reason else
+                                   style.name + kind)
+            item.setIcon(style_pixmap(style, 48, badges=False))
             item.setData(Qt.ItemDataRole.UserRole, style.id)
             item.setToolTip(f"score {score:.3f}" + (f": {reason}" if reason else ""))
             self.suggestions.addItem(item)

@@ -223,6 +223,7 @@ class Stage(QWidget):
             self.player.setAudioOutput(self.audio)
             self.player.positionChanged.connect(self._player_position)
             self.player.errorOccurred.connect(self._player_error)
+            self.player.mediaStatusChanged.connect(self._media_status)
         else:
             log.warning("QtMultimedia unavailable (%s): preview runs silent", MULTIMEDIA_ERROR)
 
@@ -470,6 +471,13 @@ class Stage(QWidget):
             self._hold = (0.0, 0.0)
         if abs(t - self.clock.now()) > 0.2:  # the audio is the master clock
             self.clock.set(t)
+
+    def _media_status(self, status) -> None:
+        # A position set before the media finished loading is dropped by the backend:
+        # apply the clock's position again once it can take it.
+        if status in (QMediaPlayer.MediaStatus.LoadedMedia,
+                      QMediaPlayer.MediaStatus.BufferedMedia) and self.clock.now() > 0.05:
+            self._sync_player()
 
     def _player_error(self, _error, text: str) -> None:
         log.warning("media player: %s", text)
