@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 
@@ -101,8 +102,9 @@ class TorchRenderThread(QThread):
     frameReady = Signal(object, float, int, bool)  # QImage, seconds, serial, full
     failed = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, single_threaded: bool = False):
         super().__init__(parent)
+        self.single_threaded = single_threaded
         self._cond = threading.Condition()
         self._request = None
         self._cppn = None
@@ -128,8 +130,12 @@ class TorchRenderThread(QThread):
             log.error("preview render thread did not stop")
 
     def run(self) -> None:
+        import torch
+
         from engine.render.torch_renderer import TorchRenderer
 
+        if self.single_threaded:
+            torch.set_num_threads(1)  # per calling thread: training keeps its own count
         while True:
             with self._cond:
                 while not self._stop and self._request is None:
@@ -158,13 +164,18 @@ class TorchRenderThread(QThread):
 
 
 class RasterView(QWidget):
-    """The torch path: frames rendered off the GUI thread at an adaptive size."""
+    """The torch path: frames rendered off the GUI thread at an adaptive size.
+
+    On a multi-core CPU several frames are drawn at once, one single-threaded renderer per
+    core: a CPPN frame is too small a job to split well across threads (bench/render.py
+    measured ~5x the throughput of two threads on one frame on 2 cores). Frames that
+    arrive after a newer one was shown are dropped."""
 
     path = "torch"
     frameShown = Signal()
     failed = Signal(str)
 
-    def __init__(self, target_fps: int = 24, parent=None):
+    def __init__(self, target_fps: int = 24, parent=None, workers: int | None = None):
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 90)
@@ -175,15 +186,21 @@ class RasterView(QWidget):
         self.placeholder = "Select a style in the library"
         self._serial = 0
         self._shown = 0
-        self._pending = False
         self._next = None
-        self.thread = TorchRenderThread(self)
-        self.thread.frameReady.connect(self._on_frame)
-        self.thread.failed.connect(self.failed)
-        self.thread.start()
+        n = workers or max(1, min(4, os.cpu_count() or 1))
+        self.threads = [TorchRenderThread(self, single_threaded=n > 1) for _ in range(n)]
+        self._idle = list(self.threads)
+        for t in self.threads:
+            t.frameReady.connect(lambda *a, t=t: self._on_frame(t, *a))
+            t.failed.connect(lambda msg, t=t: self._on_failed(t, msg))
+            t.start()
         self.has_cppn = False
         self.last_render_seconds = 0.0
         self.shown_size = (0, 0)
+
+    @property
+    def thread(self):  # the first renderer (tests and benches look at it)
+        return self.threads[0]
 
     def sizeHint(self) -> QSize:
         return QSize(640, 360)
@@ -197,7 +214,8 @@ class RasterView(QWidget):
         self.scale.target_fps = fps
 
     def set_cppn(self, cppn) -> None:
-        self.thread.set_cppn(cppn)
+        for t in self.threads:
+            t.set_cppn(cppn)
         self.has_cppn = cppn is not None
         if cppn is None:
             self.image = None
@@ -211,37 +229,45 @@ class RasterView(QWidget):
         w, h = max(1, int(self.width() * dpr)), max(1, int(self.height() * dpr))
         limit = self.scale.max_pixels
         if self.scale.rate > 0:
-            limit = min(limit, max(self.scale.pixels, self.scale.rate * STILL_SECONDS))
+            per_thread = self.scale.rate / len(self.threads)
+            limit = min(limit, max(self.scale.pixels, per_thread * STILL_SECONDS))
         k = min(1.0, math.sqrt(limit / (w * h)))
         return max(1, round(w * k)), max(1, round(h * k))
 
     def draw(self, params: FrameParams, full: bool = False) -> None:
-        """Ask for a frame (``full``: at the widget's own resolution, for a still); if one
-        is being rendered, this one replaces any waiting one."""
+        """Ask for a frame (``full``: at the widget's own resolution, for a still); when
+        every renderer is busy, this one replaces any waiting one."""
         if not self.has_cppn:
             return
         self._serial += 1
-        if self._pending:
+        if not self._idle:
             self._next = (params, self._serial, full)
             return
         self._send(params, self._serial, full)
 
     def _send(self, params, serial: int, full: bool) -> None:
         w, h = self.full_size if full else self.render_size
-        self._pending = True
-        self.thread.request(params, w, h, serial, full)
+        self._idle.pop(0).request(params, w, h, serial, full)
 
-    def _on_frame(self, image: QImage, seconds: float, serial: int, full: bool) -> None:
-        self._pending = False
+    def _on_failed(self, thread, message: str) -> None:
+        self._idle.append(thread)
+        self.failed.emit(message)
+
+    def _on_frame(self, thread, image: QImage, seconds: float, serial: int,
+                  full: bool) -> None:
+        self._idle.append(thread)
         self.last_render_seconds = seconds
         if not full:
-            self.scale.update(seconds, image.width() * image.height())
-            self.meter.tick()
-        self.image = image
-        self.shown_size = (image.width(), image.height())
-        self._shown = serial
-        self.update()
-        self.frameShown.emit()
+            # With k renderers working side by side a frame is due every seconds / k.
+            self.scale.update(seconds / len(self.threads), image.width() * image.height())
+        if serial > self._shown:
+            if not full:
+                self.meter.tick()
+            self.image = image
+            self.shown_size = (image.width(), image.height())
+            self._shown = serial
+            self.update()
+            self.frameShown.emit()
         if self._next is not None:
             params, serial, full = self._next
             self._next = None
@@ -262,4 +288,5 @@ class RasterView(QWidget):
         return self.image
 
     def shutdown(self) -> None:
-        self.thread.stop()
+        for t in self.threads:
+            t.stop()

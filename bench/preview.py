@@ -72,6 +72,69 @@ def sweep(render, sizes, flops_px: int) -> list[dict]:
     return rows
 
 
+def parallel_fps(make_render, size, workers: int, max_seconds: float = 10.0) -> float:
+    """Frames per second with ``workers`` single-threaded renderers drawing side by side
+    (what the app's torch preview does on a multi-core CPU): the sum of each renderer's
+    own rate, measured while all of them are busy."""
+    import threading
+
+    times: list[list[float]] = [[] for _ in range(workers)]
+    start = threading.Barrier(workers)
+    deadline = time.perf_counter() + max_seconds
+
+    def loop(i):
+        torch.set_num_threads(1)  # per thread
+        render = make_render()
+        render(*size)  # warm-up
+        start.wait()
+        while len(times[i]) < 3 and time.perf_counter() < deadline:
+            times[i].append(_time(lambda: render(*size)))
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(1 / (sum(t) / len(t)) for t in times if t)
+
+
+def settle_app(view=(1280, 720), target_fps: float = 24.0, seconds: float = 6.0) -> dict:
+    """The app's own torch preview widget (offscreen Qt), driven at the target rate."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import numpy as np
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.preview import RasterView
+    from engine.reactive import latent_walk
+
+    app = QApplication.instance() or QApplication([])
+    v = RasterView(int(target_fps))
+    v.resize(*view)
+    v.show()
+    v.set_cppn(CPPN(seed=0))
+    t0 = time.perf_counter()
+
+    def tick():
+        e = latent_walk(np.array([(time.perf_counter() - t0) * 0.1]), 9, 0)[0] * 0.3
+        v.draw(FrameParams(extras=e.astype(np.float32)))
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(int(1000 / target_fps))
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    timer.stop()
+    w, h = v.render_size
+    result = {"internal": f"{w}x{h}", "fps": v.meter.fps, "workers": len(v.threads)}
+    v.shutdown()
+    app.processEvents()
+    return result
+
+
 def settle(render, view=(1280, 720), target_fps: float = 24.0, seconds: float = 6.0) -> dict:
     """Run the app's adaptive-resolution loop against ``render`` for a few seconds."""
     from app.preview import AdaptiveScale
@@ -143,13 +206,27 @@ def main() -> None:
             mark = "~" if row["estimated"] else ""
             print(f"| {name} | {desc} | {row['size']} | {mark}{row['fps']:.2f} | "
                   f"{mark}{row['gflops']:.0f} |")
+    workers = max(1, min(4, __import__("os").cpu_count() or 1))
+    print(f"\ntorch, {workers} single-threaded renderers side by side (the app's preview):\n")
+    print("| size | frames/s | GFLOP/s |")
+    print("|---|---|---|")
+    def make_render():
+        r = TorchRenderer(cppn)
+        return lambda width, height: r.render(params, width, height)
+
+    for w, h in sizes[:2]:
+        f = parallel_fps(make_render, (w, h), workers)
+        print(f"| {w}x{h} | {f:.2f} | {f * flops_px * w * h / 1e9:.0f} |")
+    secs = 3.0 if args.quick else 6.0
     print(f"\nAdaptive preview at a {args.target_fps:g} fps target "
           "(internal size the loop settles on for a 1280x720 view):\n")
     print("| path | internal size | frames/s |")
     print("|---|---|---|")
-    for name, (render, _desc) in paths.items():
-        r = settle(render, target_fps=args.target_fps, seconds=3.0 if args.quick else 6.0)
-        print(f"| {name} | {r['internal']} | {r['fps']:.1f} |")
+    r = settle_app(target_fps=args.target_fps, seconds=secs)
+    print(f"| torch (app widget, {r['workers']} renderers) | {r['internal']} | {r['fps']:.1f} |")
+    if "gl" in paths:
+        r = settle(paths["gl"][0], target_fps=args.target_fps, seconds=secs)
+        print(f"| gl (same loop, EGL) | {r['internal']} | {r['fps']:.1f} |")
     if glr is not None:
         glr[0].release()
 
