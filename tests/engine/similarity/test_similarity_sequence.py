@@ -49,8 +49,8 @@ def test_identical_sequences_score_one_everywhere(seq):
     # attention is a soft match: ~1, exactly 1 only for unlike steps (one-hot attention)
     att = AttentionSimilarity(32)
     assert att(scaled, seq).item() == pytest.approx(1.0, abs=0.02)
-    iid = torch.randn(40, 32)
-    assert att(iid, iid).item() == pytest.approx(1.0, abs=1e-4)
+    iid = torch.randn(40, 32, generator=torch.Generator().manual_seed(0))
+    assert att(iid, iid).item() == pytest.approx(1.0, abs=1e-3)
     total, parts = CombinedSimilarity(32)(seq, seq)
     assert total.item() == pytest.approx(1.0, abs=0.01)
     assert set(parts) == {"global", "local", "attention", "temporal"}
