@@ -162,11 +162,11 @@ class GLView(QOpenGLWidget):
         self._dead = True
 
     # -- GL ----------------------------------------------------------------------------------
-    def _give_up(self, why: str) -> None:
+    def _give_up(self, why: str, expected: bool = False) -> None:
         if self._dead:
             return
         self._dead = True
-        log.warning("GL preview: %s", why)
+        (log.info if expected else log.warning)("GL preview: %s", why)
         QTimer.singleShot(0, lambda: self.fallback.emit(why))
 
     def _bind_cppn(self) -> None:
@@ -237,7 +237,7 @@ class GLView(QOpenGLWidget):
         if t_torch < t_gl:
             self._give_up(f"OpenGL here is software ({self.description}): "
                           f"{t_gl * 1e3:.0f} ms vs torch {t_torch * 1e3:.0f} ms per "
-                          f"{PROBE_SIZE[0]}×{PROBE_SIZE[1]} frame")
+                          f"{PROBE_SIZE[0]}×{PROBE_SIZE[1]} frame", expected=True)
 
     def _target(self, w: int, h: int):
         if self._fbo_size != (w, h):
