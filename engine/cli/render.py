@@ -156,18 +156,17 @@ def run(args) -> int:
     return 0
 
 
-DEMO_TRACK = Path(__file__).resolve().parents[2] / "resources" / "audio" / "demo.ogg"
-
 
 def step_demo_video(ctx) -> list[Path]:
     """``make demo``'s video: the first bundled style on the bundled demo track (CC0, see
     resources/audio/README.md), 720p30 at ``fast`` quality, to ``<out>/demo.mp4``."""
+    from engine.audio.demo_track import demo_path
     from engine.export import export_video
 
     style = ctx.bundled_styles[0]
     bar = _Bar(quiet=not sys.stderr.isatty())
     try:
-        result = export_video(style, DEMO_TRACK, ctx.out / "demo.mp4", size=(1280, 720),
+        result = export_video(style, demo_path(), ctx.out / "demo.mp4", size=(1280, 720),
                               quality="fast", reactivity="punchy", progress=bar,
                               warn=lambda m: print(f"sonolume: note: {m}", file=sys.stderr))
     finally:
