@@ -61,19 +61,31 @@ def step_gallery(ctx: DemoContext) -> list[Path]:
                           title="Sonolume — bundled seeded patterns")]
 
 
+def step_video(ctx: DemoContext) -> list[Path]:
+    from engine.cli.render import step_demo_video
+
+    if getattr(ctx.args, "no_video", False):
+        ctx.log("  skipped (--no-video)")
+        return []
+    return step_demo_video(ctx)
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], list[Path]]]] = [
     ("contact sheet of every bundled style", step_contact_sheet),
     ("HTML gallery", step_gallery),
+    ("audio-reactive MP4 of the bundled demo track", step_video),
 ]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="render the bundled styles (contact sheet + gallery)",
+    p = sub.add_parser("demo", help="render the bundled styles and a demo MP4",
                        description="Run the demo on bundled defaults: a labelled contact "
-                       "sheet of every bundled style and the HTML gallery, into DIR.")
+                       "sheet of every bundled style, the HTML gallery, and demo.mp4 (the "
+                       "first bundled style reacting to the bundled demo track), into DIR.")
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
     p.add_argument("--cell", type=int, default=256,
                    help="contact sheet cell size in pixels (default 256)")
+    p.add_argument("--no-video", action="store_true", help="skip demo.mp4 (minutes on a CPU)")
     p.set_defaults(func=run)
 
 

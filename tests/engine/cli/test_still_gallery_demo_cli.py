@@ -128,8 +128,9 @@ def test_gallery_bad_output(library_dir, tmp_path, capsys):
 def test_demo_renders_contact_sheet_and_gallery(library_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(demo_mod, "STEPS", demo_mod.STEPS + [("extra", lambda ctx: [])])
     out = tmp_path / "out"
-    code, text, _ = run(capsys, "demo", "--out", out, "--cell", "48")
+    code, text, _ = run(capsys, "demo", "--out", out, "--cell", "48", "--no-video")
     assert code == 0 and "contact sheet" in text and "extra" in text
+    assert "skipped (--no-video)" in text and not (out / "demo.mp4").exists()
     bundled = [s for s in Library().list() if s.readonly]
     with Image.open(out / "contact_sheet.png") as im:
         rows = -(-len(bundled) // 5)
