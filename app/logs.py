@@ -28,11 +28,15 @@ def setup_logging(level: int = logging.INFO) -> Path:
     logger = logging.getLogger("sonolume")
     logger.setLevel(level)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for h in [h for h in logger.handlers if getattr(h, "_sonolume_file", False)]:
+        logger.removeHandler(h)  # the log moved (a new $SONOLUME_LOG)
+        h.close()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = logging.handlers.RotatingFileHandler(path, maxBytes=2 << 20, backupCount=2,
                                                   encoding="utf-8")
         fh.setFormatter(fmt)
+        fh._sonolume_file = True
         logger.addHandler(fh)
     except OSError:
         pass

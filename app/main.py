@@ -47,6 +47,7 @@ def _scroll(widget):
 class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings | None = None):
         super().__init__()
+        setup_logging()
         self.settings = settings or AppSettings()
         self.setWindowTitle("Sonolume")
         self.setObjectName("MainWindow")
