@@ -30,3 +30,17 @@ def library_dir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "library"
     monkeypatch.setenv("SONOLUME_LIBRARY", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _hang_watchdog(request):
+    """Last line of defence against a hung test: faulthandler's watchdog is a C thread, so
+    it still dumps every stack and ends the run when a deadlock holds the GIL (which
+    pytest-timeout's Python-level timer cannot survive)."""
+    import faulthandler
+
+    marker = request.node.get_closest_marker("timeout")
+    limit = marker.args[0] if marker and marker.args else request.config.getini("timeout")
+    faulthandler.dump_traceback_later(float(limit or 600) + 30, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()

@@ -70,6 +70,9 @@ def register(sub) -> None:
     t.add_argument("--eval-every", type=int, default=10, metavar="E")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--cache-dir", metavar="DIR", help="CLIP target cache ($SONOLUME_CACHE)")
+    t.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads (default: torch's choice; 1 is often faster on a "
+                   "busy machine)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_clip_options(t)
     t.set_defaults(func=cmd_train)
@@ -152,7 +155,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         clip_spec = clip_spec_from_args(args) if (args.clip_config or args.clip_checkpoint) \
             else None
         trainer = NervTrainer.resume(args.resume, clip_spec=clip_spec, epochs=args.epochs,
-                                     cache_dir=args.cache_dir, on_progress=relay, log=log)
+                                     cache_dir=args.cache_dir, on_progress=relay, log=log,
+                                     threads=args.threads)
         print(f"resuming {args.resume} at epoch {trainer.epoch}/{trainer.config.epochs}")
     else:
         if not args.video:
@@ -178,7 +182,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if clip_spec is not None:
             print(f"CLIP: {clip_spec.label}" + (RANDOM_NOTE if clip_spec.config else ""))
         trainer = NervTrainer(cfg, clip_spec=clip_spec, run_dir=out,
-                              cache_dir=args.cache_dir, on_progress=relay, log=log)
+                              cache_dir=args.cache_dir, on_progress=relay, log=log,
+                              threads=args.threads)
     cfg = trainer.config
     n_train, n_unseen = len(trainer.train_idx), len(trainer.unseen_idx)
     print(f"video: {trainer.num_frames} frames at {cfg.size[0]}x{cfg.size[1]} (HxW); "

@@ -5,7 +5,7 @@ import pytest
 from engine.cli.main import main
 from engine.nerv.train import NervTrainer
 
-SMALL = ["--size", "32x64", "--model", "nerv-tiny", "--batch-size", "2", "--lr", "5e-3",
+SMALL = ["--size", "32x64", "--model", "nerv-tiny", "--batch-size", "2", "--threads", "1",
          "--eval-every", "2"]
 FAST = SMALL + ["--quiet"]
 
