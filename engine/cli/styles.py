@@ -35,6 +35,14 @@ def register(sub) -> None:
     add_clip_options(c)
     c.set_defaults(func=cmd_search)
 
+    c = ss.add_parser("eval-search", help="measure semantic search: Recall@K on a "
+                      "labelled set of queries (default: the bundled styles' set)")
+    c.add_argument("labels", nargs="?", metavar="LABELS.json",
+                   help='{"queries": [{"text": ..., "relevant": [style, ...]}]}')
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    add_clip_options(c)
+    c.set_defaults(func=cmd_eval_search)
+
     c = ss.add_parser("rename", help="give a style a new name (its id stays)")
     c.add_argument("style", metavar="STYLE")
     c.add_argument("new_name", metavar="NEW")
@@ -164,6 +172,31 @@ def cmd_show(args) -> int:
     for k, v in (m.get("extra") or {}).items():
         print(f"  {k:<10} {v}")
     print(f"  folder     {style.path}")
+    return 0
+
+
+def cmd_eval_search(args) -> int:
+    from engine.clip import load_clip
+    from engine.styles.retrieval import evaluate_search, load_labelled_set
+
+    labelled = load_labelled_set(args.labels)
+    library = open_library(args)
+    clip = load_clip(clip_spec_from_args(args))
+    report = evaluate_search(library, clip, labelled)
+    warn_problems(library)
+    if args.json:
+        _json(report.to_dict())
+        return 0
+    if report.clip_random:
+        print("note: a RANDOM CLIP; these numbers measure nothing about meaning",
+              file=sys.stderr)
+    print(f"set '{report.set_name}': {len(report.queries)} queries over {report.styles} "
+          f"styles, CLIP {report.clip_label}")
+    print("  " + "   ".join(f"{k} {v:.3f} (chance {report.chance[k]:.3f})"
+                            for k, v in report.recall.items()))
+    for q in report.queries:
+        mark = "ok" if q.rank == 1 else f"#{q.rank}"
+        print(f"  {mark:>4}  {q.text}  ->  {q.top}")
     return 0
 
 

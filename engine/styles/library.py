@@ -174,22 +174,30 @@ class Library:
     def semantic_search(self, clip, text: str, top: int = 10) -> list[tuple[Style, float]]:
         """Rank styles by CLIP text similarity between ``text`` and each style's prompts
         (weighted mean of prompt embeddings; untrained styles use their name)."""
+        if not (text or "").strip():
+            raise StyleError("empty search text")
+        styles, sim = self.semantic_scores(clip, [text.strip()])
+        ranked = sorted(zip(styles, sim[0].tolist()), key=lambda x: -x[1])
+        return ranked[: max(0, int(top))]
+
+    def semantic_scores(self, clip, texts: list[str]):
+        """(styles, (Q, S) cosine matrix) for many queries at once: the one scoring rule
+        behind semantic search, so its retrieval report measures what users get."""
         import torch
         import torch.nn.functional as F
 
-        if not (text or "").strip():
-            raise StyleError("empty search text")
-        query = clip.encode_text([text.strip()])[0]
-        ranked = []
-        for s in self.list():
+        styles = self.list()
+        queries = F.normalize(clip.encode_text(list(texts)).float(), dim=-1)
+        rows = []
+        for s in styles:
             prompts = [(p["text"], p["weight"]) for p in s.prompts] if s.trained else []
             prompts = [(t, w) for t, w in prompts if w > 0] or [(s.name, 1.0)]
-            emb = clip.encode_text([t for t, _ in prompts])
+            emb = clip.encode_text([t for t, _ in prompts]).float()
             weights = torch.tensor([w for _, w in prompts], dtype=emb.dtype)
-            mean = F.normalize((emb * weights[:, None]).sum(0), dim=-1)
-            ranked.append((s, float(mean @ query)))
-        ranked.sort(key=lambda x: -x[1])
-        return ranked[: max(0, int(top))]
+            rows.append(F.normalize((emb * weights[:, None]).sum(0), dim=-1))
+        if not rows:
+            return styles, torch.zeros(len(texts), 0)
+        return styles, queries @ torch.stack(rows).T
 
     # ---- writing -------------------------------------------------------------------
 
