@@ -1,0 +1,651 @@
+"""Research panel: fit a NeRV / HNeRV (+ CLIP head) to a video and see how well it learned
+pixels and semantics — live curves, original vs reconstruction for any frame, per-frame
+similarity of train vs unseen frames — then evaluate and verify the run, or open a
+finished run folder and browse it.
+
+The engine (engine.nerv) does the work; app.nerv_jobs runs it on worker threads and
+app.nerv_views draws what comes back. Every user-facing problem goes through app.dialogs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import dialogs
+from app.nerv_jobs import (
+    RunStart,
+    default_run_dir,
+    evaluate,
+    open_run,
+    resume_nerv,
+    runs_root,
+    train_nerv,
+    verify,
+)
+from app.nerv_views import (
+    RANDOM_NOTE,
+    CurvesView,
+    FramePairView,
+    PerFrameView,
+    ResultsView,
+    format_eval,
+    format_verify,
+)
+from app.train_panel import format_seconds
+from app.workers import Worker
+from engine.errors import ClipUnavailable, SonolumeError
+from engine.nerv.data import DEFAULT_SIZE, parse_hw, parse_split, probe_video
+from engine.nerv.models import list_models
+from engine.nerv.train import NervTrainConfig
+
+log = logging.getLogger("sonolume.app.nerv")
+
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.webm *.avi *.m4v *.gif);;All files (*)"
+HEADS = (("global", "global: one embedding per frame"),
+         ("spatial", "spatial: one embedding per patch"),
+         ("none", "none: pixels only"))
+
+
+class NervPanel(QWidget):
+    """``NervPanel(settings, clip_service)``. Signals: ``busyChanged(bool)`` while a worker
+    runs, ``runFinished(str)`` with the run folder after training, ``openSettings()`` when
+    the user asks to change the CLIP."""
+
+    busyChanged = Signal(bool)
+    runFinished = Signal(str)
+    openSettings = Signal()
+
+    def __init__(self, settings, clip_service, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.clip_service = clip_service
+        self.video: str | None = None
+        self.run_dir: Path | None = None
+        self.worker: Worker | None = None
+        self.task = ""
+        self.history: list[dict] = []
+        self.evals: list[dict] = []
+        self.last_result = None
+        self.last_error: str = ""
+        self.random_clip = False
+        self._texts: dict[str, str] = {}
+        self._build()
+        self._load_form()
+        self.update_clip_label()
+        self._update_buttons()
+
+    # -- layout ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.video_label = QLabel("no video chosen")
+        self.video_label.setWordWrap(True)
+        choose = QPushButton("Choose…")
+        choose.setToolTip("any video ffmpeg reads; its audio is ignored")
+        choose.clicked.connect(self.choose_video)
+        video_row = QHBoxLayout()
+        video_row.addWidget(self.video_label, 1)
+        video_row.addWidget(choose)
+
+        self.model = QComboBox()
+        for name in list_models():
+            self.model.addItem(name, name)
+        self.model.setToolTip("nerv: frame time -> frame; hnerv: frame -> tiny embedding -> "
+                              "frame. '-tiny' presets train in seconds, for a quick look.")
+        self.size = QLineEdit(f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}")
+        self.size.setToolTip("frame size HEIGHTxWIDTH; 128x256 trains a 0.75M model at "
+                             "~40 ms per frame and epoch on a laptop CPU")
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 100000)
+        self.epochs.setValue(60)
+        self.eval_every = QSpinBox()
+        self.eval_every.setRange(1, 10000)
+        self.eval_every.setValue(10)
+        self.eval_every.setToolTip("epochs between evaluations (curves, reconstructions, "
+                                   "per-frame scores and the 'best' checkpoint)")
+        self.head = QComboBox()
+        for key, label in HEADS:
+            self.head.addItem(label, key)
+        self.head.currentIndexChanged.connect(lambda _: self._head_changed())
+        self.clip_weight = QDoubleSpinBox()
+        self.clip_weight.setRange(-0.05, 100.0)
+        self.clip_weight.setSingleStep(0.05)
+        self.clip_weight.setDecimals(2)
+        self.clip_weight.setSpecialValueText("default")
+        self.clip_weight.setValue(-0.05)
+        self.warmup = QSpinBox()
+        self.warmup.setRange(0, 100000)
+        self.warmup.setToolTip("pixel-only epochs before the CLIP loss joins")
+        self.split = QLineEdit("4_4_5")
+        self.split.setToolTip("a_b_c: frames in groups of c; positions < a train, positions "
+                              ">= b are held out as unseen. 'all' fits every frame.")
+        self.split.textChanged.connect(self._check_split)
+        self.split_error = QLabel()
+        self.split_error.setWordWrap(True)
+        self.split_error.setStyleSheet("color: #e04040;")
+        self.split_error.hide()
+        self.threads = QSpinBox()
+        self.threads.setRange(0, os.cpu_count() or 64)
+        self.threads.setSpecialValueText("auto")
+        self.threads.setToolTip("torch threads while training; 1 is often faster on a busy "
+                                "machine or for tiny frames")
+        self.out = QLineEdit()
+        self.out.setPlaceholderText(f"new folder in {runs_root()}")
+        self.out.setToolTip("run folder: checkpoints, CLIP targets, TensorBoard logs, eval")
+        out_choose = QPushButton("…")
+        out_choose.setToolTip("choose the run folder")
+        out_choose.clicked.connect(self.choose_out)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out, 1)
+        out_row.addWidget(out_choose)
+        self.clip_label = QLabel()
+        self.clip_label.setWordWrap(True)
+        self.clip_label.setTextFormat(Qt.TextFormat.RichText)
+        clip_change = QPushButton("Change…")
+        clip_change.setToolTip("choose the CLIP model or a checkpoint file in Settings")
+        clip_change.clicked.connect(self.openSettings.emit)
+        clip_row = QHBoxLayout()
+        clip_row.addWidget(self.clip_label, 1)
+        clip_row.addWidget(clip_change)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Video:", video_row)
+        form.addRow("Model:", self.model)
+        form.addRow("Size (HxW):", self.size)
+        form.addRow("Epochs:", self.epochs)
+        form.addRow("Evaluate every:", self.eval_every)
+        form.addRow("CLIP head:", self.head)
+        form.addRow("CLIP loss weight:", self.clip_weight)
+        form.addRow("Warmup epochs:", self.warmup)
+        form.addRow("Split:", self.split)
+        form.addRow("", self.split_error)
+        form.addRow("Threads:", self.threads)
+        form.addRow("Run folder:", out_row)
+        form.addRow("CLIP:", clip_row)
+        settings_box = QGroupBox("Training")
+        settings_box.setLayout(form)
+        settings_box.setMaximumWidth(380)
+
+        self.frames = FramePairView()
+        top = QHBoxLayout()
+        top.addWidget(settings_box)
+        top.addWidget(self.frames, 1)
+
+        self.start_button = QPushButton("Start training")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("stop; the 'last' checkpoint is saved so you can resume")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("continue the shown run from its 'last' checkpoint, up "
+                                      "to the epochs set above")
+        self.resume_button.clicked.connect(self.resume)
+        self.open_button = QPushButton("Open run…")
+        self.open_button.setToolTip("browse a finished run folder")
+        self.open_button.clicked.connect(self.choose_run)
+        self.eval_button = QPushButton("Evaluate")
+        self.eval_button.setToolTip("PSNR, MS-SSIM, CLIP similarity for all / train / unseen "
+                                    "frames; writes eval/frames.csv and TensorBoard scalars")
+        self.eval_button.clicked.connect(self.evaluate)
+        self.verify_button = QPushButton("Verify")
+        self.verify_button.setToolTip("did the CLIP head learn? baselines, retrieval R@K, "
+                                      "sequence similarity")
+        self.verify_button.clicked.connect(self.verify)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.cancel_button, self.resume_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        for b in (self.open_button, self.eval_button, self.verify_button):
+            buttons.addWidget(b)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.progress.setTextVisible(True)
+        self.status = QLabel("Choose a video and press Start, or open a finished run.")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.run_label = QLabel()
+        self.run_label.setWordWrap(True)
+        self.run_label.setTextFormat(Qt.TextFormat.RichText)
+        self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.show_folder = QPushButton("Show folder")
+        self.show_folder.clicked.connect(
+            lambda: self.run_dir and dialogs.open_folder(self.run_dir))
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_label, 1)
+        run_row.addWidget(self.show_folder)
+
+        self.curves = CurvesView()
+        self.per_frame = PerFrameView()
+        self.results = ResultsView()
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.per_frame, 1)
+        bottom.addWidget(self.results, 1)
+        self.frames.frameChanged.connect(self.per_frame.set_current)
+        self.per_frame.frameClicked.connect(self.frames.set_frame)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addLayout(top, 3)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addLayout(run_row)
+        lay.addWidget(self.curves, 2)
+        lay.addLayout(bottom, 2)
+        self._head_changed()
+
+    # -- form ----------------------------------------------------------------------------------
+    def _load_form(self) -> None:
+        s = self.settings
+        i = self.model.findData(s.get_str("nerv/model", "nerv"))
+        self.model.setCurrentIndex(max(i, 0))
+        self.size.setText(s.get_str("nerv/size", self.size.text()))
+        self.epochs.setValue(s.get_int("nerv/epochs", self.epochs.value()))
+        self.eval_every.setValue(s.get_int("nerv/eval_every", self.eval_every.value()))
+        self.head.setCurrentIndex(max(self.head.findData(s.get_str("nerv/head", "global")), 0))
+        self.split.setText(s.get_str("nerv/split", self.split.text()))
+        self.threads.setValue(s.get_int("nerv/threads", 0))
+
+    def _save_form(self) -> None:
+        s = self.settings
+        s.set("nerv/model", self.model.currentData())
+        s.set("nerv/size", self.size.text().strip())
+        s.set("nerv/epochs", self.epochs.value())
+        s.set("nerv/eval_every", self.eval_every.value())
+        s.set("nerv/head", self.head.currentData())
+        s.set("nerv/split", self.split.text().strip())
+        s.set("nerv/threads", self.threads.value())
+
+    def _head_changed(self) -> None:
+        head = self.head.currentData()
+        on = head != "none"
+        self.clip_weight.setEnabled(on)
+        self.warmup.setEnabled(on)
+        default = {"global": 0.1, "spatial": 0.5}.get(head, 0.0)
+        self.clip_weight.setToolTip(f"λ for the CLIP loss 1 − cos ('default': {default} for "
+                                    f"the {head} head)" if on else "no CLIP head")
+
+    def _check_split(self) -> bool:
+        try:
+            parse_split(self.split.text())
+        except SonolumeError as exc:
+            self.split_error.setText(str(exc))
+            self.split_error.show()
+            return False
+        self.split_error.hide()
+        self.split_error.setText("")
+        return True
+
+    def update_clip_label(self) -> None:
+        spec = self.settings.clip_spec()
+        if spec.config:
+            self.clip_label.setText(
+                "<span style='color:#e04040'><b>random CLIP — testing only</b></span>")
+            self.clip_label.setToolTip(f"{spec.config}: an open_clip config with RANDOM "
+                                       "weights; the CLIP targets and similarities are noise.")
+        else:
+            self.clip_label.setText(spec.label)
+            self.clip_label.setToolTip("the CLIP model that makes the targets (Settings)")
+
+    def choose_video(self) -> None:
+        path = dialogs.open_file(self, "Choose a video to fit", self.settings.last_dir("video"),
+                                 VIDEO_FILTER)
+        if path:
+            self.set_video(path)
+
+    def set_video(self, path) -> bool:
+        """Use ``path`` for the next training; an unreadable file is reported, not kept."""
+        path = str(path)
+        try:
+            meta = probe_video(path)
+            if not meta.get("size") or not meta.get("codec"):
+                raise SonolumeError(f"{path} has no video stream")
+        except SonolumeError as exc:
+            dialogs.error(self, "Cannot use this video", str(exc))
+            return False
+        self.video = path
+        self.settings.remember_dir("video", path)
+        w, h = meta["size"]
+        fps, dur = meta.get("fps") or 0, meta.get("duration") or 0
+        frames = f", ~{round(fps * dur)} frames" if fps and dur else ""
+        self.video_label.setText(f"{Path(path).name} ({w}x{h}, {fps:g} fps{frames})")
+        self.video_label.setToolTip(path)
+        self._update_buttons()
+        return True
+
+    def choose_out(self) -> None:
+        root = runs_root()
+        folder = dialogs.choose_folder(self, "Run folder",
+                                       str(root if root.is_dir() else Path.home()))
+        if folder:
+            self.out.setText(folder)
+
+    def config_from_form(self) -> NervTrainConfig | None:
+        """The training settings, or None after telling the user what is wrong."""
+        if not self.video:
+            dialogs.error(self, "NeRV training", "Choose a video to fit first.")
+            return None
+        if not self._check_split():
+            dialogs.error(self, "NeRV training", self.split_error.text())
+            return None
+        try:
+            weight = self.clip_weight.value()
+            cfg = NervTrainConfig(
+                video=self.video, size=parse_hw(self.size.text()), split=self.split.text(),
+                model=self.model.currentData(), clip_head=self.head.currentData(),
+                clip_loss_weight=None if weight < 0 else weight,
+                warmup_epochs=self.warmup.value(), epochs=self.epochs.value(),
+                eval_every=min(self.eval_every.value(), self.epochs.value()))
+            cfg.validate()
+        except SonolumeError as exc:
+            dialogs.error(self, "NeRV training", str(exc))
+            return None
+        return cfg
+
+    # -- actions -------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def start(self) -> bool:
+        if self.busy:
+            return False
+        cfg = self.config_from_form()
+        if cfg is None:
+            return False
+        out = Path(self.out.text().strip()) if self.out.text().strip() \
+            else default_run_dir(self.video)
+        if (out / "run.json").exists():
+            dialogs.error(self, "NeRV training", f"{out} already holds a run: open it and "
+                          "press Resume, or choose another run folder.")
+            return False
+        self._save_form()
+        spec = self.settings.clip_spec() if cfg.clip_head != "none" else None
+        self._reset_views()
+        self.run_dir = out
+        self._show_run_label(None)
+        self._launch("train", train_nerv, cfg, spec, self.clip_service, out,
+                     self.threads.value() or None)
+        return True
+
+    def resume(self) -> bool:
+        if self.busy or self.run_dir is None:
+            return False
+        if not (self.run_dir / "last.safetensors").is_file():
+            dialogs.error(self, "Resume", f"{self.run_dir} has no checkpoint to resume from.")
+            return False
+        self._launch("train", resume_nerv, self.run_dir, self.epochs.value(),
+                     self.threads.value() or None)
+        return True
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.status.setText("cancelling…")
+            self.worker.cancel()
+
+    def shutdown(self) -> None:
+        self.cancel()
+
+    def choose_run(self) -> None:
+        root = runs_root()
+        folder = dialogs.choose_folder(self, "Open a NeRV run",
+                                       str(root if root.is_dir() else Path.home()))
+        if folder:
+            self.open_run(folder)
+
+    def open_run(self, folder) -> bool:
+        if self.busy:
+            return False
+        self._launch("open", open_run, Path(folder))
+        return True
+
+    def evaluate(self) -> bool:
+        if self.busy or self.run_dir is None:
+            return False
+        self._launch("eval", evaluate, self.run_dir, self.clip_service)
+        return True
+
+    def verify(self) -> bool:
+        if self.busy or self.run_dir is None:
+            return False
+        self._launch("verify", verify, self.run_dir)
+        return True
+
+    def _launch(self, task: str, fn, *args) -> None:
+        self.task = task
+        self.last_error = ""
+        names = {"train": "NeRV training", "open": "opening the run",
+                 "eval": "evaluating the run", "verify": "verifying the run"}
+        self.progress.setValue(0)
+        self.progress.setFormat(f"{names[task]}…")
+        self.worker = Worker(fn, *args, name=names[task]).on(
+            progress=self._on_progress, finished=self._on_finished, errored=self._on_error,
+            cancelled=self._on_cancelled, done=self._on_done)
+        self._update_buttons()
+        self.busyChanged.emit(True)
+        self.worker.start()
+
+    def _update_buttons(self) -> None:
+        busy = self.busy
+        has_run = self.run_dir is not None and (
+            (self.run_dir / "best.safetensors").is_file()
+            or (self.run_dir / "last.safetensors").is_file())
+        self.start_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.resume_button.setEnabled(not busy and has_run and self._unfinished())
+        self.open_button.setEnabled(not busy)
+        self.eval_button.setEnabled(not busy and has_run)
+        self.verify_button.setEnabled(not busy and has_run and self._has_head())
+        self.show_folder.setEnabled(self.run_dir is not None and self.run_dir.is_dir())
+
+    def _unfinished(self) -> bool:
+        import json
+
+        try:
+            state = json.loads((self.run_dir / "last.json").read_text())
+            info = json.loads((self.run_dir / "run.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return state.get("epoch", 0) < max(info["config"]["epochs"], self.epochs.value())
+
+    def _has_head(self) -> bool:
+        import json
+
+        try:
+            info = json.loads((self.run_dir / "run.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return info.get("config", {}).get("clip_head", "none") != "none"
+
+    # -- views -----------------------------------------------------------------------------------
+    def _reset_views(self) -> None:
+        self.history, self.evals, self._texts = [], [], {}
+        self.curves.clear()
+        self.per_frame.set_data(None)
+        self.frames.set_frames(None)
+        self.results.clear()
+
+    def _show_run_label(self, start: RunStart | None, extra: str = "") -> None:
+        where = f"Run folder: {self.run_dir}" if self.run_dir else ""
+        if start is not None:
+            params = ", ".join(f"{k} {v:,}" for k, v in start.params.items() if v)
+            clip = ""
+            if start.clip_label:
+                clip = f" · CLIP {start.clip_label}"
+                if start.random_clip:
+                    clip += (f" <span style='color:#e04040'><b>{RANDOM_NOTE}</b></span>")
+            where += (f"<br>{len(start.originals)} frames: {start.train} train, "
+                      f"{start.unseen} unseen · parameters: {params}{clip}")
+        self.run_label.setText(where + extra)
+
+    def _show_results(self, key: str, text: str) -> None:
+        self._texts[key] = text
+        self.results.setPlainText("\n\n".join(self._texts[k] for k in ("run", "eval", "verify")
+                                              if k in self._texts))
+
+    # -- worker signals -------------------------------------------------------------------------
+    def _on_progress(self, msg) -> None:
+        kind = msg[0]
+        if kind == "status":
+            self.status.setText(msg[1])
+        elif kind == "targets":
+            done, total = msg[1], msg[2]
+            self.progress.setValue(int(100 * done / max(total, 1)))
+            self.progress.setFormat(f"CLIP targets {done}/{total} images")
+        elif kind == "start":
+            start: RunStart = msg[1]
+            self.history, self.evals = list(start.history), list(start.evals)
+            self.frames.set_frames(start.originals, start.roles)
+            self.curves.set_history(self.history)
+            self.curves.set_evals(self.evals)
+            self.random_clip = start.random_clip
+            self._show_run_label(start)
+            self._update_buttons()
+        elif kind in ("step", "eval"):
+            ev, fresh = msg[1], msg[2]
+            self.history.extend(fresh)
+            if fresh:
+                self.curves.set_history(self.history)
+            pct = int(100 * ev.step / max(ev.total_steps, 1))
+            self.progress.setValue(pct)
+            loss = ev.losses.get("pixel_loss")
+            loss_text = f" · pixel loss {loss:.4f}" if loss is not None else ""
+            self.progress.setFormat(f"epoch {ev.epoch}/{ev.epochs} · step {ev.step}/"
+                                    f"{ev.total_steps}{loss_text} · ETA {format_seconds(ev.eta)}")
+            if kind == "eval":
+                self.evals.append(dict(ev.metrics))
+                self.curves.set_evals(self.evals)
+                snap = msg[3]
+                self.frames.set_reconstructions(snap.reconstructions, snap.metrics)
+                self.per_frame.set_data(snap.metrics)
+
+    def _on_finished(self, result) -> None:
+        if self.task == "train":
+            self._train_finished(result)
+        elif self.task == "open":
+            self._run_opened(result)
+        elif self.task == "eval":
+            self._show_results("eval", format_eval(result))
+            self.status.setText(f"evaluated; wrote {Path(result['run']) / 'eval'}")
+            self.progress.setValue(100)
+            self.progress.setFormat("evaluation done")
+        elif self.task == "verify":
+            self._show_results("verify", format_verify(result))
+            verdict = "beats" if result.get("beats_all_baselines") else "does NOT beat"
+            self.status.setText(f"verified: the CLIP head {verdict} all three baselines"
+                                + (" (random CLIP: testing only)" if result.get("random_clip")
+                                   else ""))
+            self.progress.setValue(100)
+            self.progress.setFormat("verification done")
+
+    def _train_finished(self, result) -> None:
+        self.last_result = result
+        self.progress.setValue(100)
+        self.progress.setFormat(f"done: {result.epochs} epochs")
+        last = result.evals[-1] if result.evals else {}
+        line = (f"done: {result.epochs} epochs in {result.seconds:.1f} s "
+                f"({result.seconds_per_epoch:.2f} s/epoch); PSNR train "
+                f"{last.get('psnr_train', float('nan')):.2f} dB")
+        if "psnr_unseen" in last:
+            line += f", unseen {last['psnr_unseen']:.2f} dB"
+        if "clip_similarity_train" in last:
+            line += f"; CLIP head cos train {last['clip_similarity_train']:.4f}"
+            if "clip_similarity_unseen" in last:
+                line += f", unseen {last['clip_similarity_unseen']:.4f}"
+        if self.random_clip:
+            line += " — random CLIP: testing only"
+        self.status.setText(line)
+        if result.run_dir is not None:
+            self.runFinished.emit(str(result.run_dir))
+
+    def _run_opened(self, run) -> None:
+        self._reset_views()
+        self.run_dir = run.run_dir
+        self.history, self.evals = list(run.history), list(run.evals)
+        self.epochs.setValue(max(self.epochs.value(), run.epochs))
+        roles = run.snapshot.metrics.get("role")
+        self.frames.set_frames(run.originals, roles)
+        self.frames.set_reconstructions(run.snapshot.reconstructions, run.snapshot.metrics)
+        self.per_frame.set_data(run.snapshot.metrics)
+        self.curves.set_history(self.history)
+        self.curves.set_evals(self.evals)
+        info = run.info
+        cfg = info["config"]
+        random = (f" <span style='color:#e04040'><b>{RANDOM_NOTE}</b></span>"
+                  if run.random_clip else "")
+        self.run_label.setText(
+            f"Run folder: {run.run_dir}<br>{run.checkpoint} checkpoint, epoch {run.epoch}/"
+            f"{run.epochs} · {len(run.originals)} frames {cfg['size'][0]}x{cfg['size'][1]} · "
+            f"split {info['split']['text']} · model {cfg['model']}, {cfg['clip_head']} head"
+            + (f" · CLIP {run.clip_label}" if run.clip_label else "") + random)
+        self._show_results("run", info["model"].get("description", ""))
+        if run.summary:
+            self._show_results("eval", format_eval(run.summary))
+        if run.verify:
+            self._show_results("verify", format_verify(run.verify))
+        self.status.setText(f"opened {run.run_dir.name}: use the slider to browse frames"
+                            + ("; Evaluate / Verify add the full metrics" if not run.summary
+                               else ""))
+        self.progress.setValue(100)
+        self.progress.setFormat("run opened")
+
+    def _on_error(self, err) -> None:
+        self.last_error = err.message
+        self.progress.setFormat("failed")
+        self.status.setText(err.message)
+        if isinstance(err.exception, ClipUnavailable):
+            self.handle_clip_unavailable(err.message)
+            return
+        titles = {"train": "NeRV training failed", "open": "Cannot open the run",
+                  "eval": "Evaluation failed", "verify": "Verification failed"}
+        dialogs.error(self, titles.get(self.task, "NeRV"), err.message,
+                      err.traceback if err.is_bug else "")
+
+    def handle_clip_unavailable(self, message: str) -> None:
+        """Explain how to provide CLIP weights; a chosen checkpoint file is stored in the
+        settings (press Start again to use it)."""
+        choice = dialogs.clip_unavailable(self, message)
+        if choice == "checkpoint":
+            path = dialogs.open_file(self, "Choose a CLIP checkpoint",
+                                     self.settings.last_dir("clip"),
+                                     "CLIP checkpoints (*.pt *.pth *.bin *.safetensors);;"
+                                     "All files (*)")
+            if path:
+                self.settings.clip_checkpoint = path
+                self.settings.clip_config = ""
+                self.settings.remember_dir("clip", path)
+                self.update_clip_label()
+                self.status.setText(f"CLIP checkpoint set to {path}; press Start to train.")
+        elif choice == "settings":
+            self.openSettings.emit()
+
+    def _on_cancelled(self, message: str) -> None:
+        self.progress.setFormat("cancelled")
+        self.status.setText(message)
+
+    def _on_done(self) -> None:
+        self.worker = None
+        self.task = ""
+        self._update_buttons()
+        self.busyChanged.emit(False)
