@@ -10,26 +10,20 @@ app.nerv_views draws what comes back. Every user-facing problem goes through app
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from app import dialogs
+from app.nerv_form import NervForm
 from app.nerv_jobs import (
     RunStart,
     default_run_dir,
@@ -51,17 +45,9 @@ from app.nerv_views import (
 )
 from app.train_panel import format_seconds
 from app.workers import Worker
-from engine.errors import ClipUnavailable, SonolumeError
-from engine.nerv.data import DEFAULT_SIZE, parse_hw, parse_split, probe_video
-from engine.nerv.models import list_models
-from engine.nerv.train import NervTrainConfig
+from engine.errors import ClipUnavailable
 
 log = logging.getLogger("sonolume.app.nerv")
-
-VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.webm *.avi *.m4v *.gif);;All files (*)"
-HEADS = (("global", "global: one embedding per frame"),
-         ("spatial", "spatial: one embedding per patch"),
-         ("none", "none: pixels only"))
 
 
 class NervPanel(QWidget):
@@ -77,7 +63,6 @@ class NervPanel(QWidget):
         super().__init__(parent)
         self.settings = settings
         self.clip_service = clip_service
-        self.video: str | None = None
         self.run_dir: Path | None = None
         self.worker: Worker | None = None
         self.task = ""
@@ -88,104 +73,16 @@ class NervPanel(QWidget):
         self.random_clip = False
         self._texts: dict[str, str] = {}
         self._build()
-        self._load_form()
-        self.update_clip_label()
         self._update_buttons()
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.video_label = QLabel("no video chosen")
-        self.video_label.setWordWrap(True)
-        choose = QPushButton("Choose…")
-        choose.setToolTip("any video ffmpeg reads; its audio is ignored")
-        choose.clicked.connect(self.choose_video)
-        video_row = QHBoxLayout()
-        video_row.addWidget(self.video_label, 1)
-        video_row.addWidget(choose)
-
-        self.model = QComboBox()
-        for name in list_models():
-            self.model.addItem(name, name)
-        self.model.setToolTip("nerv: frame time -> frame; hnerv: frame -> tiny embedding -> "
-                              "frame. '-tiny' presets train in seconds, for a quick look.")
-        self.size = QLineEdit(f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}")
-        self.size.setToolTip("frame size HEIGHTxWIDTH; 128x256 trains a 0.75M model at "
-                             "~40 ms per frame and epoch on a laptop CPU")
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 100000)
-        self.epochs.setValue(60)
-        self.eval_every = QSpinBox()
-        self.eval_every.setRange(1, 10000)
-        self.eval_every.setValue(10)
-        self.eval_every.setToolTip("epochs between evaluations (curves, reconstructions, "
-                                   "per-frame scores and the 'best' checkpoint)")
-        self.head = QComboBox()
-        for key, label in HEADS:
-            self.head.addItem(label, key)
-        self.head.currentIndexChanged.connect(lambda _: self._head_changed())
-        self.clip_weight = QDoubleSpinBox()
-        self.clip_weight.setRange(-0.05, 100.0)
-        self.clip_weight.setSingleStep(0.05)
-        self.clip_weight.setDecimals(2)
-        self.clip_weight.setSpecialValueText("default")
-        self.clip_weight.setValue(-0.05)
-        self.warmup = QSpinBox()
-        self.warmup.setRange(0, 100000)
-        self.warmup.setToolTip("pixel-only epochs before the CLIP loss joins")
-        self.split = QLineEdit("4_4_5")
-        self.split.setToolTip("a_b_c: frames in groups of c; positions < a train, positions "
-                              ">= b are held out as unseen. 'all' fits every frame.")
-        self.split.textChanged.connect(self._check_split)
-        self.split_error = QLabel()
-        self.split_error.setWordWrap(True)
-        self.split_error.setStyleSheet("color: #e04040;")
-        self.split_error.hide()
-        self.threads = QSpinBox()
-        self.threads.setRange(0, os.cpu_count() or 64)
-        self.threads.setSpecialValueText("auto")
-        self.threads.setToolTip("torch threads while training; 1 is often faster on a busy "
-                                "machine or for tiny frames")
-        self.out = QLineEdit()
-        self.out.setPlaceholderText(f"new folder in {runs_root()}")
-        self.out.setToolTip("run folder: checkpoints, CLIP targets, TensorBoard logs, eval")
-        out_choose = QPushButton("…")
-        out_choose.setToolTip("choose the run folder")
-        out_choose.clicked.connect(self.choose_out)
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.out, 1)
-        out_row.addWidget(out_choose)
-        self.clip_label = QLabel()
-        self.clip_label.setWordWrap(True)
-        self.clip_label.setTextFormat(Qt.TextFormat.RichText)
-        clip_change = QPushButton("Change…")
-        clip_change.setToolTip("choose the CLIP model or a checkpoint file in Settings")
-        clip_change.clicked.connect(self.openSettings.emit)
-        clip_row = QHBoxLayout()
-        clip_row.addWidget(self.clip_label, 1)
-        clip_row.addWidget(clip_change)
-
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Video:", video_row)
-        form.addRow("Model:", self.model)
-        form.addRow("Size (HxW):", self.size)
-        form.addRow("Epochs:", self.epochs)
-        form.addRow("Evaluate every:", self.eval_every)
-        form.addRow("CLIP head:", self.head)
-        form.addRow("CLIP loss weight:", self.clip_weight)
-        form.addRow("Warmup epochs:", self.warmup)
-        form.addRow("Split:", self.split)
-        form.addRow("", self.split_error)
-        form.addRow("Threads:", self.threads)
-        form.addRow("Run folder:", out_row)
-        form.addRow("CLIP:", clip_row)
-        settings_box = QGroupBox("Training")
-        settings_box.setLayout(form)
-        settings_box.setMaximumWidth(380)
-
+        self.form = NervForm(self.settings)
+        self.form.openSettings.connect(self.openSettings.emit)
+        self.form.videoChanged.connect(lambda _: self._update_buttons())
         self.frames = FramePairView()
         top = QHBoxLayout()
-        top.addWidget(settings_box)
+        top.addWidget(self.form)
         top.addWidget(self.frames, 1)
 
         self.start_button = QPushButton("Start training")
@@ -253,115 +150,19 @@ class NervPanel(QWidget):
         lay.addLayout(run_row)
         lay.addWidget(self.curves, 2)
         lay.addLayout(bottom, 2)
-        self._head_changed()
 
-    # -- form ----------------------------------------------------------------------------------
-    def _load_form(self) -> None:
-        s = self.settings
-        i = self.model.findData(s.get_str("nerv/model", "nerv"))
-        self.model.setCurrentIndex(max(i, 0))
-        self.size.setText(s.get_str("nerv/size", self.size.text()))
-        self.epochs.setValue(s.get_int("nerv/epochs", self.epochs.value()))
-        self.eval_every.setValue(s.get_int("nerv/eval_every", self.eval_every.value()))
-        self.head.setCurrentIndex(max(self.head.findData(s.get_str("nerv/head", "global")), 0))
-        self.split.setText(s.get_str("nerv/split", self.split.text()))
-        self.threads.setValue(s.get_int("nerv/threads", 0))
-
-    def _save_form(self) -> None:
-        s = self.settings
-        s.set("nerv/model", self.model.currentData())
-        s.set("nerv/size", self.size.text().strip())
-        s.set("nerv/epochs", self.epochs.value())
-        s.set("nerv/eval_every", self.eval_every.value())
-        s.set("nerv/head", self.head.currentData())
-        s.set("nerv/split", self.split.text().strip())
-        s.set("nerv/threads", self.threads.value())
-
-    def _head_changed(self) -> None:
-        head = self.head.currentData()
-        on = head != "none"
-        self.clip_weight.setEnabled(on)
-        self.warmup.setEnabled(on)
-        default = {"global": 0.1, "spatial": 0.5}.get(head, 0.0)
-        self.clip_weight.setToolTip(f"λ for the CLIP loss 1 − cos ('default': {default} for "
-                                    f"the {head} head)" if on else "no CLIP head")
-
-    def _check_split(self) -> bool:
-        try:
-            parse_split(self.split.text())
-        except SonolumeError as exc:
-            self.split_error.setText(str(exc))
-            self.split_error.show()
-            return False
-        self.split_error.hide()
-        self.split_error.setText("")
-        return True
-
-    def update_clip_label(self) -> None:
-        spec = self.settings.clip_spec()
-        if spec.config:
-            self.clip_label.setText(
-                "<span style='color:#e04040'><b>random CLIP — testing only</b></span>")
-            self.clip_label.setToolTip(f"{spec.config}: an open_clip config with RANDOM "
-                                       "weights; the CLIP targets and similarities are noise.")
-        else:
-            self.clip_label.setText(spec.label)
-            self.clip_label.setToolTip("the CLIP model that makes the targets (Settings)")
-
-    def choose_video(self) -> None:
-        path = dialogs.open_file(self, "Choose a video to fit", self.settings.last_dir("video"),
-                                 VIDEO_FILTER)
-        if path:
-            self.set_video(path)
+    # -- the form's public face -------------------------------------------------------------------
+    @property
+    def video(self) -> str | None:
+        return self.form.video
 
     def set_video(self, path) -> bool:
-        """Use ``path`` for the next training; an unreadable file is reported, not kept."""
-        path = str(path)
-        try:
-            meta = probe_video(path)
-            if not meta.get("size") or not meta.get("codec"):
-                raise SonolumeError(f"{path} has no video stream")
-        except SonolumeError as exc:
-            dialogs.error(self, "Cannot use this video", str(exc))
-            return False
-        self.video = path
-        self.settings.remember_dir("video", path)
-        w, h = meta["size"]
-        fps, dur = meta.get("fps") or 0, meta.get("duration") or 0
-        frames = f", ~{round(fps * dur)} frames" if fps and dur else ""
-        self.video_label.setText(f"{Path(path).name} ({w}x{h}, {fps:g} fps{frames})")
-        self.video_label.setToolTip(path)
-        self._update_buttons()
-        return True
+        """Fit ``path`` next; an unreadable file is reported (dialogs.error), not kept."""
+        return self.form.set_video(path)
 
-    def choose_out(self) -> None:
-        root = runs_root()
-        folder = dialogs.choose_folder(self, "Run folder",
-                                       str(root if root.is_dir() else Path.home()))
-        if folder:
-            self.out.setText(folder)
-
-    def config_from_form(self) -> NervTrainConfig | None:
-        """The training settings, or None after telling the user what is wrong."""
-        if not self.video:
-            dialogs.error(self, "NeRV training", "Choose a video to fit first.")
-            return None
-        if not self._check_split():
-            dialogs.error(self, "NeRV training", self.split_error.text())
-            return None
-        try:
-            weight = self.clip_weight.value()
-            cfg = NervTrainConfig(
-                video=self.video, size=parse_hw(self.size.text()), split=self.split.text(),
-                model=self.model.currentData(), clip_head=self.head.currentData(),
-                clip_loss_weight=None if weight < 0 else weight,
-                warmup_epochs=self.warmup.value(), epochs=self.epochs.value(),
-                eval_every=min(self.eval_every.value(), self.epochs.value()))
-            cfg.validate()
-        except SonolumeError as exc:
-            dialogs.error(self, "NeRV training", str(exc))
-            return None
-        return cfg
+    def update_clip_label(self) -> None:
+        """Call when the CLIP choice in the settings changed."""
+        self.form.update_clip_label()
 
     # -- actions -------------------------------------------------------------------------------
     @property
@@ -371,22 +172,22 @@ class NervPanel(QWidget):
     def start(self) -> bool:
         if self.busy:
             return False
-        cfg = self.config_from_form()
+        cfg = self.form.config()
         if cfg is None:
             return False
-        out = Path(self.out.text().strip()) if self.out.text().strip() \
-            else default_run_dir(self.video)
+        typed = self.form.out.text().strip()
+        out = Path(typed) if typed else default_run_dir(cfg.video)
         if (out / "run.json").exists():
             dialogs.error(self, "NeRV training", f"{out} already holds a run: open it and "
                           "press Resume, or choose another run folder.")
             return False
-        self._save_form()
+        self.form.save()
         spec = self.settings.clip_spec() if cfg.clip_head != "none" else None
         self._reset_views()
         self.run_dir = out
         self._show_run_label(None)
         self._launch("train", train_nerv, cfg, spec, self.clip_service, out,
-                     self.threads.value() or None)
+                     self.form.threads.value() or None)
         return True
 
     def resume(self) -> bool:
@@ -395,8 +196,8 @@ class NervPanel(QWidget):
         if not (self.run_dir / "last.safetensors").is_file():
             dialogs.error(self, "Resume", f"{self.run_dir} has no checkpoint to resume from.")
             return False
-        self._launch("train", resume_nerv, self.run_dir, self.epochs.value(),
-                     self.threads.value() or None)
+        self._launch("train", resume_nerv, self.run_dir, self.form.epochs.value(),
+                     self.form.threads.value() or None)
         return True
 
     def cancel(self) -> None:
@@ -467,7 +268,7 @@ class NervPanel(QWidget):
             info = json.loads((self.run_dir / "run.json").read_text())
         except (OSError, ValueError):
             return False
-        return state.get("epoch", 0) < max(info["config"]["epochs"], self.epochs.value())
+        return state.get("epoch", 0) < max(info["config"]["epochs"], self.form.epochs.value())
 
     def _has_head(self) -> bool:
         import json
@@ -521,6 +322,7 @@ class NervPanel(QWidget):
             self.curves.set_evals(self.evals)
             self.random_clip = start.random_clip
             self._show_run_label(start)
+            self._show_results("run", start.description)
             self._update_buttons()
         elif kind in ("step", "eval"):
             ev, fresh = msg[1], msg[2]
@@ -583,7 +385,7 @@ class NervPanel(QWidget):
         self._reset_views()
         self.run_dir = run.run_dir
         self.history, self.evals = list(run.history), list(run.evals)
-        self.epochs.setValue(max(self.epochs.value(), run.epochs))
+        self.form.epochs.setValue(max(self.form.epochs.value(), run.epochs))
         roles = run.snapshot.metrics.get("role")
         self.frames.set_frames(run.originals, roles)
         self.frames.set_reconstructions(run.snapshot.reconstructions, run.snapshot.metrics)
@@ -635,7 +437,7 @@ class NervPanel(QWidget):
                 self.settings.clip_checkpoint = path
                 self.settings.clip_config = ""
                 self.settings.remember_dir("clip", path)
-                self.update_clip_label()
+                self.form.update_clip_label()
                 self.status.setText(f"CLIP checkpoint set to {path}; press Start to train.")
         elif choice == "settings":
             self.openSettings.emit()

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QPixmap
+from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -186,7 +186,7 @@ class CurvesView(QWidget):
         self.sim = _plot("CLIP head similarity per evaluation", "epoch", "cos")
         self.curves: dict[str, pg.PlotDataItem] = {}
         for plot in (self.loss, self.psnr, self.sim):
-            plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            plot.addLegend(offset=(-5, 5), labelTextSize="8pt", brush=(20, 20, 20, 170))
         self._add(self.loss, "pixel_loss", "pixel", (120, 200, 120))
         self._add(self.loss, "clip_loss", "CLIP (1−cos)", (220, 120, 220))
         for group in ("train", "unseen"):
@@ -240,7 +240,7 @@ class PerFrameView(QWidget):
             self.metric.addItem(label, key)
         self.metric.currentIndexChanged.connect(lambda _: self._draw())
         self.plot = _plot("per-frame score", "frame", "")
-        self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt", brush=(20, 20, 20, 170))
         self.line = self.plot.plot([], [], pen=pg.mkPen((200, 200, 200, 70), width=1))
         self.scatter: dict[str, pg.ScatterPlotItem] = {}
         for role, colour in ROLE_COLOURS.items():
@@ -279,6 +279,7 @@ class PerFrameView(QWidget):
         values = self.data.get(key)
         roles = self.data.get("role")
         self.plot.setLabel("left", "cos" if key == "clip_similarity" else "dB")
+        self.plot.setTitle(f"per-frame {self.metric.currentText()}", size="9pt")
         if values is None or roles is None:
             self.line.setData([], [])
             for item in self.scatter.values():
@@ -312,9 +313,8 @@ class ResultsView(QPlainTextEdit):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setReadOnly(True)
-        font = QFont("monospace")
-        font.setStyleHint(QFont.StyleHint.Monospace)
-        font.setPointSize(max(font.pointSize() - 1, 7))
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        font.setPointSizeF(max(self.font().pointSizeF() - 1, 7))
         self.setFont(font)
         self.setPlaceholderText("Evaluate and Verify results appear here.")
         self.setMinimumHeight(90)

@@ -36,14 +36,15 @@ def panel(qtbot, app_env, dialogs, monkeypatch):
     qtbot.waitUntil(lambda: not p.busy, timeout=WAIT)
 
 
-def tiny_form(p, epochs=2, head="global", split="4_4_5"):
-    p.model.setCurrentIndex(p.model.findData("nerv-tiny"))
-    p.size.setText("32x64")
-    p.epochs.setValue(epochs)
-    p.eval_every.setValue(1)
-    p.head.setCurrentIndex(p.head.findData(head))
-    p.split.setText(split)
-    p.threads.setValue(1)
+def tiny_form(panel, epochs=2, head="global", split="4_4_5"):
+    f = panel.form
+    f.model.setCurrentIndex(f.model.findData("nerv-tiny"))
+    f.size.setText("32x64")
+    f.epochs.setValue(epochs)
+    f.eval_every.setValue(1)
+    f.head.setCurrentIndex(f.head.findData(head))
+    f.split.setText(split)
+    f.threads.setValue(1)
 
 
 def pixels(label) -> np.ndarray:
@@ -61,7 +62,7 @@ def run_to_end(qtbot, p, action) -> None:
 def test_tiny_training_fills_curves_frames_and_per_frame_plot(panel, qtbot, dialogs,
                                                               app_env):
     p = panel
-    assert "random CLIP — testing only" in p.clip_label.text()
+    assert "random CLIP — testing only" in p.form.clip_label.text()
     assert p.set_video(BUNNY)
     tiny_form(p, epochs=2)
     finished = []
@@ -112,7 +113,7 @@ def test_cancel_stops_training_and_resume_finishes_it(panel, qtbot, dialogs):
     assert p.resume_button.isEnabled()
     # resume, to a smaller total: one more epoch from the saved position
     done = len(p.history)
-    p.epochs.setValue(done + 1)
+    p.form.epochs.setValue(done + 1)
     run_to_end(qtbot, p, p.resume)
     assert dialogs.errors == [], dialogs.errors
     assert p.last_result is not None and p.last_result.epochs == done + 1
@@ -123,14 +124,14 @@ def test_bad_split_is_a_clear_message_and_starts_nothing(panel, dialogs, app_env
     p = panel
     p.set_video(BUNNY)
     tiny_form(p)
-    p.split.setText("4_5_5")
-    assert p.split_error.isVisible() and "4_4_5" in p.split_error.text()
+    p.form.split.setText("4_5_5")
+    assert p.form.split_error.isVisible() and "4_4_5" in p.form.split_error.text()
     assert not p.start()
     assert not p.busy
     assert dialogs.errors and "unseen set empty" in dialogs.errors[-1][1]
     assert not (app_env / "runs").exists()
-    p.split.setText("4_4_5")
-    assert not p.split_error.isVisible()
+    p.form.split.setText("4_4_5")
+    assert not p.form.split_error.isVisible()
 
 
 def test_unreadable_video_is_an_error(panel, qtbot, dialogs, tmp_path):
@@ -141,7 +142,7 @@ def test_unreadable_video_is_an_error(panel, qtbot, dialogs, tmp_path):
     assert dialogs.errors and "broken.mp4" in dialogs.errors[-1][1]
     assert p.video is None
     # a file that stops decoding later still reaches the user from the worker
-    p.video = str(junk)
+    p.form.video = str(junk)
     tiny_form(p)
     run_to_end(qtbot, p, p.start)
     assert len(dialogs.errors) == 2
