@@ -42,6 +42,21 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
     MULTIMEDIA_ERROR = str(exc)
 
 
+def player_call(player, slot: str, *args) -> None:
+    """Call a QMediaPlayer slot with the GIL released.
+
+    PySide6 keeps the GIL through play()/pause()/stop()/setPosition(), which wait for Qt's
+    signal lock, while QtMultimedia's FFmpeg thread, tearing down its audio renderer under
+    that lock, asks for the GIL (to look for Python overrides on our QAudioOutput): a
+    deadlock, caught in the test suite with py-spy. ``QMetaObject.invokeMethod`` releases
+    the GIL; a direct connection still runs the slot now, on this thread."""
+    from PySide6.QtCore import Q_ARG, QMetaObject, Qt
+
+    qargs = [Q_ARG("qint64", int(a)) for a in args]
+    if not QMetaObject.invokeMethod(player, slot, Qt.ConnectionType.DirectConnection, *qargs):
+        log.warning("media player: %s%s failed", slot, args)
+
+
 def fmt_time(t: float) -> str:
     t = max(0.0, t)
     return f"{int(t) // 60}:{int(t) % 60:02d}.{int(t * 10) % 10}"
@@ -435,7 +450,7 @@ class Stage(QWidget):
         self.clock.start()
         if self.player is not None and self.features is not None:
             self._sync_player()
-            self.player.play()
+            player_call(self.player, "play")
         self.play_button.setText("Pause")
         self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
         self.meter.reset()
@@ -443,7 +458,7 @@ class Stage(QWidget):
     def pause(self) -> None:
         self.clock.stop()
         if self.player is not None:
-            self.player.pause()
+            player_call(self.player, "pause")
         self.play_button.setText("Play")
         self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self._dirty = True
@@ -458,7 +473,7 @@ class Stage(QWidget):
         (stale) reports are ignored rather than dragging the clock back."""
         if self.player is not None and self.features is not None:
             self._hold = (self.clock.now(), time.monotonic() + 1.5)
-            self.player.setPosition(int(self.clock.now() * 1000))
+            player_call(self.player, "setPosition", int(self.clock.now() * 1000))
 
     def _player_position(self, ms: int) -> None:
         if not self.playing:
@@ -552,7 +567,7 @@ class Stage(QWidget):
         if self.analysis is not None:
             self.analysis.cancel()
         if self.player is not None:
-            self.player.stop()
+            player_call(self.player, "stop")
         self.raster.shutdown()
         if self.gl is not None:
             self.gl.shutdown()
