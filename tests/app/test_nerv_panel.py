@@ -4,6 +4,7 @@ browsing, evaluation and verification."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -118,6 +119,23 @@ def test_cancel_stops_training_and_resume_finishes_it(panel, qtbot, dialogs):
     assert dialogs.errors == [], dialogs.errors
     assert p.last_result is not None and p.last_result.epochs == done + 1
     assert [r["epoch"] for r in p.history][-1] == done + 1
+    # no CLIP head: the per-frame plot shows PSNR, and there is nothing to verify
+    assert p.per_frame.metric.currentData() == "psnr"
+    assert sum(p.per_frame.counts().values()) == 16
+    assert p.eval_button.isEnabled() and not p.verify_button.isEnabled()
+
+
+def test_spatial_head_trains_and_reports_per_patch_similarity(panel, qtbot, dialogs):
+    p = panel
+    p.set_video(BUNNY)
+    tiny_form(p, epochs=1, head="spatial")
+    run_to_end(qtbot, p, p.start)
+    assert dialogs.errors == [], dialogs.errors
+    assert p.curves.points("clip_similarity_unseen") == 1
+    assert p.per_frame.counts()["unseen"] == 3
+    assert "patches head" in p.results.toPlainText()  # the model's description
+    grid = json.loads((p.run_dir / "run.json").read_text())["grid"]
+    assert grid and grid["patch"] > 0
 
 
 def test_bad_split_is_a_clear_message_and_starts_nothing(panel, dialogs, app_env):
