@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.clip_service = ClipService(self)
         self.library = Library(self.settings.library_dir or None)
         self.export_dialog = None
+        self.research: dict[str, object] = {}  # kind -> ResearchWindow, built on first use
 
         self.stage = Stage(self.settings)
         self.setCentralWidget(self.stage)
@@ -127,6 +128,10 @@ class MainWindow(QMainWindow):
         v.addSeparator()
         for dock in (self.library_dock, self.train_dock, self.reactivity_dock):
             v.addAction(dock.toggleViewAction())
+        r = mb.addMenu("&Research")
+        self._action(r, "&NeRV-CLIP video models…", lambda: self.open_research("nerv"),
+                     tip="fit a NeRV/HNeRV network to a video that also predicts CLIP "
+                         "embeddings; compare reconstructions and semantics")
         h = mb.addMenu("&Help")
         self._action(h, "Show &log file", lambda: dialogs.open_folder(log_path().parent))
         self._action(h, "&About Sonolume", self.about)
@@ -232,6 +237,9 @@ class MainWindow(QMainWindow):
     def apply_settings(self, old_library: str | None = None) -> None:
         self.clip_service.forget(self.settings.clip_spec())
         self.train_panel.update_clip_label()
+        for win in self.research.values():
+            if hasattr(win.panel, "update_clip_label"):
+                win.panel.update_clip_label()
         self.stage.set_target_fps(self.settings.target_fps)
         new = Library(self.settings.library_dir or None)
         if old_library is None or str(new.user_dir) != old_library:
@@ -240,6 +248,24 @@ class MainWindow(QMainWindow):
             self.train_panel.library = new
             self.reactivity_panel.library = new
             self.reactivity_panel.reload_presets()
+
+    def open_research(self, kind: str):
+        """Show a research tool's window (built on first use); returns the window."""
+        from app.research import ResearchWindow
+
+        win = self.research.get(kind)
+        if win is None:
+            if kind == "nerv":
+                from app.nerv_panel import NervPanel
+
+                panel = NervPanel(self.settings, self.clip_service)
+                panel.openSettings.connect(self.open_settings)
+                win = ResearchWindow("NeRV-CLIP video models", "NervWindow", panel, self)
+            else:
+                raise ValueError(f"unknown research tool: {kind}")
+            self.research[kind] = win
+        win.present()
+        return win
 
     def open_export(self) -> None:
         from app.export_dialog import ExportDialog
@@ -269,6 +295,8 @@ class MainWindow(QMainWindow):
         self.settings.set_window_bytes("state", self.saveState())
         self.settings.sync()
         self.train_panel.shutdown()
+        for win in self.research.values():
+            win.shutdown()
         if self.export_dialog is not None:
             self.export_dialog.cancel()
         self.stage.shutdown()

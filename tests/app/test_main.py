@@ -59,3 +59,18 @@ def test_worker_errors_reach_the_log(window, qtbot, dialogs, app_env):
     assert dialogs.errors and "not-audio.mp3" in dialogs.errors[0][1]
     log = (app_env / "sonolume.log").read_text()
     assert "not-audio.mp3" in log
+
+
+def test_research_menu_opens_each_tool_once(window, qtbot):
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Research")
+    titles = [a.text() for a in menu.actions()]
+    assert any("NeRV-CLIP" in t for t in titles)
+    for action in menu.actions():
+        action.trigger()
+    assert set(window.research) >= {"nerv"}
+    for kind, win in window.research.items():
+        assert win.isVisible() and win.panel is not None, kind
+        assert window.open_research(kind) is win  # built once, shown again
+    nerv = window.research["nerv"]
+    nerv.close()
+    assert window.open_research("nerv").isVisible()
