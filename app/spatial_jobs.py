@@ -153,3 +153,25 @@ def compute(pool: ClipPool, spec, shared: bool, image, grid, queries: list[str],
         raise SonolumeError("the map and the queries come from different CLIPs; compute the "
                             "map again")
     return MapResult(smap, text, list(queries), clip.label, bool(clip.random))
+
+
+def write_view_png(path: Path, source: Source, smap, panel) -> Path:
+    """One inspector view as a PNG drawn by the engine's renderer (the same look as
+    ``sonolume spatial``): title, source and grid line, colour bar, and the random-CLIP
+    warning both in the picture and in the PNG's text chunks. Written atomically."""
+    from engine.spatial.inspect import RANDOM_NOTE
+    from engine.spatial.render import render_overlay, save_png
+
+    g = smap.grid
+    subtitle = [f"{source.describe} | {g.width}x{g.height} | CLIP {smap.clip_label}",
+                f"grid {g.rows}x{g.cols}, patch {g.patch} px, stride {g.stride}, "
+                f"coverage {g.coverage:.0%}"]
+    warning = RANDOM_NOTE if smap.random_clip else None
+    text = {"Software": "Sonolume spatial inspector", "CLIP": smap.clip_label,
+            "Source": source.describe, "View": panel.title}
+    if warning:
+        text["Warning"] = warning
+    picture = render_overlay(source.image, panel.values, g, panel.colormap,
+                             [panel.title, *subtitle], vmin=panel.vmin, vmax=panel.vmax,
+                             highlight=panel.highlight, warning=warning)
+    return save_png(picture, path, text=text)

@@ -25,15 +25,12 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app import dialogs
 from app.spatial_jobs import (
-    IMAGE_FILTER,
-    VIDEO_FILTER,
     ClipPool,
     MapResult,
     Source,
@@ -41,7 +38,9 @@ from app.spatial_jobs import (
     load_file,
     load_run,
     render_style,
+    write_view_png,
 )
+from app.spatial_sources import SourcePicker
 from app.spatial_view import SpatialView
 from app.workers import Worker
 from engine.errors import ClipUnavailable, SonolumeError
@@ -51,8 +50,6 @@ from engine.spatial.inspect import RANDOM_NOTE, Panel, build_panels
 
 log = logging.getLogger("sonolume.app.spatial")
 
-SOURCES = (("image", "Image file"), ("video", "Video frame"), ("style", "Style still"),
-           ("run", "NeRV-CLIP run"))
 RANDOM_LABEL = ("<span style='color:#e04040'><b>RANDOM CLIP: testing only, these maps are "
                 "noise</b></span>")
 
@@ -94,77 +91,11 @@ class SpatialPanel(QWidget):
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
-        self.kind = QComboBox()
-        for key, label in SOURCES:
-            self.kind.addItem(label, key)
-        self.pages = QStackedWidget()
-        self.kind.currentIndexChanged.connect(self.pages.setCurrentIndex)
-
-        def path_row(button_text, slot):
-            label = QLabel("nothing chosen")
-            label.setMinimumWidth(40)
-            button = QPushButton(button_text)
-            button.clicked.connect(slot)
-            row = QHBoxLayout()
-            row.setContentsMargins(0, 0, 0, 0)
-            row.addWidget(label, 1)
-            row.addWidget(button)
-            return label, row
-
-        def frame_spin():
-            spin = QSpinBox()
-            spin.setRange(0, 10_000_000)
-            spin.setToolTip("frame number, counted from 0")
-            return spin
-
-        def page(*rows):
-            w = QWidget()
-            lay = QVBoxLayout(w)
-            lay.setContentsMargins(0, 0, 0, 0)
-            for r in rows:
-                lay.addLayout(r) if isinstance(r, QHBoxLayout) else lay.addWidget(r)
-            return w
-
-        self.image_path, image_row = path_row("Open…", self.choose_image)
-        self.video_path, video_row = path_row("Open…", self.choose_video)
-        self.video_frame = frame_spin()
-        load_video = QPushButton("Load frame")
-        load_video.clicked.connect(lambda: self._video and self.set_video(
-            self._video, self.video_frame.value()))
-        vrow = QHBoxLayout()
-        vrow.addWidget(QLabel("Frame:"))
-        vrow.addWidget(self.video_frame, 1)
-        vrow.addWidget(load_video)
-        self.style_combo = QComboBox()
-        self.style_combo.setToolTip("a style from the library; its still is rendered")
-        self.style_size = QSpinBox()
-        self.style_size.setRange(64, 2048)
-        self.style_size.setValue(512)
-        self.style_size.setSuffix(" px")
-        render = QPushButton("Render still")
-        render.clicked.connect(lambda: self.style_combo.currentData() and self.set_style(
-            self.style_combo.currentData(), self.style_size.value()))
-        srow = QHBoxLayout()
-        srow.addWidget(QLabel("Size:"))
-        srow.addWidget(self.style_size, 1)
-        srow.addWidget(render)
-        self.run_path, run_row = path_row("Choose…", self.choose_run)
-        self.run_frame = frame_spin()
-        load_run_btn = QPushButton("Load frame")
-        load_run_btn.clicked.connect(lambda: self._run_dir and self.set_run(
-            self._run_dir, self.run_frame.value()))
-        rrow = QHBoxLayout()
-        rrow.addWidget(QLabel("Frame:"))
-        rrow.addWidget(self.run_frame, 1)
-        rrow.addWidget(load_run_btn)
-        self._video = self._run_dir = ""
-        for w in (page(image_row), page(video_row, vrow), page(self.style_combo, srow),
-                  page(run_row, rrow)):
-            self.pages.addWidget(w)
-        source_box = QGroupBox("Source")
-        sl = QVBoxLayout(source_box)
-        sl.addWidget(self.kind)
-        sl.addWidget(self.pages)
+        self.sources = SourcePicker(self.settings, self.library)
+        self.sources.imageRequested.connect(self.set_image)
+        self.sources.videoRequested.connect(self.set_video)
+        self.sources.styleRequested.connect(self.set_style)
+        self.sources.runRequested.connect(self.set_run)
 
         self.auto_grid = QCheckBox("Scaled default (half the short side, 448 px max)")
         self.auto_grid.setChecked(True)
@@ -250,7 +181,7 @@ class SpatialPanel(QWidget):
         controls.setMaximumWidth(380)
         cl = QVBoxLayout(controls)
         cl.setContentsMargins(0, 0, 0, 0)
-        for w in (source_box, grid_box):
+        for w in (self.sources, grid_box):
             cl.addWidget(w)
         cl.addLayout(clip_row)
         cl.addLayout(brow)
@@ -270,73 +201,29 @@ class SpatialPanel(QWidget):
 
     # -- sources ---------------------------------------------------------------------------
     def refresh_styles(self) -> None:
-        """Fill the style combo from the library (call after the library changes)."""
-        keep = self.style_combo.currentData()
-        self.style_combo.clear()
-        for style in self.library.list():
-            self.style_combo.addItem(style.name, style.id)
-        i = self.style_combo.findData(keep)
-        self.style_combo.setCurrentIndex(max(i, 0))
-
-    def choose_image(self) -> None:
-        path = dialogs.open_file(self, "Open an image", self.settings.last_dir("spatial"),
-                                 IMAGE_FILTER)
-        if path:
-            self.set_image(path)
-
-    def choose_video(self) -> None:
-        path = dialogs.open_file(self, "Open a video", self.settings.last_dir("spatial"),
-                                 VIDEO_FILTER)
-        if path:
-            self.set_video(path, self.video_frame.value())
-
-    def choose_run(self) -> None:
-        path = dialogs.choose_folder(self, "Choose a NeRV-CLIP run folder",
-                                     self.settings.last_dir("nerv-run"))
-        if path:
-            self.set_run(path, self.run_frame.value())
-
-    def _show_kind(self, key: str) -> None:
-        self.kind.setCurrentIndex(self.kind.findData(key))
+        """Re-read the style list (connect to the library changing)."""
+        self.sources.refresh_styles()
 
     def set_image(self, path) -> None:
-        path = str(path)
-        self._show_kind("image")
-        self.image_path.setText(Path(path).name)
-        self.image_path.setToolTip(path)
-        self.settings.remember_dir("spatial", path)
-        self._run(load_file, path, what="Open image", on_result=self._set_source)
+        """Inspect an image file (a video file works too: its frame 0)."""
+        self.sources.mark("image", str(path))
+        self._run(load_file, str(path), what="Open image", on_result=self._set_source)
 
     def set_video(self, path, frame: int = 0) -> None:
-        path = str(path)
-        self._show_kind("video")
-        self._video = path
-        self.video_path.setText(Path(path).name)
-        self.video_path.setToolTip(path)
-        self.video_frame.setValue(int(frame))
-        self.settings.remember_dir("spatial", path)
-        self._run(load_file, path, int(frame), what="Open video frame",
+        self.sources.mark("video", str(path), frame)
+        self._run(load_file, str(path), int(frame), what="Open video frame",
                   on_result=self._set_source)
 
     def set_style(self, key: str, size: int | None = None) -> None:
-        self._show_kind("style")
-        i = self.style_combo.findData(key)
-        if i >= 0:
-            self.style_combo.setCurrentIndex(i)
-        if size:
-            self.style_size.setValue(int(size))
-        self._run(render_style, self.library, key, self.style_size.value(),
+        """Inspect a still of library style ``key`` (id or name), ``size`` px square."""
+        self.sources.mark("style", key, size)
+        self._run(render_style, self.library, key, self.sources.style_size.value(),
                   what="Render style still", on_result=self._set_source)
 
     def set_run(self, run_dir, frame: int = 0) -> None:
-        run_dir = str(run_dir)
-        self._show_kind("run")
-        self._run_dir = run_dir
-        self.run_path.setText(Path(run_dir).name)
-        self.run_path.setToolTip(run_dir)
-        self.run_frame.setValue(int(frame))
-        self.settings.remember_dir("nerv-run", run_dir)
-        self._run(load_run, run_dir, int(frame), what="Open NeRV-CLIP run",
+        """Inspect frame ``frame`` of a NeRV-CLIP run: predicted vs measured maps."""
+        self.sources.mark("run", str(run_dir), frame)
+        self._run(load_run, str(run_dir), int(frame), what="Open NeRV-CLIP run",
                   on_result=self._set_source)
 
     def _set_source(self, src: Source) -> None:
@@ -345,7 +232,7 @@ class SpatialPanel(QWidget):
         if src.kind == "run":
             self.grid = src.predicted.grid
             if src.frame_count:
-                self.run_frame.setMaximum(src.frame_count - 1)
+                self.sources.run_frame.setMaximum(src.frame_count - 1)
         else:
             self.grid = self._grid_from_controls()
         self._sync_grid_controls()
@@ -435,8 +322,9 @@ class SpatialPanel(QWidget):
             "or checkpoint in Settings." if spec.config else "the CLIP that embeds patches")
         self.view.set_warning(RANDOM_NOTE if random else "")
         if self.map is not None and self.map.clip_label != spec.label:
-            self.map, self.panels = None, []
+            self.map, self.text_emb, self.panels = None, None, []
             self._fill_views()
+            self.compute_map()  # the same views, by the newly chosen CLIP
 
     def handle_clip_unavailable(self, message: str) -> None:
         choice = dialogs.clip_unavailable(self, message)
@@ -580,8 +468,6 @@ class SpatialPanel(QWidget):
     def export_png(self, path=None) -> Path | None:
         """Write the current view (with title, colour bar and any random-CLIP warning) as a
         PNG, atomically. Asks where when ``path`` is None."""
-        from engine.spatial.render import render_overlay, save_png
-
         p = self.current_panel()
         if p is None:
             dialogs.error(self, "Export", "Nothing to export yet: compute a map first.")
@@ -596,20 +482,8 @@ class SpatialPanel(QWidget):
         path = Path(path)
         if path.suffix.lower() != ".png":
             path = path.with_name(path.name + ".png")
-        g = self.grid
-        subtitle = (f"{self.source.describe} | {g.width}x{g.height} | CLIP "
-                    f"{self.map.clip_label} | grid {g.rows}x{g.cols}, patch {g.patch} px, "
-                    f"stride {g.stride}, coverage {g.coverage:.0%}")
-        warning = RANDOM_NOTE if self.map.random_clip else None
-        text = {"Software": "Sonolume spatial inspector", "CLIP": self.map.clip_label,
-                "Source": self.source.describe, "View": p.title}
-        if warning:
-            text["Warning"] = warning
         try:
-            picture = render_overlay(self.source.image, p.values, g, p.colormap,
-                                     [p.title, subtitle], vmin=p.vmin, vmax=p.vmax,
-                                     highlight=p.highlight, warning=warning)
-            save_png(picture, path, text=text)
+            write_view_png(path, self.source, self.map, p)
         except (OSError, ValueError) as exc:
             dialogs.error(self, "Export failed", f"Cannot write {path}: "
                           f"{getattr(exc, 'strerror', None) or exc}")

@@ -76,7 +76,7 @@ def test_image_grid_queries_click_and_export(panel, qtbot, dialogs, tmp_path):
     path = tmp_path / "scene.png"
     Image.fromarray(scene()).save(path)
     dialogs.answer("open_file", str(path))
-    panel.choose_image()
+    panel.sources.choose_image()
     wait_map(qtbot, panel, dialogs)
     grid = panel.grid
     assert (grid.width, grid.height) == (320, 200)
@@ -98,6 +98,11 @@ def test_image_grid_queries_click_and_export(panel, qtbot, dialogs, tmp_path):
     assert heat.shape == grid.shape
     assert np.ptp(heat) > 1e-4  # differs across patches
     assert panel.view.values is heat
+    panel.relative.setChecked(True)  # share among the queries: sums to 1 over queries
+    assert [p.key for p in panel.panels][:2] == ["relative", "relative"]
+    assert np.allclose(panel.panels[0].values + panel.panels[1].values, 1.0, atol=1e-5)
+    panel.relative.setChecked(False)
+    assert panel.current_panel().values is not None and panel.current_panel().key == "query"
     shots = Path(os.environ.get("SONOLUME_SCREENSHOT_DIR", ROOT / "out" / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     assert panel.grab().save(str(shots / "spatial-panel.png"))
@@ -118,6 +123,10 @@ def test_image_grid_queries_click_and_export(panel, qtbot, dialogs, tmp_path):
         assert "similarity to patch 1,2" in im.text["View"]
     assert not [f for f in tmp_path.iterdir() if f.name.startswith(".")]  # no temp left
 
+    (tmp_path / "file").write_text("x")
+    assert panel.export_png(tmp_path / "file" / "x.png") is None  # parent is a file
+    assert "Cannot write" in dialogs.errors.pop()[1]
+
     # a hand-made grid: overlay and coverage follow at once, the map is recomputed
     panel.auto_grid.setChecked(False)
     panel.patch.setValue(64)
@@ -136,7 +145,7 @@ def test_video_frame_and_style_still(panel, qtbot, dialogs):
     assert panel.grid.shape == (3, 7)
 
     styles = panel.library.list()
-    assert panel.style_combo.count() == len(styles) > 0
+    assert panel.sources.style_combo.count() == len(styles) > 0
     panel.set_style(styles[0].id, 96)
     wait_map(qtbot, panel, dialogs)
     assert panel.source.kind == "style" and panel.source.image.shape == (96, 96, 3)
@@ -161,11 +170,11 @@ def test_nerv_run_predicted_vs_true(panel, qtbot, dialogs, tmp_path):
     finally:
         torch.set_num_threads(threads)
     dialogs.answer("choose_folder", str(tmp_path / "run"))
-    panel.run_frame.setValue(3)
-    panel.choose_run()
+    panel.sources.run_frame.setValue(3)
+    panel.sources.choose_run()
     wait_map(qtbot, panel, dialogs)
     src = panel.source
-    assert src.kind == "run" and src.frame_count == 16 and panel.run_frame.maximum() == 15
+    assert src.kind == "run" and src.frame_count == 16 and panel.sources.run_frame.maximum() == 15
     assert panel.grid == src.predicted.grid
     assert not panel.patch.isEnabled() and not panel.auto_grid.isEnabled()
     assert "the run's grid" in panel.coverage.text()
@@ -220,3 +229,23 @@ def test_cancel_while_loading_drops_the_picture(panel, qtbot, dialogs, tmp_path)
     qtbot.waitUntil(lambda: not panel.busy, timeout=WAIT_MS)
     qtbot.wait(50)
     assert panel.source is None and not panel.busy and dialogs.errors == []
+
+
+def test_missing_clip_weights_explain_how_to_provide_them(panel, qtbot, dialogs, tmp_path):
+    panel.settings.clip_config = ""
+    panel.settings.clip_model, panel.settings.clip_pretrained = "RN50", "openai"
+    panel.update_clip_label()
+    assert "RN50" in panel.clip_label.text() and not panel.random_clip
+    assert panel.view.warning == ""
+    path = tmp_path / "scene.png"
+    Image.fromarray(scene(96, 64)).save(path)
+    dialogs.answer("clip_unavailable", "close")
+    panel.set_image(path)
+    qtbot.waitUntil(lambda: bool(dialogs.clip_messages) and not panel.busy, timeout=WAIT_MS)
+    assert "--clip-checkpoint" in dialogs.clip_messages[0]
+    assert panel.map is None and panel.source is not None and dialogs.errors == []
+    # back to a CLIP that loads: the same picture gets its map
+    panel.settings.clip_config = str(TINY_CLIP_CONFIG)
+    panel.update_clip_label()
+    panel.compute_map()
+    wait_map(qtbot, panel, dialogs)
