@@ -185,6 +185,9 @@ def test_nerv_run_predicted_vs_true(panel, qtbot, dialogs, tmp_path):
     assert np.allclose(panel.current_panel().values, expect)
     assert "predicted vs true" in panel.stats.text()
     assert "neighbour consistency" in panel.stats.text()
+    shots = Path(os.environ.get("SONOLUME_SCREENSHOT_DIR", ROOT / "out" / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    assert panel.grab().save(str(shots / "spatial-panel-run.png"))
     click_patch(qtbot, panel, 0, 0)
     assert [p.key for p in panel.panels][:2] == ["click", "click_predicted"]
 
