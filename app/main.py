@@ -132,6 +132,9 @@ class MainWindow(QMainWindow):
         self._action(r, "&NeRV-CLIP video models…", lambda: self.open_research("nerv"),
                      tip="fit a NeRV/HNeRV network to a video that also predicts CLIP "
                          "embeddings; compare reconstructions and semantics")
+        self._action(r, "&Spatial CLIP maps…", lambda: self.open_research("spatial"),
+                     tip="see where CLIP finds a text in a picture, video frame, style or "
+                         "NeRV-CLIP run: one embedding per patch")
         h = mb.addMenu("&Help")
         self._action(h, "Show &log file", lambda: dialogs.open_folder(log_path().parent))
         self._action(h, "&About Sonolume", self.about)
@@ -174,6 +177,13 @@ class MainWindow(QMainWindow):
         self.library_panel.refresh(select_id=style.id)
         self.statusBar().showMessage(f"new style '{style.name}' is in the library", 10000)
         self.reactivity_panel.refresh_suggestions()
+        self._research_library_changed()
+
+    def _research_library_changed(self) -> None:
+        spatial = self.research.get("spatial")
+        if spatial is not None:
+            spatial.panel.library = spatial.panel.sources.library = self.library
+            spatial.panel.refresh_styles()
 
     def select_style(self, style_id: str) -> None:
         if not self.library_panel.select(style_id):
@@ -248,6 +258,7 @@ class MainWindow(QMainWindow):
             self.train_panel.library = new
             self.reactivity_panel.library = new
             self.reactivity_panel.reload_presets()
+            self._research_library_changed()
 
     def open_research(self, kind: str):
         """Show a research tool's window (built on first use); returns the window."""
@@ -261,6 +272,12 @@ class MainWindow(QMainWindow):
                 panel = NervPanel(self.settings, self.clip_service)
                 panel.openSettings.connect(self.open_settings)
                 win = ResearchWindow("NeRV-CLIP video models", "NervWindow", panel, self)
+            elif kind == "spatial":
+                from app.spatial_panel import SpatialPanel
+
+                panel = SpatialPanel(self.settings, self.clip_service, self.library)
+                panel.openSettings.connect(self.open_settings)
+                win = ResearchWindow("Spatial CLIP maps", "SpatialWindow", panel, self)
             else:
                 raise ValueError(f"unknown research tool: {kind}")
             self.research[kind] = win

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,7 @@ VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.webm *.avi *.m4v *.mpg *.mpeg);;All 
 
 
 def cache_dir() -> Path:
-    """Where patch maps are cached: the app's cache folder ($SONOLUME_CACHE_DIR, which the
-    rest of the app uses) when set, else the engine's default."""
-    env = os.environ.get("SONOLUME_CACHE_DIR")
-    if env:
-        return Path(env) / "spatial"
+    """Where patch maps are cached: the engine's shared cache folder."""
     from engine.spatial.maps import default_cache_dir
 
     return default_cache_dir()

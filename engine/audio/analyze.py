@@ -523,13 +523,10 @@ def track_beats(onset: np.ndarray, rms: np.ndarray) -> tuple[float, np.ndarray, 
 
 
 def default_cache_dir() -> Path:
-    """``$SONOLUME_CACHE_DIR/audio`` if set, else the platform's user cache folder."""
-    env = os.environ.get("SONOLUME_CACHE_DIR")
-    if env:
-        return Path(env) / "audio"
-    import platformdirs
+    """``audio/`` in the shared cache folder (:mod:`engine.cache`)."""
+    from engine.cache import cache_dir
 
-    return Path(platformdirs.user_cache_dir("sonolume", appauthor=False)) / "audio"
+    return cache_dir("audio")
 
 
 def file_hash(path, block: int = 1 << 20) -> str:

@@ -69,7 +69,8 @@ def register(sub) -> None:
     t.add_argument("--sequence-weight", type=float, default=0.3)
     t.add_argument("--eval-every", type=int, default=10, metavar="E")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--cache-dir", metavar="DIR", help="CLIP target cache ($SONOLUME_CACHE)")
+    t.add_argument("--cache-dir", metavar="DIR",
+                   help="CLIP target cache (default: $SONOLUME_CACHE_DIR/nerv-targets)")
     t.add_argument("--threads", type=int, metavar="N",
                    help="torch threads (default: torch's choice; 1 is often faster on a "
                    "busy machine)")

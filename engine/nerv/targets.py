@@ -81,12 +81,9 @@ def cache_key(video_sha: str, frames_info: dict, clip_ident: dict, grid: PatchGr
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("SONOLUME_CACHE")
-    if env:
-        return Path(env) / "nerv-targets"
-    import platformdirs
+    from engine.cache import cache_dir
 
-    return Path(platformdirs.user_cache_dir("sonolume")) / "nerv-targets"
+    return cache_dir("nerv-targets")
 
 
 def _to_float(frames: np.ndarray) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Each patch is cut from the RGB frame and resized to CLIP's input square by
 ``ClipModel.encode_image`` (bilinear, anti-aliased), in batches. Maps are cached on disk
-as ``.npz`` (read with ``allow_pickle=False``) under ``$SONOLUME_CACHE/spatial`` (else the
+as ``.npz`` (read with ``allow_pickle=False``) under ``$SONOLUME_CACHE_DIR/spatial`` (else the
 platform's user cache folder), named by a hash of the picture's pixels, the CLIP identity
 (label, spec, and the config file's bytes for a random test CLIP) and the grid.
 """
@@ -159,12 +159,9 @@ def crop_patches(image: np.ndarray | torch.Tensor, grid: PatchGrid) -> torch.Ten
 # -- cache ------------------------------------------------------------------------------------
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("SONOLUME_CACHE")
-    if env:
-        return Path(env) / "spatial"
-    import platformdirs
+    from engine.cache import cache_dir
 
-    return Path(platformdirs.user_cache_dir("sonolume")) / "spatial"
+    return cache_dir("spatial")
 
 
 def clip_identity(clip) -> dict:

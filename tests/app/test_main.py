@@ -64,13 +64,21 @@ def test_worker_errors_reach_the_log(window, qtbot, dialogs, app_env):
 def test_research_menu_opens_each_tool_once(window, qtbot):
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Research")
     titles = [a.text() for a in menu.actions()]
-    assert any("NeRV-CLIP" in t for t in titles)
+    assert any("NeRV-CLIP" in t for t in titles) and any("Spatial" in t for t in titles)
     for action in menu.actions():
         action.trigger()
-    assert set(window.research) >= {"nerv"}
+    assert set(window.research) == {"nerv", "spatial"}
     for kind, win in window.research.items():
         assert win.isVisible() and win.panel is not None, kind
         assert window.open_research(kind) is win  # built once, shown again
     nerv = window.research["nerv"]
     nerv.close()
     assert window.open_research("nerv").isVisible()
+
+
+def test_a_trained_style_reaches_the_spatial_inspector(window, qtbot):
+    spatial = window.open_research("spatial").panel
+    before = spatial.sources.style_combo.count()
+    style = window.library.duplicate(window.library.list()[0].id, "Copy for the inspector")
+    window._style_trained(style)
+    assert spatial.sources.style_combo.count() == before + 1
