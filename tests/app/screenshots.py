@@ -202,6 +202,31 @@ def main(out_dir: str) -> int:
     w.leave_fullscreen()
 
     phase("fullscreen")
+    # 7. Research windows: a tiny NeRV-CLIP run, and a spatial query map of a style still.
+    try:
+        nerv = w.open_research("nerv")
+        f = nerv.panel.form
+        nerv.panel.set_video(str(ROOT / "tests" / "data" / "bunny-16f-64x128.mp4"))
+        f.model.setCurrentIndex(f.model.findData("nerv-tiny"))
+        f.size.setText("32x64")
+        f.epochs.setValue(3)
+        f.eval_every.setValue(1)
+        f.threads.setValue(1)
+        nerv.panel.start()
+        wait_until(lambda: not nerv.panel.busy, 120)
+        shot("7-nerv", nerv)
+        spatial = w.open_research("spatial")
+        sp = spatial.panel
+        sp.set_style(w.library_panel.visible_ids()[0], 256)
+        wait_until(lambda: (sp.map is not None and not sp.busy) or errors, 120)
+        sp.query.setText("fire; water")
+        sp.show_queries()
+        wait_until(lambda: (sp.text_emb is not None and not sp.busy) or errors, 60)
+        shot("8-spatial", spatial)
+    except Exception as exc:  # noqa: BLE001 - recorded, the test decides
+        errors.append(f"research windows: {exc}")
+
+    phase("research")
     report["phases_s"] = PHASES
     report["preview_path_end"] = stage.active_path
     report["log"] = str(os.environ["SONOLUME_LOG"])
