@@ -53,3 +53,25 @@ class ClipService(QObject):
                 return
             self._clip, self._spec = None, None
         self.unloaded.emit()
+
+
+CHECKPOINT_FILTER = "CLIP checkpoints (*.pt *.pth *.bin *.safetensors);;All files (*)"
+
+
+def ask_for_clip_weights(parent, settings, message: str) -> str | None:
+    """The one answer every panel gives to missing CLIP weights: explain how to provide
+    them, and store a checkpoint the user picks. Returns "checkpoint" (stored: retry),
+    "settings" (the caller opens Settings) or None (the user closed the dialog)."""
+    from app import dialogs
+
+    choice = dialogs.clip_unavailable(parent, message)
+    if choice == "checkpoint":
+        path = dialogs.open_file(parent, "Choose a CLIP checkpoint",
+                                 settings.last_dir("clip"), CHECKPOINT_FILTER)
+        if not path:
+            return None
+        settings.clip_checkpoint = path
+        settings.clip_config = ""
+        settings.remember_dir("clip", path)
+        return "checkpoint"
+    return "settings" if choice == "settings" else None

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.clip_service import ask_for_clip_weights
 from app.nerv_form import NervForm
 from app.nerv_jobs import (
     RunStart,
@@ -427,18 +428,11 @@ class NervPanel(QWidget):
     def handle_clip_unavailable(self, message: str) -> None:
         """Explain how to provide CLIP weights; a chosen checkpoint file is stored in the
         settings (press Start again to use it)."""
-        choice = dialogs.clip_unavailable(self, message)
+        choice = ask_for_clip_weights(self, self.settings, message)
         if choice == "checkpoint":
-            path = dialogs.open_file(self, "Choose a CLIP checkpoint",
-                                     self.settings.last_dir("clip"),
-                                     "CLIP checkpoints (*.pt *.pth *.bin *.safetensors);;"
-                                     "All files (*)")
-            if path:
-                self.settings.clip_checkpoint = path
-                self.settings.clip_config = ""
-                self.settings.remember_dir("clip", path)
-                self.form.update_clip_label()
-                self.status.setText(f"CLIP checkpoint set to {path}; press Start to train.")
+            self.form.update_clip_label()
+            self.status.setText(f"CLIP checkpoint set to {self.settings.clip_checkpoint}; "
+                                "press Start to train.")
         elif choice == "settings":
             self.openSettings.emit()
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.clip_service import ask_for_clip_weights
 from app.spatial_jobs import (
     ClipPool,
     MapResult,
@@ -327,21 +328,13 @@ class SpatialPanel(QWidget):
             self.compute_map()  # the same views, by the newly chosen CLIP
 
     def handle_clip_unavailable(self, message: str) -> None:
-        choice = dialogs.clip_unavailable(self, message)
+        choice = ask_for_clip_weights(self, self.settings, message)
         if choice == "checkpoint":
-            path = dialogs.open_file(self, "Choose a CLIP checkpoint",
-                                     self.settings.last_dir("clip"),
-                                     "CLIP checkpoints (*.pt *.pth *.bin *.safetensors);;"
-                                     "All files (*)")
-            if path:
-                self.settings.clip_checkpoint = path
-                self.settings.clip_config = ""
-                self.settings.remember_dir("clip", path)
-                self.clip_service.forget(self.settings.clip_spec())
-                self.update_clip_label()
-                self.compute_map()
-                return
-        elif choice == "settings":
+            self.clip_service.forget(self.settings.clip_spec())
+            self.update_clip_label()
+            self.compute_map()
+            return
+        if choice == "settings":
             self.openSettings.emit()
         self.status.setText(message)
 

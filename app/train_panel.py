@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.clip_service import ask_for_clip_weights
 from app.workers import Worker
 from engine.errors import ClipUnavailable
 
@@ -490,21 +491,13 @@ class TrainPanel(QWidget):
                           err.traceback if err.is_bug else "")
 
     def handle_clip_unavailable(self, message: str) -> None:
-        choice = dialogs.clip_unavailable(self, message)
+        choice = ask_for_clip_weights(self, self.settings, message)
         if choice == "checkpoint":
-            path = dialogs.open_file(self, "Choose a CLIP checkpoint",
-                                     self.settings.last_dir("clip"),
-                                     "CLIP checkpoints (*.pt *.pth *.bin *.safetensors);;"
-                                     "All files (*)")
-            if path:
-                self.settings.clip_checkpoint = path
-                self.settings.clip_config = ""
-                self.settings.remember_dir("clip", path)
-                self.update_clip_label()
-                self.status.setText(f"CLIP checkpoint set to {path}")
-                self.resume_queue()
-                return
-        elif choice == "settings":
+            self.update_clip_label()
+            self.status.setText(f"CLIP checkpoint set to {self.settings.clip_checkpoint}")
+            self.resume_queue()
+            return
+        if choice == "settings":
             self.openSettings.emit()
         if any(j.state == "waiting" for j in self.jobs):
             self.status.setText(message + "\n\nThe queue is on hold until CLIP weights are "
