@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,14 @@ DATA = Path(__file__).parent / "data"
 TINY_CLIP_CONFIG = DATA / "tiny-clip.json"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Nothing a test writes may land in the user's own folders: platformdirs (library, runs,
+# caches, settings) follows the XDG variables on Linux, so point them at a throw-away tree
+# before anything reads them. Subprocesses inherit it.
+_SANDBOX = Path(tempfile.mkdtemp(prefix="sonolume-tests-"))
+for _var, _sub in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"),
+                   ("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state")):
+    os.environ[_var] = str(_SANDBOX / _sub)
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +53,9 @@ def _hang_watchdog(request):
     faulthandler.dump_traceback_later(float(limit or 600) + 30, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    shutil.rmtree(_SANDBOX, ignore_errors=True)

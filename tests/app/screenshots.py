@@ -75,6 +75,7 @@ def main(out_dir: str) -> int:
     os.environ.setdefault("SONOLUME_SETTINGS", str(tmp / "settings.ini"))
     os.environ.setdefault("SONOLUME_LOG", str(tmp / "sonolume.log"))
     os.environ.setdefault("SONOLUME_CACHE_DIR", str(tmp / "cache"))
+    os.environ.setdefault("SONOLUME_RUNS", str(tmp / "runs"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from PySide6.QtWidgets import QApplication

@@ -56,7 +56,8 @@ def test_screenshots_with_gl_preview(xvfb, tmp_path):
                SONOLUME_LIBRARY=str(tmp_path / "library"),
                SONOLUME_SETTINGS=str(tmp_path / "settings.ini"),
                SONOLUME_LOG=str(tmp_path / "sonolume.log"),
-               SONOLUME_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1")
+               SONOLUME_CACHE_DIR=str(tmp_path / "cache"), SONOLUME_RUNS=str(tmp_path / "runs"),
+               HF_HUB_OFFLINE="1")
     proc = subprocess.run([sys.executable, "-X", "faulthandler", "-m",
                            "tests.app.screenshots", str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=400)
