@@ -568,6 +568,9 @@ class Stage(QWidget):
             self.analysis.cancel()
         if self.player is not None:
             player_call(self.player, "stop")
+            # setSource releases the GIL (PySide marks it so): the FFmpeg engine's threads
+            # wind down now, not later inside a destructor that runs with the GIL held.
+            self.player.setSource(QUrl())
         self.raster.shutdown()
         if self.gl is not None:
             self.gl.shutdown()
