@@ -55,6 +55,27 @@ class ClipSpec:
             "random": bool(self.config),
         }
 
+    def cache_identity(self) -> dict:
+        """What about this choice changes the embeddings, for keys of cached results:
+        the config file's content, or the checkpoint's path, size and time."""
+        import hashlib
+
+        ident = {"label": self.label, "spec": self.to_json()}
+        if self.config:
+            try:
+                ident["config_sha256"] = hashlib.sha256(Path(self.config).read_bytes()) \
+                    .hexdigest()
+            except OSError:
+                pass
+        if self.checkpoint:
+            p = Path(self.checkpoint)
+            try:
+                st = p.stat()
+                ident["checkpoint"] = [str(p.resolve()), st.st_size, int(st.st_mtime)]
+            except OSError:
+                pass
+        return ident
+
 
 def _hub_reachable(timeout: float = 2.0) -> bool:
     if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):

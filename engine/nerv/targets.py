@@ -51,21 +51,7 @@ def normalised_boxes(grid: PatchGrid) -> torch.Tensor:
 
 def clip_cache_identity(clip_spec) -> dict:
     """What about a CLIP choice changes its embeddings (without loading it)."""
-    ident = {"label": clip_spec.label, "spec": clip_spec.to_json()}
-    if getattr(clip_spec, "config", None):
-        try:
-            ident["config_sha256"] = hashlib.sha256(Path(clip_spec.config).read_bytes()) \
-                .hexdigest()
-        except OSError:
-            pass
-    if getattr(clip_spec, "checkpoint", None):
-        p = Path(clip_spec.checkpoint)
-        try:
-            st = p.stat()
-            ident["checkpoint"] = [str(p.resolve()), st.st_size, int(st.st_mtime)]
-        except OSError:
-            pass
-    return ident
+    return clip_spec.cache_identity()
 
 
 def cache_key(video_sha: str, frames_info: dict, clip_ident: dict, grid: PatchGrid | None,

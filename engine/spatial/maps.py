@@ -166,21 +166,7 @@ def default_cache_dir() -> Path:
 
 def clip_identity(clip) -> dict:
     """What about a loaded CLIP changes its embeddings."""
-    spec = clip.spec
-    ident = {"label": clip.label, "spec": spec.to_json(), "image_size": clip.image_size}
-    if getattr(spec, "config", None):
-        try:
-            ident["config_sha256"] = hashlib.sha256(Path(spec.config).read_bytes()).hexdigest()
-        except OSError:
-            pass
-    if getattr(spec, "checkpoint", None):
-        p = Path(spec.checkpoint)
-        try:
-            st = p.stat()
-            ident["checkpoint"] = [str(p.resolve()), st.st_size, int(st.st_mtime)]
-        except OSError:
-            pass
-    return ident
+    return clip.spec.cache_identity() | {"label": clip.label, "image_size": clip.image_size}
 
 
 def image_hash(image: np.ndarray) -> str:
