@@ -366,16 +366,7 @@ class NervPanel(QWidget):
         self.last_result = result
         self.progress.setValue(100)
         self.progress.setFormat(f"done: {result.epochs} epochs")
-        last = result.evals[-1] if result.evals else {}
-        line = (f"done: {result.epochs} epochs in {result.seconds:.1f} s "
-                f"({result.seconds_per_epoch:.2f} s/epoch); PSNR train "
-                f"{last.get('psnr_train', float('nan')):.2f} dB")
-        if "psnr_unseen" in last:
-            line += f", unseen {last['psnr_unseen']:.2f} dB"
-        if "clip_similarity_train" in last:
-            line += f"; CLIP head cos train {last['clip_similarity_train']:.4f}"
-            if "clip_similarity_unseen" in last:
-                line += f", unseen {last['clip_similarity_unseen']:.4f}"
+        line = result.summary()
         if self.random_clip:
             line += " — random CLIP: testing only"
         self.status.setText(line)

@@ -198,18 +198,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    last = result.evals[-1] if result.evals else {}
     random = trainer.clip_spec is not None and bool(trainer.clip_spec.config)
-    line = (f"done: {result.epochs} epochs in {result.seconds:.1f} s "
-            f"({result.seconds_per_epoch:.2f} s/epoch); PSNR train "
-            f"{last.get('psnr_train', float('nan')):.2f} dB")
-    if "psnr_unseen" in last:
-        line += f", unseen {last['psnr_unseen']:.2f} dB"
-    if "clip_similarity_train" in last:
-        line += f"; CLIP head cos train {last['clip_similarity_train']:.4f}"
-        if "clip_similarity_unseen" in last:
-            line += f", unseen {last['clip_similarity_unseen']:.4f}"
-    print(line + (RANDOM_NOTE if random else ""))
+    print(result.summary() + (RANDOM_NOTE if random else ""))
     print(f"run saved in {trainer.run_dir}; next: sonolume nerv eval {trainer.run_dir}")
     return 0
 

@@ -162,6 +162,20 @@ class NervTrainResult:
     evals: list[dict]
     best: dict | None
 
+    def summary(self) -> str:
+        """One line for people (the CLI and the app print the same)."""
+        last = self.evals[-1] if self.evals else {}
+        line = (f"done: {self.epochs} epochs in {self.seconds:.1f} s "
+                f"({self.seconds_per_epoch:.2f} s/epoch); PSNR train "
+                f"{last.get('psnr_train', float('nan')):.2f} dB")
+        if "psnr_unseen" in last:
+            line += f", unseen {last['psnr_unseen']:.2f} dB"
+        if "clip_similarity_train" in last:
+            line += f"; CLIP head cos train {last['clip_similarity_train']:.4f}"
+            if "clip_similarity_unseen" in last:
+                line += f", unseen {last['clip_similarity_unseen']:.4f}"
+        return line
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
