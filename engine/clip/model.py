@@ -29,6 +29,12 @@ class ClipModel:
         self.mean = torch.tensor(mean).view(1, 3, 1, 1)
         self.std = torch.tensor(std).view(1, 3, 1, 1)
         self._text_cache: dict[str, torch.Tensor] = {}
+        # ResNet image towers run their convolutions ~10-15% faster in NHWC on CPU
+        # (oneDNN; measured on RN50 for training steps and inference). A ViT has one conv.
+        convs = sum(isinstance(m, torch.nn.Conv2d) for m in self.model.visual.modules())
+        self.channels_last = convs > 1
+        if self.channels_last:
+            self.model.visual.to(memory_format=torch.channels_last)
 
     @property
     def label(self) -> str:
@@ -58,5 +64,9 @@ class ClipModel:
                 images, size=(self.image_size, self.image_size), mode="bilinear",
                 align_corners=False, antialias=True,
             )
-        x = (images - self.mean.to(images)) / self.std.to(images)
+        x = self.prepare((images - self.mean.to(images)) / self.std.to(images))
         return F.normalize(self.model.encode_image(x).float(), dim=-1)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised pixels in the memory layout the image tower runs fastest on."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x

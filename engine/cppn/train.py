@@ -253,7 +253,7 @@ class Trainer:
 
     def _embed(self, crops: torch.Tensor) -> torch.Tensor:
         clip = self.clip
-        x = (crops - clip.mean) / clip.std
+        x = clip.prepare((crops - clip.mean) / clip.std)
         return F.normalize(self._encode(x).float(), dim=-1)
 
     def step(self) -> tuple[float, float]:
