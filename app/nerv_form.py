@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QToolButton,
+    QWidget,
 )
 
 from app import dialogs
@@ -144,9 +145,73 @@ class NervForm(QGroupBox):
         form.addRow("Threads:", self.threads)
         form.addRow("Run folder:", out_row)
         form.addRow("CLIP:", clip_row)
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced ▸")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.advanced_button.toggled.connect(self._show_advanced)
+        form.addRow(self.advanced_button)
+        self.advanced = self._build_advanced()
+        form.addRow(self.advanced)
+        self.advanced.hide()
         self.setLayout(form)
         self.setMaximumWidth(380)
         self._head_changed()
+
+    def _build_advanced(self) -> QWidget:
+        """The optimiser and the optional losses (the CLI's flags of the same names)."""
+        box = QWidget()
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(0.00001, 1.0)
+        self.lr.setSingleStep(0.0005)
+        self.lr.setValue(NervTrainConfig.lr)
+        self.lr.setToolTip("peak learning rate (Adam, cosine schedule)")
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 256)
+        self.batch.setToolTip("frames per step; contrastive and sequence losses need 2+")
+        self.pixel_loss = QComboBox()
+        for key, label in (("fusion6", "Fusion6: 0.7·L1 + 0.3·(1 − SSIM)"), ("l2", "L2"),
+                           ("l1", "L1")):
+            self.pixel_loss.addItem(label, key)
+        self.contrastive = QComboBox()
+        for key in ("none", "infonce", "siglip"):
+            self.contrastive.addItem(key, key)
+        self.contrastive.setToolTip("contrast each frame's predicted CLIP embedding with the "
+                                    "other frames of its batch")
+        self.contrastive_weight = QDoubleSpinBox()
+        self.contrastive_weight.setRange(0.0, 100.0)
+        self.contrastive_weight.setSingleStep(0.05)
+        self.contrastive_weight.setValue(NervTrainConfig.contrastive_weight)
+        self.neighbour_weight = QDoubleSpinBox()
+        self.neighbour_weight.setRange(0.0, 100.0)
+        self.neighbour_weight.setSingleStep(0.05)
+        self.neighbour_weight.setSpecialValueText("off")
+        self.neighbour_weight.setToolTip("spatial head: keep adjacent patches' embeddings as "
+                                         "alike as the measured ones are")
+        self.sequence_weight = QDoubleSpinBox()
+        self.sequence_weight.setRange(0.0, 100.0)
+        self.sequence_weight.setSingleStep(0.05)
+        self.sequence_weight.setSpecialValueText("off")
+        self.sequence_weight.setToolTip("learnable sequence similarity (global, local, "
+                                        "temporal and attention) over the frames of a batch")
+        form = QFormLayout(box)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Learning rate:", self.lr)
+        form.addRow("Batch size:", self.batch)
+        form.addRow("Pixel loss:", self.pixel_loss)
+        contrast = QHBoxLayout()
+        contrast.addWidget(self.contrastive, 1)
+        contrast.addWidget(QLabel("weight"))
+        contrast.addWidget(self.contrastive_weight)
+        form.addRow("Contrastive:", contrast)
+        form.addRow("Neighbour weight:", self.neighbour_weight)
+        form.addRow("Sequence weight:", self.sequence_weight)
+        return box
+
+    def _show_advanced(self, on: bool) -> None:
+        self.advanced.setVisible(on)
+        self.advanced_button.setText("Advanced ▾" if on else "Advanced ▸")
 
     def load(self) -> None:
         s = self.settings
@@ -158,6 +223,11 @@ class NervForm(QGroupBox):
         self.head.setCurrentIndex(max(self.head.findData(s.get_str("nerv/head", "global")), 0))
         self.split.setText(s.get_str("nerv/split", self.split.text()))
         self.threads.setValue(s.get_int("nerv/threads", 0))
+        self.batch.setValue(s.get_int("nerv/batch_size", 1))
+        i = self.pixel_loss.findData(s.get_str("nerv/pixel_loss", "fusion6"))
+        self.pixel_loss.setCurrentIndex(max(i, 0))
+        i = self.contrastive.findData(s.get_str("nerv/contrastive", "none"))
+        self.contrastive.setCurrentIndex(max(i, 0))
 
     def save(self) -> None:
         s = self.settings
@@ -168,6 +238,9 @@ class NervForm(QGroupBox):
         s.set("nerv/head", self.head.currentData())
         s.set("nerv/split", self.split.text().strip())
         s.set("nerv/threads", self.threads.value())
+        s.set("nerv/batch_size", self.batch.value())
+        s.set("nerv/pixel_loss", self.pixel_loss.currentData())
+        s.set("nerv/contrastive", self.contrastive.currentData())
 
     def _head_changed(self) -> None:
         head = self.head.currentData()
@@ -250,7 +323,13 @@ class NervForm(QGroupBox):
                 model=self.model.currentData(), clip_head=self.head.currentData(),
                 clip_loss_weight=None if weight < 0 else weight,
                 warmup_epochs=self.warmup.value(), epochs=self.epochs.value(),
-                eval_every=min(self.eval_every.value(), self.epochs.value()))
+                eval_every=min(self.eval_every.value(), self.epochs.value()),
+                lr=self.lr.value(), batch_size=self.batch.value(),
+                pixel_loss=self.pixel_loss.currentData(),
+                contrastive=self.contrastive.currentData(),
+                contrastive_weight=self.contrastive_weight.value(),
+                neighbour_weight=self.neighbour_weight.value(),
+                sequence_weight=self.sequence_weight.value())
             cfg.validate()
         except SonolumeError as exc:
             dialogs.error(self, "NeRV training", str(exc))

@@ -111,12 +111,12 @@ class NervTrainConfig:
                 raise SonolumeError(f"{name.replace('_', ' ')} must be >= 0")
         if self.clip_head == "none" and (self.contrastive != "none" or self.sequence_weight):
             raise SonolumeError("contrastive and sequence losses need a CLIP head "
-                                "(--clip-head global or spatial)")
+                                "(CLIP head global or spatial)")
         if self.neighbour_weight and self.clip_head != "spatial":
-            raise SonolumeError("the neighbour-consistency loss needs --clip-head spatial")
+            raise SonolumeError("the neighbour-consistency loss needs the spatial CLIP head")
         if (self.contrastive != "none" or self.sequence_weight) and self.batch_size < 2:
             raise SonolumeError("contrastive and sequence losses compare the frames of a "
-                                "batch: use --batch-size 2 or more")
+                                "batch: use a batch size of 2 or more")
         if self.eval_every < 1:
             raise SonolumeError("eval_every must be at least 1")
         vdata.parse_split(self.split)

@@ -228,3 +228,30 @@ def test_open_a_folder_that_is_not_a_run(panel, qtbot, dialogs, tmp_path):
     run_to_end(qtbot, panel, lambda: panel.open_run(tmp_path))
     assert dialogs.errors and "not a NeRV run" in dialogs.errors[-1][1]
     assert not panel.eval_button.isEnabled()
+
+
+def test_advanced_losses_reach_the_run(panel, qtbot, dialogs):
+    import json
+
+    p = panel
+    assert p.set_video(BUNNY)
+    tiny_form(p, epochs=1)
+    f = p.form
+    assert not f.advanced.isVisibleTo(p)
+    f.advanced_button.click()
+    assert f.advanced.isVisibleTo(p)
+    f.contrastive.setCurrentIndex(f.contrastive.findData("infonce"))
+    assert not p.start()  # a contrastive loss needs two frames per batch
+    assert dialogs.errors and "batch" in dialogs.errors[-1][1]
+    dialogs.errors.clear()
+    f.batch.setValue(2)
+    f.sequence_weight.setValue(0.2)
+    f.pixel_loss.setCurrentIndex(f.pixel_loss.findData("l1"))
+    f.lr.setValue(0.002)
+    finished = []
+    p.runFinished.connect(finished.append)
+    run_to_end(qtbot, p, p.start)
+    assert dialogs.errors == [], dialogs.errors
+    cfg = json.loads((Path(finished[0]) / "run.json").read_text())["config"]
+    assert (cfg["contrastive"], cfg["batch_size"], cfg["sequence_weight"],
+            cfg["pixel_loss"], cfg["lr"]) == ("infonce", 2, 0.2, "l1", 0.002)
