@@ -250,7 +250,7 @@ class PerFrameView(QWidget):
             self.plot.addItem(item)
             self.scatter[role] = item
         self.cursor = pg.InfiniteLine(0, angle=90, pen=pg.mkPen((255, 80, 80, 160), width=1))
-        self.plot.addItem(self.cursor)
+        self.plot.addItem(self.cursor, ignoreBounds=True)  # the axes follow the data
         self.hint = QLabel("per-frame scores appear after the first evaluation")
         self.hint.setStyleSheet("color: palette(mid);")
         head = QHBoxLayout()
