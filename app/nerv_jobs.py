@@ -192,13 +192,13 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def open_run(run_dir, checkpoint: str = "best", *, progress, cancel) -> OpenedRun:
+def open_run(run_dir, checkpoint: str = "best", video=None, *, progress, cancel) -> OpenedRun:
     """Load a run folder for browsing: frames, reconstructions, per-frame scores, the
     training curves and any evaluation / verification already written."""
     from engine.nerv.run import NervRun
 
     progress(("status", f"opening {run_dir}…"))
-    run = NervRun(run_dir, checkpoint)
+    run = NervRun(run_dir, checkpoint, video)
     originals = run.frames()
     if cancel.is_set():
         raise Cancelled("opening the run was cancelled")
@@ -216,7 +216,8 @@ def open_run(run_dir, checkpoint: str = "best", *, progress, cancel) -> OpenedRu
     )
 
 
-def evaluate(run_dir, clip_service, checkpoint: str = "best", *, progress, cancel) -> dict:
+def evaluate(run_dir, clip_service, checkpoint: str = "best", video=None, *, progress,
+             cancel) -> dict:
     """engine evaluate_run, with the run's own CLIP judging the reconstructions when it
     can be loaded (skipped with a note otherwise, like `sonolume nerv eval`)."""
     from engine.clip import ClipSpec
@@ -224,7 +225,7 @@ def evaluate(run_dir, clip_service, checkpoint: str = "best", *, progress, cance
     from engine.nerv.evaluate import evaluate_run
     from engine.nerv.run import NervRun
 
-    run = NervRun(run_dir, checkpoint)
+    run = NervRun(run_dir, checkpoint, video)
     clip, note = None, ""
     spec = (run.info.get("clip") or {}).get("spec")
     if spec:
@@ -236,14 +237,14 @@ def evaluate(run_dir, clip_service, checkpoint: str = "best", *, progress, cance
     if cancel.is_set():
         raise Cancelled("evaluation cancelled")
     progress(("status", "evaluating…"))
-    summary = evaluate_run(run_dir, checkpoint, clip=clip)
+    summary = evaluate_run(run_dir, checkpoint, clip=clip, video=video)
     if note:
         summary["clip_note"] = note
     return summary
 
 
-def verify(run_dir, checkpoint: str = "best", *, progress, cancel) -> dict:
+def verify(run_dir, checkpoint: str = "best", video=None, *, progress, cancel) -> dict:
     from engine.nerv.evaluate import verify_run
 
     progress(("status", "verifying the CLIP head against baselines…"))
-    return verify_run(run_dir, checkpoint)
+    return verify_run(run_dir, checkpoint, video=video)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.clip_service import ask_for_clip_weights
-from app.nerv_form import NervForm
+from app.nerv_form import VIDEO_FILTER, NervForm
 from app.nerv_jobs import (
     RunStart,
     default_run_dir,
@@ -46,7 +46,7 @@ from app.nerv_views import (
 )
 from app.train_panel import format_seconds
 from app.workers import Worker
-from engine.errors import ClipUnavailable
+from engine.errors import ClipUnavailable, VideoMissing
 
 log = logging.getLogger("sonolume.app.nerv")
 
@@ -65,6 +65,9 @@ class NervPanel(QWidget):
         self.settings = settings
         self.clip_service = clip_service
         self.run_dir: Path | None = None
+        self.moved_videos: dict[Path, str] = {}  # run folder -> where its video is now
+        self._task_run_dir: Path | None = None
+        self._retry = None  # a task to start again once the failed one has ended
         self.worker: Worker | None = None
         self.task = ""
         self.history: list[dict] = []
@@ -219,23 +222,27 @@ class NervPanel(QWidget):
     def open_run(self, folder) -> bool:
         if self.busy:
             return False
-        self._launch("open", open_run, Path(folder))
+        folder = Path(folder)
+        self._launch("open", open_run, folder, "best", self.moved_videos.get(folder))
         return True
 
     def evaluate(self) -> bool:
         if self.busy or self.run_dir is None:
             return False
-        self._launch("eval", evaluate, self.run_dir, self.clip_service)
+        self._launch("eval", evaluate, self.run_dir, self.clip_service, "best",
+                     self.moved_videos.get(self.run_dir))
         return True
 
     def verify(self) -> bool:
         if self.busy or self.run_dir is None:
             return False
-        self._launch("verify", verify, self.run_dir)
+        self._launch("verify", verify, self.run_dir, "best",
+                     self.moved_videos.get(self.run_dir))
         return True
 
     def _launch(self, task: str, fn, *args) -> None:
         self.task = task
+        self._task_run_dir = Path(args[0]) if task in ("open", "eval", "verify") else None
         self.last_error = ""
         names = {"train": "NeRV training", "open": "opening the run",
                  "eval": "evaluating the run", "verify": "verifying the run"}
@@ -411,10 +418,31 @@ class NervPanel(QWidget):
         if isinstance(err.exception, ClipUnavailable):
             self.handle_clip_unavailable(err.message)
             return
+        if isinstance(err.exception, VideoMissing) and self._locate_video(err.exception):
+            return
         titles = {"train": "NeRV training failed", "open": "Cannot open the run",
                   "eval": "Evaluation failed", "verify": "Verification failed"}
         dialogs.error(self, titles.get(self.task, "NeRV"), err.message,
                       err.traceback if err.is_bug else "")
+
+    def _locate_video(self, exc: VideoMissing) -> bool:
+        """Ask where a run's moved video is now and retry the task with it (the engine
+        checks it is the same file). False: the user gave up, the caller reports."""
+        task, run_dir = self.task, self._task_run_dir
+        if task not in ("open", "eval", "verify") or run_dir is None:
+            return False
+        name = Path(exc.path).name
+        path = dialogs.open_file(self, f"Where is {name} now?",
+                                 self.settings.last_dir("video"), VIDEO_FILTER)
+        if not path:
+            return False
+        self.moved_videos[Path(run_dir)] = str(path)
+        self.settings.remember_dir("video", path)
+        self.status.setText(f"using {path} for this run")
+        retry = {"open": lambda: self.open_run(run_dir), "eval": self.evaluate,
+                 "verify": self.verify}
+        self._retry = retry[task]  # started by _on_done, once this worker has ended
+        return True
 
     def handle_clip_unavailable(self, message: str) -> None:
         """Explain how to provide CLIP weights; a chosen checkpoint file is stored in the
@@ -436,3 +464,6 @@ class NervPanel(QWidget):
         self.task = ""
         self._update_buttons()
         self.busyChanged.emit(False)
+        retry, self._retry = self._retry, None
+        if retry is not None:
+            retry()

@@ -18,5 +18,14 @@ class StyleError(SonolumeError):
     """A style is missing, malformed, or cannot be written."""
 
 
+class VideoMissing(SonolumeError):
+    """A NeRV-CLIP run's video is no longer where it was trained: the user can point at
+    its new place (the file's hash is checked), so callers may ask instead of failing."""
+
+    def __init__(self, message: str, path: str):
+        super().__init__(message)
+        self.path = path
+
+
 class Cancelled(SonolumeError):
     """Long work was stopped by the user; partial results were discarded or checkpointed."""

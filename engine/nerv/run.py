@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from engine.errors import SonolumeError
+from engine.errors import SonolumeError, VideoMissing
 from engine.nerv import data as vdata
 from engine.nerv.models import NervConfig, VideoINR
 from engine.nerv.targets import grid_from_json, normalised_boxes
@@ -119,8 +119,8 @@ class NervRun:
         """All original frames, uint8 (N, H, W, 3), decoded like in training."""
         if self._frames is None:
             if not Path(self.video).is_file():
-                raise SonolumeError(f"the run's video {self.video} is missing; pass its new "
-                                    "location (--video)")
+                raise VideoMissing(f"the run's video {self.video} is missing; give its new "
+                                   "location (--video PATH on the command line)", self.video)
             if vdata.file_sha256(self.video) != self.info["frames"]["sha256"]:
                 raise SonolumeError(f"{self.video} is not the video this run was trained on")
             cfg = self.config

@@ -255,3 +255,41 @@ def test_advanced_losses_reach_the_run(panel, qtbot, dialogs):
     cfg = json.loads((Path(finished[0]) / "run.json").read_text())["config"]
     assert (cfg["contrastive"], cfg["batch_size"], cfg["sequence_weight"],
             cfg["pixel_loss"], cfg["lr"]) == ("infonce", 2, 0.2, "l1", 0.002)
+
+
+def test_a_moved_video_is_located_and_checked(panel, qtbot, dialogs, tmp_path):
+    import shutil
+
+    from engine.clip import ClipSpec
+    from engine.nerv.train import NervTrainConfig, NervTrainer
+
+    video = tmp_path / "clip.mp4"
+    shutil.copy(BUNNY, video)
+    cfg = NervTrainConfig(video=str(video), size=(32, 64), model="nerv-tiny", epochs=1,
+                          eval_every=1)
+    run_dir = tmp_path / "moved-run"
+    NervTrainer(cfg, clip_spec=ClipSpec(config=str(TINY_CLIP_CONFIG)), run_dir=run_dir,
+                cache_dir=tmp_path / "cache-run", log=None, threads=1).run()
+    moved = tmp_path / "elsewhere" / "clip.mp4"
+    moved.parent.mkdir()
+    video.rename(moved)
+    # a different file first: refused by its hash, nothing opens
+    other = tmp_path / "other.mp4"
+    other.write_bytes(moved.read_bytes()[:-64])
+    dialogs.answer("open_file", str(other))
+    p = panel
+    assert p.open_run(run_dir)
+    qtbot.waitUntil(lambda: not p.busy and bool(dialogs.errors), timeout=WAIT)
+    assert "not the video this run was trained on" in dialogs.errors[-1][1]
+    assert p.run_dir != run_dir
+    # the right file: the run opens, and Evaluate uses it without asking again
+    dialogs.errors.clear()
+    p.moved_videos.clear()
+    dialogs.answer("open_file", str(moved))
+    assert p.open_run(run_dir)
+    qtbot.waitUntil(lambda: p.run_dir == run_dir and not p.busy, timeout=WAIT)
+    assert dialogs.errors == [], dialogs.errors
+    assert p.moved_videos[run_dir] == str(moved) and p.frames.slider.maximum() == 15
+    assert p.evaluate()
+    qtbot.waitUntil(lambda: not p.busy, timeout=WAIT)
+    assert dialogs.errors == [], dialogs.errors
