@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sonolume",
         description="Audio-reactive visuals from CLIP-trained CPPN styles. "
         "Run without arguments to open the app.",
-        epilog="Run 'sonolume' with no arguments to open the desktop app.",
+        epilog="Run 'sonolume' with no arguments, or 'sonolume app [TRACK] [--style NAME]', "
+        "to open the desktop app.",
     )
     parser.add_argument("--version", action="version", version=f"sonolume {__version__}")
     parser.add_argument(
