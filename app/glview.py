@@ -21,6 +21,10 @@ from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QSizePolicy
 
 from app.preview import STILL_SECONDS, AdaptiveScale, FpsMeter
+from engine.runtime import load_triton_before_gl
+
+# Before Qt makes a GL context in this process (Mesa's LLVM vs triton's: engine.runtime).
+load_triton_before_gl()
 
 log = logging.getLogger("sonolume.app.glview")
 

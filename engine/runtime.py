@@ -35,3 +35,21 @@ def tune_allocator(threshold: int = 2**31 - 1) -> bool:
         return False
     _tuned = ok
     return ok
+
+
+def load_triton_before_gl() -> None:
+    """Import triton (if installed) before the process makes its first OpenGL context.
+
+    Mesa's software GL (llvmpipe) and triton each carry their own LLVM; once a Mesa context
+    exists, importing triton (which torch.compile and open_clip's torchvision imports pull
+    in) kills the process with a segfault. The other order is safe, and costs ~0.1 s."""
+    import importlib.util
+
+    if "triton" in sys.modules:
+        return
+    try:
+        if importlib.util.find_spec("triton") is None:
+            return
+        import triton  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken triton only matters to torch.compile on CUDA
+        pass

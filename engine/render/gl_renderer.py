@@ -64,6 +64,9 @@ def create_headless_context():
         import moderngl
     except ImportError as exc:  # pragma: no cover - moderngl is a dependency
         raise GLUnavailable(f"moderngl is not installed ({exc})") from exc
+    from engine.runtime import load_triton_before_gl
+
+    load_triton_before_gl()
     try:
         return moderngl.create_standalone_context(backend="egl", require=MIN_GL)
     except Exception as exc:  # moderngl raises plain Exception for context failures
