@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         tp.openSettings.connect(self.open_settings)
         self.reactivity_panel.styleChosen.connect(self.select_style)
         lp.libraryChanged.connect(self.reactivity_panel.refresh_suggestions)
+        lp.libraryChanged.connect(self._research_library_changed)
         st.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.clip_service.loaded.connect(
             lambda label: self.statusBar().showMessage(f"CLIP loaded: {label}", 8000))
@@ -182,8 +183,7 @@ class MainWindow(QMainWindow):
     def _research_library_changed(self) -> None:
         spatial = self.research.get("spatial")
         if spatial is not None:
-            spatial.panel.library = spatial.panel.sources.library = self.library
-            spatial.panel.refresh_styles()
+            spatial.panel.set_library(self.library)
 
     def select_style(self, style_id: str) -> None:
         if not self.library_panel.select(style_id):

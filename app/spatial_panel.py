@@ -201,6 +201,11 @@ class SpatialPanel(QWidget):
         self._sync_grid_controls()
 
     # -- sources ---------------------------------------------------------------------------
+    def set_library(self, library) -> None:
+        """Follow the app to another library folder."""
+        self.library = self.sources.library = library
+        self.refresh_styles()
+
     def refresh_styles(self) -> None:
         """Re-read the style list (connect to the library changing)."""
         self.sources.refresh_styles()
