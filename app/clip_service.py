@@ -75,3 +75,18 @@ def ask_for_clip_weights(parent, settings, message: str) -> str | None:
         settings.remember_dir("clip", path)
         return "checkpoint"
     return "settings" if choice == "settings" else None
+
+
+RANDOM_CLIP_HTML = "<span style='color:#e04040'><b>random CLIP — testing only</b></span>"
+
+
+def show_clip_choice(label, spec, role: str, random_note: str = "") -> None:
+    """Put the chosen CLIP on a panel's label: its name, or a red warning for a random
+    config (nothing user-facing may pass a random CLIP off as a real one)."""
+    if spec.config:
+        label.setText(RANDOM_CLIP_HTML)
+        label.setToolTip(f"{spec.config}: an open_clip config with RANDOM weights. "
+                         f"{random_note}Choose a real model or checkpoint in Settings.")
+    else:
+        label.setText(spec.label)
+        label.setToolTip(f"the CLIP model that {role} (Settings)")

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.clip_service import show_clip_choice
 from app.nerv_jobs import runs_root
 from engine.errors import SonolumeError
 from engine.nerv.data import DEFAULT_SIZE, parse_hw, parse_split, probe_video
@@ -263,15 +264,8 @@ class NervForm(QGroupBox):
         return True
 
     def update_clip_label(self) -> None:
-        spec = self.settings.clip_spec()
-        if spec.config:
-            self.clip_label.setText(
-                "<span style='color:#e04040'><b>random CLIP — testing only</b></span>")
-            self.clip_label.setToolTip(f"{spec.config}: an open_clip config with RANDOM "
-                                       "weights; the CLIP targets and similarities are noise.")
-        else:
-            self.clip_label.setText(spec.label)
-            self.clip_label.setToolTip("the CLIP model that makes the targets (Settings)")
+        show_clip_choice(self.clip_label, self.settings.clip_spec(), "makes the targets",
+                         "The CLIP targets and similarities are noise. ")
 
     def choose_video(self) -> None:
         path = dialogs.open_file(self, "Choose a video to fit", self.settings.last_dir("video"),

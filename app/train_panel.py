@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
-from app.clip_service import ask_for_clip_weights
+from app.clip_service import ask_for_clip_weights, show_clip_choice
 from app.workers import Worker
 from engine.errors import ClipUnavailable
 
@@ -306,17 +306,9 @@ class TrainPanel(QWidget):
             row.deleteLater()
 
     def update_clip_label(self) -> None:
-        spec = self.settings.clip_spec()
-        if spec.config:
-            self.clip_label.setText(
-                "<span style='color:#e04040'><b>random CLIP — testing only</b></span>")
-            self.clip_label.setToolTip(
-                f"{spec.config}: an open_clip config with RANDOM weights. Its judgements are "
-                "noise; styles trained with it are marked RANDOM CLIP. Choose a real model "
-                "or checkpoint in Settings.")
-        else:
-            self.clip_label.setText(spec.label)
-            self.clip_label.setToolTip("the CLIP model that judges the images (Settings)")
+        show_clip_choice(self.clip_label, self.settings.clip_spec(), "judges the images",
+                         "Its judgements are noise; styles trained with it are marked "
+                         "RANDOM CLIP. ")
 
     # -- jobs ------------------------------------------------------------------------------
     def job_from_form(self) -> TrainJob | None:
