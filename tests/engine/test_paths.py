@@ -1,0 +1,29 @@
+from pathlib import Path
+
+from engine import paths
+
+
+def test_environment_moves_each_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("SONOLUME_LIBRARY", str(tmp_path / "lib"))
+    monkeypatch.setenv("SONOLUME_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SONOLUME_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SONOLUME_CONFIG_DIR", str(tmp_path / "cfg"))
+    assert paths.library_dir() == tmp_path / "lib"
+    assert paths.presets_dir() == tmp_path / "lib" / "reactivity"
+    assert paths.shows_dir() == tmp_path / "lib" / "shows"
+    assert paths.runs_dir() == tmp_path / "runs"
+    assert paths.nerv_runs_dir() == tmp_path / "runs" / "nerv"
+    assert paths.cache_dir("audio") == tmp_path / "cache" / "audio"
+    assert paths.config_dir() == tmp_path / "cfg"
+
+
+def test_explicit_folder_beats_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SONOLUME_LIBRARY", str(tmp_path / "env"))
+    assert paths.library_dir(tmp_path / "mine") == tmp_path / "mine"
+    assert paths.presets_dir(tmp_path / "mine") == tmp_path / "mine" / "reactivity"
+
+
+def test_old_cache_variable_still_honoured(monkeypatch, tmp_path):
+    monkeypatch.delenv("SONOLUME_CACHE_DIR", raising=False)
+    monkeypatch.setenv("SONOLUME_CACHE", str(tmp_path / "old"))
+    assert paths.cache_root() == Path(tmp_path / "old")
