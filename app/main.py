@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 
@@ -343,6 +344,23 @@ def _parse(argv: list[str]):
     return p.parse_args(argv)
 
 
+def binding_is_safe() -> bool:
+    """Probe the Qt binding before any window exists (see app.binding_check): a leaking one
+    is refused with a message a user can act on, instead of a crash mid-playback."""
+    from app import binding_check
+
+    if not binding_check.binding_leaks():
+        return True
+    message = binding_check.leak_message()
+    if os.environ.get("SONOLUME_ALLOW_BROKEN_QT") == "1":
+        log.warning("starting anyway (SONOLUME_ALLOW_BROKEN_QT=1): %s", message)
+        return True
+    log.error("%s", message)
+    print(f"sonolume: error: {message}", file=sys.stderr)
+    dialogs.error(None, "Sonolume cannot start", message)
+    return False
+
+
 def run_app(argv: list[str]) -> int:
     args = _parse(list(argv))
     setup_logging()
@@ -357,6 +375,8 @@ def run_app(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName("Sonolume")
     app.setApplicationName("Sonolume")
+    if not binding_is_safe():
+        return 2
     sys.excepthook = _excepthook
     window = MainWindow(AppSettings(args.settings))
     window.show()
