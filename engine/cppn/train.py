@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
+from engine import checkpoint
 from engine.cppn.model import CPPN, CPPNConfig, coordinate_grid, to_uint8
 from engine.errors import Cancelled, SonolumeError
 from engine.runtime import tune_allocator
@@ -61,6 +61,9 @@ class TrainConfig:
     preview_every: int = 25
     preview_size: int = 128
     checkpoint_every: int = 50
+    # Also checkpoint when this many seconds passed since the last one: a 512² step can take
+    # 5 s on a CPU, so 50 steps would leave minutes of work unsaved.
+    checkpoint_seconds: float = 60.0
     # torch.compile the CPPN and CLIP's image tower: ~1.4-2.4x faster steps for a one-off
     # ~30 s compile, so it pays off on long presets only.
     compile: bool = False
@@ -174,6 +177,16 @@ def _stage_at(schedule, iteration: int) -> int:
     return schedule[-1][1]
 
 
+def _absolute_spec(spec: dict) -> dict:
+    """File paths in a ClipSpec made absolute, so the printed resume command works from
+    any folder (the user may have given ``--clip-config tiny.json``)."""
+    spec = dict(spec)
+    for key in ("checkpoint", "config"):
+        if spec.get(key):
+            spec[key] = os.path.abspath(os.path.expanduser(spec[key]))
+    return spec
+
+
 def _load_image(path: str) -> torch.Tensor:
     from PIL import Image, UnidentifiedImageError
 
@@ -194,6 +207,7 @@ class Trainer:
         self.config = config
         self.clip = clip
         self.run_dir = Path(run_dir) if run_dir else None
+        self._saved_at = time.monotonic()
         self.cppn = CPPN(config.cppn, seed=config.seed)
         self.optimizer = torch.optim.Adam(self.cppn.parameters(), lr=config.lr)
         self.iteration = 0
@@ -306,27 +320,16 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         if self.run_dir is None:
             return None
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tensors = {f"cppn.{k}": v.detach().contiguous() for k, v in
-                   self.cppn.state_dict().items()}
-        names = dict(self.cppn.named_parameters())
-        steps = {}
-        for name, p in names.items():
-            state = self.optimizer.state.get(p)
-            if state:
-                tensors[f"adam.{name}.exp_avg"] = state["exp_avg"].contiguous()
-                tensors[f"adam.{name}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
-                steps[name] = float(state["step"])
-        tmp = self.run_dir / (CHECKPOINT + ".tmp")
-        save_file(tensors, str(tmp))
-        info = {"config": self.config.to_json(), "iteration": self.iteration,
-                "elapsed": self.elapsed, "adam_steps": steps, "history": self.history,
+        config = self.config.to_json()
+        if config.get("image_prompt"):
+            config["image_prompt"] = os.path.abspath(config["image_prompt"])
+        info = {"config": config, "iteration": self.iteration,
+                "elapsed": self.elapsed, "history": self.history,
                 "clip": self.clip.spec.to_json() | {"label": self.clip.label},
-                "clip_spec": asdict(self.clip.spec), "job": self.job}
-        tmp_json = self.run_dir / (RUN_JSON + ".tmp")
-        tmp_json.write_text(json.dumps(info))
-        os.replace(tmp, self.run_dir / CHECKPOINT)
-        os.replace(tmp_json, self.run_dir / RUN_JSON)
+                "clip_spec": _absolute_spec(asdict(self.clip.spec)), "job": self.job}
+        checkpoint.save(self.run_dir / CHECKPOINT, {"cppn": self.cppn}, self.optimizer, info,
+                        json_path=self.run_dir / RUN_JSON)
+        self._saved_at = time.monotonic()
         return self.run_dir
 
     @staticmethod
@@ -345,25 +348,18 @@ class Trainer:
     def resume(cls, run_dir: str | Path, clip) -> Trainer:
         run_dir = Path(run_dir)
         try:
-            info = json.loads((run_dir / RUN_JSON).read_text())
-            tensors = load_file(str(run_dir / CHECKPOINT))
+            info = checkpoint.read_info(run_dir / CHECKPOINT, run_dir / RUN_JSON)
             config = TrainConfig.from_json(info["config"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (SonolumeError, ValueError, KeyError, TypeError) as exc:
             raise SonolumeError(f"cannot resume from {run_dir}: not a readable training run "
                                 f"({exc})") from exc
         trainer = cls(config, clip, run_dir)
-        state = {k[5:]: v for k, v in tensors.items() if k.startswith("cppn.")}
         try:
-            trainer.cppn.load_state_dict(state)
-        except RuntimeError as exc:
-            raise SonolumeError(f"checkpoint in {run_dir} does not match its settings") from exc
-        for name, p in trainer.cppn.named_parameters():
-            if f"adam.{name}.exp_avg" in tensors:
-                trainer.optimizer.state[p] = {
-                    "step": torch.tensor(info["adam_steps"][name]),
-                    "exp_avg": tensors[f"adam.{name}.exp_avg"].clone(),
-                    "exp_avg_sq": tensors[f"adam.{name}.exp_avg_sq"].clone(),
-                }
+            checkpoint.load(run_dir / CHECKPOINT, {"cppn": trainer.cppn}, trainer.optimizer,
+                            json_path=run_dir / RUN_JSON)
+        except checkpoint.CheckpointError as exc:
+            raise SonolumeError(f"checkpoint in {run_dir} does not match its settings "
+                                f"({exc})") from exc
         trainer.iteration = int(info["iteration"])
         trainer.elapsed = float(info.get("elapsed", 0.0))
         trainer.history = list(info.get("history", []))
@@ -411,7 +407,8 @@ class Trainer:
                 stage_times.setdefault(res, []).append(dt)
                 self.history.append({"it": self.iteration, "loss": round(loss, 5),
                                      "sim": round(sim, 5)})
-                if self.run_dir and self.iteration % cfg.checkpoint_every == 0:
+                if self.run_dir and (self.iteration % cfg.checkpoint_every == 0 or
+                                     time.monotonic() - self._saved_at >= cfg.checkpoint_seconds):
                     self.save_checkpoint()
                 if on_progress:
                     preview = None

@@ -103,3 +103,86 @@ def test_presets_and_step_scaling():
     assert scaled.schedule == [(50, 256), (50, 512)]
     with pytest.raises(SonolumeError, match="unknown preset"):
         TrainConfig.from_preset("turbo", [Prompt("x")])
+
+
+def _save_like_before_the_checkpoint_module(trainer, run_dir):
+    """The run-folder format written before engine/checkpoint.py (Adam state as
+    ``adam.<param>`` tensors, its step counts in run.json)."""
+    import json
+    from dataclasses import asdict
+
+    from safetensors.torch import save_file
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {f"cppn.{k}": v.detach().contiguous() for k, v in trainer.cppn.state_dict().items()}
+    steps = {}
+    for name, p in trainer.cppn.named_parameters():
+        state = trainer.optimizer.state.get(p)
+        tensors[f"adam.{name}.exp_avg"] = state["exp_avg"].contiguous()
+        tensors[f"adam.{name}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
+        steps[name] = float(state["step"])
+    save_file(tensors, str(run_dir / "checkpoint.safetensors"))
+    config = trainer.config.to_json()
+    del config["checkpoint_seconds"]
+    info = {"config": config, "iteration": trainer.iteration, "elapsed": trainer.elapsed,
+            "adam_steps": steps, "history": trainer.history,
+            "clip": trainer.clip.spec.to_json(), "clip_spec": asdict(trainer.clip.spec),
+            "job": {"name": "old"}}
+    (run_dir / "run.json").write_text(json.dumps(info))
+
+
+def test_a_run_saved_in_the_old_format_resumes_exactly(tiny_clip, tmp_path):
+    cfg = small(schedule=[(20, 40)])
+    full = Trainer(cfg, tiny_clip).run()
+    part = Trainer(cfg, tiny_clip)
+    for _ in range(8):
+        part.step()
+        part.history.append({"it": part.iteration})
+    _save_like_before_the_checkpoint_module(part, tmp_path / "old")
+    resumed = Trainer.resume(tmp_path / "old", tiny_clip)
+    assert resumed.iteration == 8 and resumed.job == {"name": "old"}
+    result = resumed.run()
+    for (k, va), vb in zip(full.cppn.state_dict().items(), result.cppn.state_dict().values()):
+        assert torch.allclose(va, vb, atol=1e-6), k
+
+
+def test_checkpoints_by_time_as_well_as_by_steps(tiny_clip, tmp_path, monkeypatch):
+    """A kill before the first step checkpoint must not lose the run."""
+    import engine.cppn.train as train_mod
+
+    clock = iter(range(0, 10_000, 40))  # every monotonic() call advances 40 s
+    monkeypatch.setattr(train_mod.time, "monotonic", lambda: next(clock))
+    saved = []
+    trainer = Trainer(small(schedule=[(5, 40)], checkpoint_every=1000,
+                            checkpoint_seconds=60), tiny_clip, tmp_path / "run")
+    original = trainer.save_checkpoint
+    monkeypatch.setattr(trainer, "save_checkpoint",
+                        lambda: saved.append(trainer.iteration) or original())
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        trainer.run(on_progress=lambda ev: ev.iteration == 3 and cancel.set(), cancel=cancel)
+    assert saved[0] < 3  # a save by time before the cancel's own
+    assert Trainer.resume(tmp_path / "run", tiny_clip).iteration == 3
+
+
+def test_the_run_stores_absolute_paths(tiny_clip, tmp_path, monkeypatch):
+    import copy
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from engine.clip import ClipSpec
+
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (40, 40), "red").save("ref.png")
+    shutil.copy(tiny_clip.spec.config, "tiny.json")
+    clip = copy.copy(tiny_clip)
+    clip.spec = ClipSpec(config="tiny.json")
+    trainer = Trainer(small(image_prompt="ref.png", schedule=[(2, 40)]), clip, "run")
+    trainer.step()
+    trainer.save_checkpoint()
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["config"]["image_prompt"] == str(tmp_path / "ref.png")
+    assert info["clip_spec"]["config"] == str(tmp_path / "tiny.json")
+    assert info["clip_spec"]["checkpoint"] is None
