@@ -25,9 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.atomic import write_text
 from engine.errors import SonolumeError
-from engine.nerv.run import NervRun
-from engine.nerv.train import atomic_write_text
+from engine.nerv.run import EVAL_DIR, TENSORBOARD_DIR, NervRun
 
 SEQUENCE_WEIGHTS = {"global": 1.0, "local": 0.5, "temporal": 0.2}
 LOCAL_WINDOW = 16
@@ -126,7 +126,7 @@ def evaluate_run(
 
 
 def _write_eval(run: NervRun, rows: dict, summary: dict) -> None:
-    out = run.run_dir / "eval"
+    out = run.run_dir / EVAL_DIR
     out.mkdir(parents=True, exist_ok=True)
     keys = list(rows)
     buf = io.StringIO()
@@ -134,11 +134,11 @@ def _write_eval(run: NervRun, rows: dict, summary: dict) -> None:
     w.writerow(keys)
     for i in range(len(rows["frame"])):
         w.writerow([_fmt(rows[k][i]) for k in keys])
-    atomic_write_text(out / "frames.csv", buf.getvalue())
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    write_text(out / "frames.csv", buf.getvalue())
+    write_text(out / "summary.json", json.dumps(summary, indent=1))
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run.run_dir / "tb"))
+    writer = SummaryWriter(str(run.run_dir / TENSORBOARD_DIR))
     step = run.epoch
     for key in ("psnr", "ms_ssim", "clip_similarity", "recon_clip_similarity"):
         for group, st in (summary.get(key) or {}).items():
@@ -245,6 +245,6 @@ def verify_run(run_dir: str | Path, checkpoint: str = "best", seed: int = 0,
     all_b = report["baselines"].get("all", {})
     report["beats_all_baselines"] = bool(all_b) and all_b["margin"] > 0
     if write:
-        (run.run_dir / "eval").mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run.run_dir / "eval" / "verify.json", json.dumps(report, indent=1))
+        (run.run_dir / EVAL_DIR).mkdir(parents=True, exist_ok=True)
+        write_text(run.run_dir / EVAL_DIR / "verify.json", json.dumps(report, indent=1))
     return report

@@ -1,5 +1,20 @@
-"""A finished (or paused) NeRV-CLIP run, opened for viewing: what the GUI panel and the
-``eval`` / ``verify`` commands read.
+"""The NeRV-CLIP run folder: its format (one definition, read and written here) and a
+finished (or paused) run opened for viewing, which the GUI panel and the ``eval`` /
+``verify`` commands read.
+
+Run folder::
+
+    run.json                      settings, frames, split, model, CLIP, grid, sizes
+    targets.npz                   the CLIP targets used (a copy from the cache)
+    last.safetensors/.json        weights + Adam state / position, history
+    best.safetensors/.json        the lowest training objective seen at an evaluation
+    tb/                           TensorBoard scalars (train/*, eval/*)
+    eval/                         per-frame CSV, summary.json, verify.json
+
+Checkpoint tensors are named ``model.<param>``, ``sequence.<param>`` (the learnable
+sequence similarity) and ``adam.<model.|sequence.><param>.exp_avg[_sq]``; the JSON beside
+them holds the position (epoch, batch in epoch, step), Adam's step counts, history and
+evaluations. Every file is written atomically (engine.atomic).
 
     run = NervRun.open("runs/bunny")          # the 'best' checkpoint (else 'last')
     run.original(i), run.reconstruction(i)    # uint8 (H, W, 3)
@@ -16,14 +31,113 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
+from engine.atomic import atomic_path, write_text
 from engine.errors import SonolumeError, VideoMissing
 from engine.nerv import data as vdata
+from engine.nerv.config import NervTrainConfig
 from engine.nerv.models import NervConfig, VideoINR
 from engine.nerv.targets import grid_from_json, normalised_boxes
-from engine.nerv.train import RUN_JSON, TARGETS, NervTrainConfig, frame_times
 
+RUN_JSON = "run.json"
+TARGETS = "targets.npz"
+RUN_KIND = "sonolume-nerv-run"
+RUN_VERSION = 1
+LAST, BEST = "last", "best"
+CHECKPOINT_NAMES = (LAST, BEST)
+CHECKPOINT_FORMAT = "sonolume-nerv"
+TENSORBOARD_DIR = "tb"
+EVAL_DIR = "eval"
+
+
+# -- the format ------------------------------------------------------------------------------
+
+def frame_times(n: int) -> torch.Tensor:
+    """Frame i of n at t = i / (n - 1) in [0, 1] (NeRV's time input)."""
+    return torch.arange(n, dtype=torch.float64) / max(n - 1, 1)
+
+
+def checkpoint_path(run_dir: str | Path, name: str) -> Path:
+    """The weights file of checkpoint ``name`` (``last`` or ``best``)."""
+    return Path(run_dir) / f"{name}.safetensors"
+
+
+def checkpoint_state_path(run_dir: str | Path, name: str) -> Path:
+    """The JSON beside checkpoint ``name``: position, Adam step counts, history."""
+    return Path(run_dir) / f"{name}.json"
+
+
+def has_checkpoint(run_dir: str | Path, name: str) -> bool:
+    return checkpoint_path(run_dir, name).is_file()
+
+
+def read_run_info(run_dir: str | Path) -> dict:
+    """``run.json``, checked to be a NeRV run's."""
+    run_dir = Path(run_dir)
+    try:
+        info = json.loads((run_dir / RUN_JSON).read_text())
+    except (OSError, ValueError) as exc:
+        raise SonolumeError(f"{run_dir} is not a NeRV run (no readable {RUN_JSON})") from exc
+    if not isinstance(info, dict) or info.get("kind") != RUN_KIND:
+        raise SonolumeError(f"{run_dir} is not a NeRV run")
+    return info
+
+
+def write_run_info(run_dir: str | Path, info: dict) -> Path:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return write_text(run_dir / RUN_JSON, json.dumps(info, indent=1))
+
+
+def read_targets(run_dir: str | Path) -> dict[str, np.ndarray] | None:
+    """The CLIP targets the run trained against, or None when it stored none."""
+    path = Path(run_dir) / TARGETS
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return {k: np.array(data[k]) for k in data.files}
+
+
+def write_targets(run_dir: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    path = Path(run_dir) / TARGETS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+    return path
+
+
+def save_checkpoint(run_dir: str | Path, name: str, tensors: dict[str, torch.Tensor],
+                    state: dict) -> Path:
+    """Write checkpoint ``name``: the tensors, then the JSON state. Each file appears
+    whole or not at all; the state is written last, so a reader never finds a position
+    newer than the weights."""
+    from safetensors.torch import save_file
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_path(run_dir, name)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
+    write_text(checkpoint_state_path(run_dir, name), json.dumps(state))
+    return path
+
+
+def load_checkpoint(run_dir: str | Path, name: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, state) of checkpoint ``name``; OSError/ValueError when it is unreadable."""
+    from safetensors.torch import load_file
+
+    state = json.loads(checkpoint_state_path(run_dir, name).read_text())
+    tensors = load_file(str(checkpoint_path(run_dir, name)))
+    return tensors, state
+
+
+def split_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under ``prefix.`` with the prefix removed (a module's state dict)."""
+    cut = len(prefix) + 1
+    return {k[cut:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+# -- a run opened for viewing ----------------------------------------------------------------
 
 def _u8(rgb: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
@@ -31,24 +145,21 @@ def _u8(rgb: torch.Tensor) -> np.ndarray:
 
 
 class NervRun:
-    def __init__(self, run_dir: str | Path, checkpoint: str = "best", video: str | None = None):
+    def __init__(self, run_dir: str | Path, checkpoint: str = BEST, video: str | None = None):
         self.run_dir = Path(run_dir)
-        try:
-            self.info = json.loads((self.run_dir / RUN_JSON).read_text())
-        except (OSError, ValueError) as exc:
-            raise SonolumeError(f"{self.run_dir} is not a NeRV run (no readable {RUN_JSON})") \
-                from exc
-        if self.info.get("kind") != "sonolume-nerv-run":
-            raise SonolumeError(f"{self.run_dir} is not a NeRV run")
+        self.info = read_run_info(self.run_dir)
         self.config = NervTrainConfig.from_json(self.info["config"])
         self.video = video or self.info["frames"]["video"]
-        if checkpoint == "best" and not (self.run_dir / "best.safetensors").is_file():
-            checkpoint = "last"
-        path = self.run_dir / f"{checkpoint}.safetensors"
-        if not path.is_file():
+        if checkpoint == BEST and not has_checkpoint(self.run_dir, BEST):
+            checkpoint = LAST
+        if not has_checkpoint(self.run_dir, checkpoint):
             raise SonolumeError(f"{self.run_dir} has no '{checkpoint}' checkpoint yet")
         self.checkpoint = checkpoint
-        self.state = json.loads((self.run_dir / f"{checkpoint}.json").read_text())
+        try:
+            tensors, self.state = load_checkpoint(self.run_dir, checkpoint)
+        except (OSError, ValueError) as exc:
+            raise SonolumeError(f"{self.run_dir}: the '{checkpoint}' checkpoint is not "
+                                f"readable ({exc})") from exc
         self.grid = grid_from_json(self.info["grid"]) if self.info.get("grid") else None
         clip = self.info.get("clip") or {}
         head = self.config.clip_head
@@ -58,19 +169,16 @@ class NervRun:
             patch_boxes=normalised_boxes(self.grid) if self.grid is not None else None,
             num_frames=self.frame_count,
         )
-        tensors = load_file(str(path))
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items()
-                                    if k.startswith("model.")})
+        self.model.load_state_dict(split_state(tensors, "model"))
         self.model.eval()
-        self._sequence_state = {k[9:]: v for k, v in tensors.items()
-                                if k.startswith("sequence.")}
+        self._sequence_state = split_state(tensors, "sequence")
         self._frames: np.ndarray | None = None
         self._targets: dict[str, torch.Tensor] | None = None
         self._pred: dict[str, torch.Tensor] | None = None
         self.spatial_map = lru_cache(maxsize=64)(self._spatial_map)
 
     @classmethod
-    def open(cls, run_dir: str | Path, checkpoint: str = "best",
+    def open(cls, run_dir: str | Path, checkpoint: str = BEST,
              video: str | None = None) -> NervRun:
         return cls(run_dir, checkpoint, video)
 
@@ -135,12 +243,8 @@ class NervRun:
     def targets(self) -> dict[str, torch.Tensor]:
         """The CLIP targets used in training (``global`` (N, D), ``spatial`` (N, P, D))."""
         if self._targets is None:
-            path = self.run_dir / TARGETS
-            if not path.is_file():
-                self._targets = {}
-            else:
-                with np.load(path, allow_pickle=False) as data:
-                    self._targets = {k: torch.from_numpy(np.array(data[k])) for k in data.files}
+            arrays = read_targets(self.run_dir) or {}
+            self._targets = {k: torch.from_numpy(v) for k, v in arrays.items()}
         return self._targets
 
     # -- predictions -------------------------------------------------------------------------------
@@ -219,7 +323,7 @@ def predict_spatial_map(run_dir: str | Path, frame_index: int):
     grid_hw (rows, cols), frame_size (H, W)). Runs are kept open between calls."""
     path = Path(run_dir).resolve()
     stamps = tuple(p.stat().st_mtime_ns if p.exists() else 0
-                   for p in (path / "best.safetensors", path / "last.safetensors"))
+                   for p in (checkpoint_path(path, BEST), checkpoint_path(path, LAST)))
     return _open_cached(str(path), stamps).spatial_map(int(frame_index))
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.atomic import atomic_path
 from engine.errors import Cancelled
 from engine.spatial.grid import PatchGrid, make_grid
 
@@ -67,7 +67,7 @@ def cache_key(video_sha: str, frames_info: dict, clip_ident: dict, grid: PatchGr
 
 
 def default_cache_dir() -> Path:
-    from engine.cache import cache_dir
+    from engine.paths import cache_dir
 
     return cache_dir("nerv-targets")
 
@@ -143,7 +143,6 @@ def load_or_compute(
     targets = compute_targets(frames, get_clip(), grid, on_progress=on_progress, cancel=cancel)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **targets)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:  # np.savez adds .npz to other names
+            np.savez(tmp, **targets)
     return targets, False

@@ -6,33 +6,48 @@ epoch ``e`` (the frame order) comes from a generator seeded by ``(seed, e)`` and
 checkpoint holds Adam's full state plus the position inside the epoch, so a cancelled and
 resumed run ends on the same weights as one that never stopped.
 
-Run folder::
-
-    run.json                      settings, frames, split, model, CLIP, grid, sizes
-    targets.npz                   the CLIP targets used (a copy from the cache)
-    last.safetensors/.json        weights + Adam state / position, history
-    best.safetensors/.json        the lowest training objective seen at an evaluation
-    tb/                           TensorBoard scalars (train/*, eval/*)
+The run folder's format (file names, checkpoints, ``frame_times``) is
+:mod:`engine.nerv.run`'s; this module only fills it.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 from engine.errors import Cancelled, SonolumeError
 from engine.nerv import data as vdata
-from engine.nerv.models import CLIP_HEADS, NervConfig, create_model
+from engine.nerv.config import (  # noqa: F401  (NervTrainConfig: callers import it here)
+    CONTRASTIVE,
+    DEFAULT_CLIP_WEIGHT,
+    PIXEL_LOSSES,
+    NervTrainConfig,
+)
+from engine.nerv.models import NervConfig, create_model
+from engine.nerv.run import (  # noqa: F401  (RUN_JSON, TARGETS: callers import them here)
+    BEST,
+    LAST,
+    RUN_JSON,
+    RUN_KIND,
+    RUN_VERSION,
+    TARGETS,
+    TENSORBOARD_DIR,
+    frame_times,
+    load_checkpoint,
+    read_run_info,
+    read_targets,
+    save_checkpoint,
+    split_state,
+    write_run_info,
+    write_targets,
+)
 from engine.nerv.targets import (
     cache_key,
     clip_cache_identity,
@@ -45,93 +60,7 @@ from engine.nerv.targets import (
 from engine.runtime import tune_allocator
 from engine.spatial.grid import PatchGrid
 
-RUN_JSON = "run.json"
-TARGETS = "targets.npz"
-PIXEL_LOSSES = ("fusion6", "l2", "l1")
-CONTRASTIVE = ("none", "infonce", "siglip")
-DEFAULT_CLIP_WEIGHT = {"global": 0.1, "spatial": 0.5, "none": 0.0}
 SEQUENCE_WEIGHTS = {"global": 1.0, "local": 0.5, "temporal": 0.2, "attention": 0.3}
-
-
-@dataclass
-class NervTrainConfig:
-    video: str
-    size: tuple[int, int] = vdata.DEFAULT_SIZE  # (H, W)
-    max_frames: int | None = None
-    frame_step: int = 1
-    split: str = "4_4_5"
-    model: str = "nerv"
-    embed: str | None = None  # overrides the model config's pe_B_L
-    target_params: int | None = None  # overrides the model config's budget
-    clip_head: str = "global"
-    clip_loss_weight: float | None = None  # None: 0.1 global, 0.5 spatial
-    warmup_epochs: int = 0  # pixel-only epochs before the CLIP loss joins
-    epochs: int = 60
-    batch_size: int = 1
-    lr: float = 5e-3  # short CPU runs: +4-5 dB over 1e-3 (64x128 Bunny, 24 epochs)
-    lr_warmup: float = 0.1  # fraction of all steps with a linear LR ramp
-    pixel_loss: str = "fusion6"
-    contrastive: str = "none"  # across the frames of a batch: infonce | siglip
-    contrastive_weight: float = 0.1
-    temperature: float = 0.07
-    neighbour_weight: float = 0.0  # > 0: spatial loss with neighbour consistency
-    sequence_weight: float = 0.0  # > 0: learnable combined sequence similarity loss
-    eval_every: int = 10
-    seed: int = 0
-
-    @property
-    def clip_weight(self) -> float:
-        if self.clip_head == "none":
-            return 0.0
-        if self.clip_loss_weight is None:
-            return DEFAULT_CLIP_WEIGHT[self.clip_head]
-        return float(self.clip_loss_weight)
-
-    def validate(self) -> None:
-        if self.clip_head not in CLIP_HEADS:
-            raise SonolumeError(f"clip head must be one of {', '.join(CLIP_HEADS)}")
-        if self.pixel_loss not in PIXEL_LOSSES:
-            raise SonolumeError(f"pixel loss must be one of {', '.join(PIXEL_LOSSES)}")
-        if self.contrastive not in CONTRASTIVE:
-            raise SonolumeError(f"contrastive loss must be one of {', '.join(CONTRASTIVE)}")
-        if self.epochs < 1:
-            raise SonolumeError("epochs must be at least 1")
-        if not 0 <= self.warmup_epochs:
-            raise SonolumeError("warmup epochs must be >= 0")
-        if self.batch_size < 1:
-            raise SonolumeError("batch size must be at least 1")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise SonolumeError("learning rate must be positive")
-        if not 0 <= self.lr_warmup < 1:
-            raise SonolumeError("lr warmup must be a fraction in [0, 1)")
-        for name in ("clip_weight", "contrastive_weight", "neighbour_weight",
-                     "sequence_weight"):
-            v = getattr(self, name)
-            if not (v >= 0 and math.isfinite(v)):
-                raise SonolumeError(f"{name.replace('_', ' ')} must be >= 0")
-        if self.clip_head == "none" and (self.contrastive != "none" or self.sequence_weight):
-            raise SonolumeError("contrastive and sequence losses need a CLIP head "
-                                "(CLIP head global or spatial)")
-        if self.neighbour_weight and self.clip_head != "spatial":
-            raise SonolumeError("the neighbour-consistency loss needs the spatial CLIP head")
-        if (self.contrastive != "none" or self.sequence_weight) and self.batch_size < 2:
-            raise SonolumeError("contrastive and sequence losses compare the frames of a "
-                                "batch: use a batch size of 2 or more")
-        if self.eval_every < 1:
-            raise SonolumeError("eval_every must be at least 1")
-        vdata.parse_split(self.split)
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["size"] = list(self.size)
-        return d
-
-    @classmethod
-    def from_json(cls, data: dict) -> NervTrainConfig:
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in data.items() if k in known}
-        d["size"] = tuple(d["size"])
-        return cls(**d)
 
 
 @dataclass
@@ -177,25 +106,8 @@ class NervTrainResult:
         return line
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def atomic_savez(path: Path, arrays: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def _tensor_frames(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255)
-
-
-def frame_times(n: int) -> torch.Tensor:
-    """Frame i of n at t = i / (n - 1) in [0, 1] (NeRV's time input)."""
-    return torch.arange(n, dtype=torch.float64) / max(n - 1, 1)
 
 
 def ssim_window(frame_size: tuple[int, int]) -> int:
@@ -364,11 +276,9 @@ class NervTrainer:
         if spatial:
             self.grid = (grid_from_json(restore["grid"]) if restore and restore.get("grid")
                          else patch_grid(cfg.size))
-        local = self.run_dir / TARGETS if self.run_dir else None
-        if restore is not None and local is not None and local.is_file():
-            with np.load(local, allow_pickle=False) as data:
-                arrays = {k: np.array(data[k]) for k in data.files}
-        else:
+        arrays = read_targets(self.run_dir) if (restore is not None and self.run_dir) \
+            else None
+        if arrays is None:
             key = cache_key(self.video_sha, self._frames_info(),
                             clip_cache_identity(self.clip_spec), self.grid, spatial)
             total = self.num_frames * (1 + (self.grid.count if self.grid else 0))
@@ -386,9 +296,8 @@ class NervTrainer:
                                              self.grid, progress, self.cancel)
             self.log("CLIP targets: " + ("loaded from cache" if cached else
                                          f"computed and cached in {self.cache_dir}"))
-            if local is not None:
-                local.parent.mkdir(parents=True, exist_ok=True)
-                atomic_savez(local, arrays)
+            if self.run_dir is not None:
+                write_targets(self.run_dir, arrays)
         self.targets = {k: torch.from_numpy(v) for k, v in arrays.items()}
 
     def _boxes(self):
@@ -547,8 +456,8 @@ class NervTrainer:
     def run_info(self) -> dict:
         cfg = self.config
         return {
-            "kind": "sonolume-nerv-run",
-            "version": 1,
+            "kind": RUN_KIND,
+            "version": RUN_VERSION,
             "config": cfg.to_json(),
             "frames": {"count": self.num_frames, "sha256": self.video_sha,
                        "video": str(Path(cfg.video).resolve()),
@@ -572,7 +481,6 @@ class NervTrainer:
     def save_checkpoint(self, name: str) -> Path | None:
         if self.run_dir is None:
             return None
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         tensors = {f"model.{k}": v.detach().contiguous()
                    for k, v in self.model.state_dict().items()}
         if self.sequence is not None:
@@ -589,13 +497,7 @@ class NervTrainer:
                 "step": self.step_count, "elapsed": self.elapsed, "adam_steps": steps,
                 "epoch_sums": self._epoch_sums, "history": self.history,
                 "evals": self.evals, "best": self.best}
-        tmp = self.run_dir / f"{name}.safetensors.tmp"
-        save_file(tensors, str(tmp), metadata={"format": "sonolume-nerv"})
-        tmp_json = self.run_dir / f"{name}.json.tmp"
-        tmp_json.write_text(json.dumps(info))
-        os.replace(tmp, self.run_dir / f"{name}.safetensors")
-        os.replace(tmp_json, self.run_dir / f"{name}.json")
-        return self.run_dir / f"{name}.safetensors"
+        return save_checkpoint(self.run_dir, name, tensors, info)
 
     def _named_params(self):
         yield from (("model." + k, p) for k, p in self.model.named_parameters())
@@ -605,8 +507,7 @@ class NervTrainer:
     def _write_run_json(self) -> None:
         if self.run_dir is None:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / RUN_JSON, json.dumps(self.run_info(), indent=1))
+        write_run_info(self.run_dir, self.run_info())
 
     @classmethod
     def resume(cls, run_dir: str | Path, clip=None, clip_spec=None, epochs: int | None = None,
@@ -614,11 +515,10 @@ class NervTrainer:
         """Continue ``run_dir`` from ``last`` (optionally to a new epoch total)."""
         run_dir = Path(run_dir)
         try:
-            info = json.loads((run_dir / RUN_JSON).read_text())
-            state = json.loads((run_dir / "last.json").read_text())
-            tensors = load_file(str(run_dir / "last.safetensors"))
+            info = read_run_info(run_dir)
+            tensors, state = load_checkpoint(run_dir, LAST)
             config = NervTrainConfig.from_json(info["config"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (SonolumeError, OSError, ValueError, KeyError, TypeError) as exc:
             raise SonolumeError(f"cannot resume from {run_dir}: not a readable NeRV run "
                                 f"({exc})") from exc
         if epochs is not None:
@@ -629,12 +529,10 @@ class NervTrainer:
             clip_spec = ClipSpec(**info["clip"]["spec"])
         trainer = cls(config, clip=clip, clip_spec=clip_spec, run_dir=run_dir,
                       _restore=info, **kwargs)
-        model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
         try:
-            trainer.model.load_state_dict(model_state)
+            trainer.model.load_state_dict(split_state(tensors, "model"))
             if trainer.sequence is not None:
-                trainer.sequence.load_state_dict(
-                    {k[9:]: v for k, v in tensors.items() if k.startswith("sequence.")})
+                trainer.sequence.load_state_dict(split_state(tensors, "sequence"))
         except RuntimeError as exc:
             raise SonolumeError(f"checkpoint in {run_dir} does not match its settings") from exc
         for name, p in trainer._named_params():
@@ -661,8 +559,8 @@ class NervTrainer:
         if self._writer is None and self.run_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.epoch + 1
-                                         if self.epoch else None)
+            self._writer = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR),
+                                         purge_step=self.epoch + 1 if self.epoch else None)
         return self._writer
 
     def close(self) -> None:
@@ -746,16 +644,16 @@ class NervTrainer:
                 w.flush()
             if self.best is None or m["objective"] < self.best["objective"]:
                 self.best = dict(m)
-                self.save_checkpoint("best")
-            self.save_checkpoint("last")
+                self.save_checkpoint(BEST)
+            self.save_checkpoint(LAST)
             self._emit(NervProgress("eval", self.epoch, cfg.epochs, self.step_count,
                                     self.total_steps, means, means.get("lr", 0.0),
                                     self.elapsed, metrics=m))
         elif self.run_dir is not None:
-            self.save_checkpoint("last")
+            self.save_checkpoint(LAST)
 
     def _cancel_message(self) -> str:
-        saved = self.save_checkpoint("last")
+        saved = self.save_checkpoint(LAST)
         where = f"; resume with: sonolume nerv train --resume {self.run_dir}" if saved else ""
         return (f"NeRV training stopped in epoch {self.epoch + 1}/{self.config.epochs} "
                 f"(step {self.step_count}){where}")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.atomic import atomic_path
 from engine.errors import Cancelled, SonolumeError
 from engine.spatial.grid import PatchGrid, make_grid
 
@@ -159,7 +158,7 @@ def crop_patches(image: np.ndarray | torch.Tensor, grid: PatchGrid) -> torch.Ten
 # -- cache ------------------------------------------------------------------------------------
 
 def default_cache_dir() -> Path:
-    from engine.cache import cache_dir
+    from engine.paths import cache_dir
 
     return cache_dir("spatial")
 
@@ -202,11 +201,9 @@ def _read_cache(path: Path, grid: PatchGrid) -> np.ndarray | None:
 def _write_cache(path: Path, emb: np.ndarray, grid: PatchGrid) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        np.savez(tmp, embeddings=emb.astype(np.float32),
-                 boxes=np.asarray(grid.boxes(), dtype=np.int32))
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:  # np.savez adds .npz to other names
+            np.savez(tmp, embeddings=emb.astype(np.float32),
+                     boxes=np.asarray(grid.boxes(), dtype=np.int32))
     except OSError:
         pass  # a cache that cannot be written only costs time
 

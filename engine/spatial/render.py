@@ -209,24 +209,17 @@ def save_png(image: np.ndarray, path: str | Path, text: dict[str, str] | None = 
     crash never leaves half a picture); ``text`` becomes PNG text chunks (e.g. the CLIP
     label and a "random CLIP" note, so the file says what made it even without its
     JSON)."""
-    import os
-    import tempfile
-
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
+
+    from engine.atomic import atomic_path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     for key, value in (text or {}).items():
         info.add_text(str(key), str(value))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(np.asarray(image, dtype=np.uint8), "RGB").save(
-                fh, format="PNG", pnginfo=info)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8), "RGB").save(
+            tmp, format="PNG", pnginfo=info)
     return path

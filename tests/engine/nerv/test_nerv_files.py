@@ -1,0 +1,112 @@
+"""The NeRV run folder's files: written whole or not at all, nothing left behind on failure,
+and one definition of the format (engine.nerv.run) that the trainer and the viewer share."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.errors import SonolumeError
+from engine.nerv import run as nrun
+from engine.nerv import targets as ntargets
+
+
+class MeanColourClip:
+    """Just what compute_targets reads: an input size and unit image embeddings."""
+
+    image_size = 8
+
+    def encode_image(self, images, resize=True):
+        rgb = images.mean(dim=(2, 3))
+        return F.normalize(torch.cat([rgb, torch.ones_like(rgb[:, :1])], 1), dim=-1)
+
+
+def frames(n=3):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
+
+
+def test_target_cache_write_that_fails_leaves_no_file_behind(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+
+    def half_then_fail(path, **arrays):
+        with open(path, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ntargets.np, "savez", half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        ntargets.load_or_compute(cache, "k" * 32, frames(), MeanColourClip, None)
+    assert list(cache.iterdir()) == []
+
+
+def test_target_cache_round_trip(tmp_path):
+    got, cached = ntargets.load_or_compute(tmp_path, "abc", frames(), MeanColourClip, None)
+    assert not cached and got["global"].shape == (3, 4)
+    assert [p.name for p in tmp_path.iterdir()] == ["abc.npz"]
+    again, cached = ntargets.load_or_compute(tmp_path, "abc", frames(), lambda: 1 / 0, None)
+    assert cached and np.array_equal(again["global"], got["global"])
+
+
+def test_cache_folder_follows_the_cache_variable(tmp_path, monkeypatch):
+    from engine.spatial.maps import default_cache_dir as spatial_cache
+
+    monkeypatch.setenv("SONOLUME_CACHE_DIR", str(tmp_path / "c"))
+    assert ntargets.default_cache_dir() == tmp_path / "c" / "nerv-targets"
+    assert spatial_cache() == tmp_path / "c" / "spatial"
+
+
+def test_checkpoint_pair_round_trips_and_failure_keeps_the_old_one(tmp_path, monkeypatch):
+    tensors = {"model.w": torch.arange(6.0).reshape(2, 3), "sequence.b": torch.ones(2)}
+    state = {"epoch": 2, "history": [{"epoch": 1}]}
+    path = nrun.save_checkpoint(tmp_path, nrun.LAST, tensors, state)
+    assert path == nrun.checkpoint_path(tmp_path, "last") == tmp_path / "last.safetensors"
+    assert json.loads((tmp_path / "last.json").read_text()) == state
+    back, st = nrun.load_checkpoint(tmp_path, nrun.LAST)
+    assert st == state and torch.equal(back["model.w"], tensors["model.w"])
+    assert set(nrun.split_state(back, "model")) == {"w"}
+    assert set(nrun.split_state(back, "sequence")) == {"b"}
+
+    import safetensors.torch
+
+    def boom(tensors, filename, metadata=None):
+        open(filename, "wb").write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", boom)
+    with pytest.raises(OSError):
+        nrun.save_checkpoint(tmp_path, nrun.LAST, {"model.w": torch.zeros(1)}, {"epoch": 3})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.json", "last.safetensors"]
+    back, st = nrun.load_checkpoint(tmp_path, nrun.LAST)
+    assert st["epoch"] == 2 and torch.equal(back["model.w"], tensors["model.w"])
+
+
+def test_run_info_is_checked(tmp_path):
+    with pytest.raises(SonolumeError, match="not a NeRV run"):
+        nrun.read_run_info(tmp_path)
+    (tmp_path / nrun.RUN_JSON).write_text('{"kind": "something else"}')
+    with pytest.raises(SonolumeError, match="not a NeRV run"):
+        nrun.read_run_info(tmp_path)
+    nrun.write_run_info(tmp_path, {"kind": nrun.RUN_KIND, "version": nrun.RUN_VERSION})
+    assert nrun.read_run_info(tmp_path)["version"] == 1
+    assert nrun.read_targets(tmp_path) is None
+    nrun.write_targets(tmp_path, {"global": np.ones((2, 4), np.float32)})
+    assert nrun.read_targets(tmp_path)["global"].shape == (2, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [nrun.RUN_JSON, nrun.TARGETS]
+
+
+def test_frame_times_span_zero_to_one():
+    t = nrun.frame_times(5)
+    assert t.dtype == torch.float64 and t[0] == 0 and t[-1] == 1
+    assert nrun.frame_times(1).tolist() == [0.0]
+
+
+def test_the_trainer_uses_the_run_format():
+    # One definition: the names the trainer writes are the ones the viewer reads.
+    from engine.nerv import train
+
+    assert train.RUN_JSON is nrun.RUN_JSON and train.TARGETS is nrun.TARGETS
+    assert train.frame_times is nrun.frame_times
+    assert not hasattr(train, "atomic_write_text") and not hasattr(train, "atomic_savez")
