@@ -1,26 +1,30 @@
-"""Style + track -> MP4 (H.264 yuv420p + AAC) with the track's matching segment.
+"""A Scene + track -> MP4 (H.264 yuv420p + AAC) with the track's matching segment.
 
-The scene code is the live preview's: the same :func:`engine.reactive.compute_params`
-track, read with ``track.at(t)`` at each frame time, drawn by the same renderers. Frames go
-as raw RGB through a pipe into the bundled ffmpeg, which also cuts and encodes the audio,
-so nothing big touches the disk. Video and audio lengths are both exactly ``frames / fps``
-(no ``-shortest``).
+What to draw comes only from the :class:`~engine.scene.Scene` (the same object the live
+preview asks), how and where from one typed :class:`ExportRequest`; later features (shows,
+a render cluster) extend the request instead of adding parameters. ``export_video(style,
+track, out, ...)`` stays as the one-style shortcut. Frames go as raw RGB through a pipe
+into the bundled ffmpeg, which also cuts and encodes the audio, so nothing big touches the
+disk. Video and audio lengths are both exactly ``frames / fps`` (no ``-shortest``).
 
-Safety: the video is written to a hidden temporary file next to the target and renamed
-into place only when ffmpeg has finished successfully. Cancel (token or Ctrl-C), a crash,
-ffmpeg failing (disk full, unreadable track) all end with the temporary removed and the
-target untouched. ffmpeg runs in its own session so a terminal Ctrl-C reaches only us,
-and we decide what happens to the partial file.
+Safety: the video is written to a hidden temporary file next to the target (named by
+:func:`engine.atomic.temp_path`) and renamed into place only when ffmpeg has finished
+successfully. Cancel (token or Ctrl-C), a crash, ffmpeg failing (disk full, unreadable
+track) all end with the temporary removed and the target untouched. A ``kill -9`` cannot
+clean up, so each export first removes what an earlier killed one left in the target
+folder; a running export touches its temporary at least every :data:`TOUCH_EVERY_S`
+seconds, so only a dead one's temporary gets old. ffmpeg runs in its own session so a
+terminal Ctrl-C reaches only us, and we decide what happens to the partial file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
@@ -29,15 +33,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.atomic import remove_stale_temporaries, stale_temporaries, temp_path
 from engine.errors import Cancelled, SonolumeError
 from engine.export.ffmpeg import Encoding, encode_command, explain_failure, ffmpeg_exe
+from engine.export.sizes import MAX_SIDE, OUTPUT_SIZES
 
-MAX_SIDE = 8192
 MIN_FREE_BYTES = 16 << 20
 MAX_WORKERS = 16
 WORKER_CHUNK = 4096  # rows per matmul for a single-threaded renderer: fits in L2
-SIZES = {"1080p": (1920, 1080), "720p": (1280, 720), "vertical": (1080, 1920),
-         "square": (1080, 1080)}
+#: name -> (width, height), kept for callers of the old constant; the registry with
+#: descriptions is :data:`engine.export.sizes.OUTPUT_SIZES`.
+SIZES = {name: s.size for name, s in OUTPUT_SIZES.items()}
+TOUCH_EVERY_S = 30.0
+#: A video temporary untouched this long belongs to a killed export (a live one touches
+#: its file every TOUCH_EVERY_S); other temporaries keep engine.atomic's longer limit.
+VIDEO_STALE_S = 600.0
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 
 
 @dataclass(frozen=True)
@@ -130,29 +141,6 @@ def _check_args(size, fps, quality, start, duration) -> tuple[int, int]:
     return w, h
 
 
-def _temp_target(out: Path) -> Path:
-    """Create the hidden temporary sibling (which also proves the folder is writable)."""
-    if out.is_dir():
-        raise SonolumeError(f"output {out} is a folder; give a file name like out.mp4")
-    parent = out.parent
-    if not parent.is_dir():
-        raise SonolumeError(f"the folder {parent} does not exist")
-    try:
-        fd, name = tempfile.mkstemp(dir=parent, prefix=f".{out.name}.", suffix=".part")
-        os.close(fd)
-    except OSError as exc:
-        raise SonolumeError(f"cannot write to {parent}: {exc.strerror or exc}") from exc
-    try:
-        free = shutil.disk_usage(parent).free
-    except OSError:
-        free = MIN_FREE_BYTES
-    if free < MIN_FREE_BYTES:
-        Path(name).unlink(missing_ok=True)
-        raise SonolumeError(f"the disk holding {parent} is full "
-                            f"({free >> 20} MiB free; need at least {MIN_FREE_BYTES >> 20})")
-    return Path(name)
-
-
 def _umask() -> int:
     """The process umask, read without changing it (Linux), else the common 022."""
     try:
@@ -165,13 +153,75 @@ def _umask() -> int:
     return 0o022
 
 
-def _load_cppn(style):
-    if hasattr(style, "load_cppn"):
-        return style.load_cppn(), getattr(style, "name", "style")
-    if hasattr(style, "config") and hasattr(style, "hidden"):
-        return style, "cppn"
-    raise SonolumeError(f"not a style or CPPN: {type(style).__name__}")
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Remove what killed exports left in ``folder``: our video temporaries untouched for
+    :data:`VIDEO_STALE_S`, any other temporary of ours past engine.atomic's limit, and the
+    ``.NAME.mp4.XXXX.part`` files of versions before the shared naming (same long limit).
+    Returns what was removed."""
+    removed = []
+    for p in stale_temporaries(folder, older_than_s=VIDEO_STALE_S):
+        if p.name.lower().endswith(VIDEO_SUFFIXES) and p.is_file() and not p.is_symlink():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    removed += remove_stale_temporaries(folder)
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for p in folder.glob(".*.part"):
+            stem = p.name[1:-len(".part")]
+            if not stem.rsplit(".", 1)[0].lower().endswith(VIDEO_SUFFIXES):
+                continue
+            with contextlib.suppress(OSError):
+                if p.is_file() and not p.is_symlink() and \
+                        now - p.lstat().st_mtime > 6 * 3600:
+                    p.unlink()
+                    removed.append(p)
+    return removed
 
+
+def _temp_target(out: Path, warn: Callable[[str], None] | None = None) -> Path:
+    """Create the hidden temporary sibling (which also proves the folder is writable),
+    after clearing what a killed export left there."""
+    if out.is_dir():
+        raise SonolumeError(f"output {out} is a folder; give a file name like out.mp4")
+    parent = out.parent
+    if not parent.is_dir():
+        raise SonolumeError(f"the folder {parent} does not exist")
+    gone = remove_leftovers(parent)
+    if gone and warn is not None:
+        warn(f"removed {len(gone)} unfinished video file(s) an interrupted export left in "
+             f"{parent}: {', '.join(p.name for p in gone[:3])}")
+    tmp = temp_path(out)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise SonolumeError(f"cannot write to {parent}: {exc.strerror or exc}") from exc
+    try:
+        free = shutil.disk_usage(parent).free
+    except OSError:
+        free = MIN_FREE_BYTES
+    if free < MIN_FREE_BYTES:
+        tmp.unlink(missing_ok=True)
+        raise SonolumeError(f"the disk holding {parent} is full "
+                            f"({free >> 20} MiB free; need at least {MIN_FREE_BYTES >> 20})")
+    return tmp
+
+
+class _Toucher:
+    """Keeps the temporary's mtime fresh while we work on it, so a concurrent export into
+    the same folder never takes it for a dead one's leftover."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= TOUCH_EVERY_S:
+            self.last = now
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
 
 class _Pipe:
     """ffmpeg fed from a writer thread, so rendering the next frame overlaps the pipe
@@ -260,46 +310,61 @@ class _FrameStream:
     threads, each single-threaded: whole frames in parallel need no synchronisation,
     while torch's own two-thread ops wait at a barrier per op and collapse when anything
     else (ffmpeg's encoder, the GUI, other programs) wants a core (measured 3-4x slower
-    on 2 busy cores; bench/README.md). GL and GPU renderers draw in this thread."""
+    on 2 busy cores; bench/README.md). GL and GPU renderers draw in this thread. Every
+    frame is ``scene.frame_at(start + i / fps)`` drawn by a SceneDrawer."""
 
-    def __init__(self, rend, cppn, params, start, fps, n, size, cancel):
-        self.rend, self.cppn, self.params = rend, cppn, params
+    def __init__(self, rend, cppn, scene, start, fps, n, size, cancel, tick=None):
+        from engine.scene.draw import SceneDrawer
+
+        self.rend, self.scene = rend, scene
         self.start, self.fps, self.n, self.size, self.cancel = start, fps, n, size, cancel
+        self.tick = tick or (lambda: None)
         self.render_seconds = 0.0
         self.workers = 1
+        self.drawer = SceneDrawer(rend, cppn)
         from engine.render import TorchRenderer
 
         if isinstance(rend, TorchRenderer) and rend.device.type == "cpu":
             self.workers = max(1, min(os.cpu_count() or 1, MAX_WORKERS, n))
 
-    def _one(self, rend, i):
+    def _one(self, drawer, i):
         t = time.perf_counter()
-        frame = rend.render(self.params.at(self.start + i / self.fps), *self.size)
+        frame = drawer.draw(self.scene.frame_at(self.start + i / self.fps), *self.size)
         return frame, time.perf_counter() - t
 
     def __iter__(self):
-        if self.workers == 1:
-            for i in range(self.n):
-                _check_cancel(self.cancel)
-                frame, dt = self._one(self.rend, i)
-                self.render_seconds += dt
-                yield frame
-            return
-        yield from self._parallel()
+        try:
+            if self.workers == 1:
+                for i in range(self.n):
+                    _check_cancel(self.cancel)
+                    self.tick()
+                    frame, dt = self._one(self.drawer, i)
+                    self.render_seconds += dt
+                    yield frame
+                return
+            yield from self._parallel()
+        finally:
+            self.drawer.release()
 
     def _parallel(self):
         import torch
 
         from engine.render import TorchRenderer
+        from engine.scene.draw import SceneDrawer
 
         local = threading.local()
+        drawers: list = []
+        dtype = self.rend.dtype
+
+        def make(cppn):
+            return TorchRenderer(cppn, device="cpu", dtype=dtype, chunk=WORKER_CHUNK)
 
         def work(i):
-            rend = getattr(local, "rend", None)
-            if rend is None:
-                rend = local.rend = TorchRenderer(self.cppn, device="cpu",
-                                                  dtype=self.rend.dtype, chunk=WORKER_CHUNK)
-            return self._one(rend, i)
+            drawer = getattr(local, "drawer", None)
+            if drawer is None:
+                drawer = local.drawer = SceneDrawer(make=make)
+                drawers.append(drawer)
+            return self._one(drawer, i)
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -312,12 +377,148 @@ class _FrameStream:
                     pending.append(pool.submit(work, nxt))
                     nxt += 1
                 _check_cancel(self.cancel)
+                self.tick()
                 frame, dt = pending.popleft().result()
                 self.render_seconds += dt / self.workers
                 yield frame
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             torch.set_num_threads(threads)
+            for d in drawers:
+                d.release()
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """One export: what to draw (``scene``), how (``size``, ``fps``, ``quality``,
+    ``renderer``), where (``output``) and which part (``start``, ``duration``; default to
+    the track's end). ``track``: the audio, default ``scene.track``. ``renderer``: "auto",
+    "gl", "torch" or a ready Renderer (reused for the first style, not released)."""
+
+    scene: object
+    output: Path | str
+    size: tuple[int, int] = (1280, 720)
+    fps: float = 30.0
+    quality: str = "standard"
+    renderer: object = "auto"
+    start: float = 0.0
+    duration: float | None = None
+    track: Path | str | None = None
+
+
+def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | None = None,
+           cancel=None, warn: Callable[[str], None] | None = None) -> ExportResult:
+    """Render ``request`` into an MP4. Raises SonolumeError (Cancelled when cancelled); in
+    every failure the target path is left as it was and no temporary file remains. The
+    scene is copied first, so editing it meanwhile (the app's preview) changes nothing
+    here. If the scene's features are not at ``fps`` the track is analysed again."""
+    from engine.audio.analyze import analyze, audio_info
+    from engine.render import Renderer, make_renderer
+
+    t_start = time.perf_counter()
+    r = request
+    fps, start, duration, quality = r.fps, r.start, r.duration, r.quality
+    w, h = _check_args(r.size, fps, quality, start, duration)
+    q = QUALITIES[quality]
+    scene = r.scene.copy()
+    track_path = r.track if r.track is not None else scene.track
+    if track_path is None:
+        raise SonolumeError("no track to render: the scene has none and the request "
+                            "names none")
+    track_path = Path(track_path)
+    out = Path(r.output).expanduser()
+    info = audio_info(track_path)
+    if info["duration"] <= 0:
+        raise SonolumeError(f"the track {track_path} has no audio")
+    if start >= info["duration"]:
+        raise SonolumeError(f"start {start:g} s is past the end of the track "
+                            f"({info['duration']:.2f} s)")
+    seg = info["duration"] - start if duration is None else min(duration,
+                                                                info["duration"] - start)
+    n_frames = max(1, round(seg * fps))
+    exact = n_frames / fps
+    preset = scene.loaded_preset()
+    first_key = scene.segments[scene.segment_index(start)].style
+    cppn = scene.cppn(first_key)
+    for s in scene.segments:  # a broken style fails now, not minutes into the render
+        scene.cppn(s.style)
+    rw, rh = render_size_for((w, h), q.render_scale)
+
+    def report(stage, done, total, render_elapsed=0.0):
+        if progress is not None:
+            progress(ExportProgress(stage, done, total, time.perf_counter() - t_start,
+                                    done / total if total else 1.0, render_elapsed))
+
+    tmp = _temp_target(out, warn)  # proves the folder is writable before any long work
+    touch = _Toucher(tmp)
+    pipe = None
+    renderer = r.renderer
+    own_renderer = not isinstance(renderer, Renderer)
+    rend = None
+    try:
+        _check_cancel(cancel)
+        features = scene.features
+        if features is None or abs(float(features.fps) - fps) > 1e-9:
+            report("analyse", 0, 1)
+
+            def analysing(f, stage=""):
+                touch()
+                report("analyse", f, 1)
+
+            features = analyze(track_path, fps=fps, cancel=cancel, progress=analysing)
+            scene = scene.copy(features=features)
+        t_analysed = time.perf_counter()
+        scene.param_track(int(cppn.config.extra_inputs))  # reactivity errors before ffmpeg
+        rend = make_renderer(cppn, renderer, warn=warn) if own_renderer else renderer
+        channels = 1 if info["channels"] == 1 else 2
+        rate = info["sample_rate"] if 8000 <= info["sample_rate"] <= 48000 else 48000
+        cmd = encode_command(
+            ffmpeg_exe(), str(tmp), frame_size=(rw, rh), out_size=(w, h), fps=fps,
+            audio=str(track_path), start=start, duration=exact, encoding=q.encoding,
+            audio_channels=channels, audio_rate=rate,
+            comment=f"Sonolume: {_what(scene)}, reactivity '{preset.name}', "
+                    f"quality {quality}")
+        pipe = _Pipe(cmd)
+        t_render0 = time.perf_counter()
+        frames = _FrameStream(rend, cppn, scene, start, fps, n_frames, (rw, rh), cancel,
+                              tick=touch)
+        for i, frame in enumerate(frames):
+            pipe.put(frame.tobytes())
+            report("render", i + 1, n_frames, time.perf_counter() - t_render0)
+        render_s = frames.render_seconds
+        t_rendered = time.perf_counter()
+        report("finish", 0, 1)
+        pipe.finish()
+        t_encoded = time.perf_counter()
+        os.chmod(tmp, 0o666 & ~_umask())  # created private; a video is not
+        os.replace(tmp, out)
+    except BaseException:
+        if pipe is not None:
+            pipe.kill()
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if own_renderer and rend is not None:
+            rend.release()
+    report("finish", 1, 1)
+    total = time.perf_counter() - t_start
+    return ExportResult(
+        path=out, frames=n_frames, fps=float(fps), duration=exact, size=(w, h),
+        render_size=(rw, rh), renderer=getattr(rend, "description", rend.name),
+        seconds=total, render_seconds=render_s,
+        timings={"analyse": t_analysed - t_start, "render_loop": t_rendered - t_render0,
+                 "render": render_s, "pipe_write": pipe.write_seconds,
+                 "encode_tail": t_encoded - t_rendered},
+    )
+
+
+def _what(scene) -> str:
+    names = list(dict.fromkeys(str(getattr(scene.styles[s.style], "name", "cppn"))
+                               for s in scene.segments))
+    if len(names) == 1 and len(scene.segments) == 1:
+        return f"style '{names[0]}'"
+    shown = ", ".join(f"'{n}'" for n in names[:6]) + (", ..." if len(names) > 6 else "")
+    return f"show of {len(scene.segments)} segments ({shown})"
 
 
 def export_video(
@@ -338,91 +539,91 @@ def export_video(
     cancel=None,
     warn: Callable[[str], None] | None = None,
 ) -> ExportResult:
-    """Render ``style`` (a library Style or a CPPN) reacting to ``track_path`` into an MP4.
+    """One style for the whole track: :func:`export` of a one-segment Scene, kept for the
+    callers written before scenes. ``style``: a library Style or a CPPN; ``reactivity``: a
+    preset name, path or Preset; ``features``: AudioFeatures at ``fps`` if already
+    analysed. New code builds an :class:`ExportRequest`."""
+    from engine.scene import Scene
 
-    ``start``/``duration`` pick a segment of the track (seconds; default to its end).
-    ``reactivity``: a preset name, path or Preset. ``renderer``: "auto", "gl" or "torch", or
-    a ready renderer instance (reused, not released). ``features``: AudioFeatures at
-    ``fps`` if already analysed. Raises SonolumeError (Cancelled when cancelled); in every
-    failure the target path is left as it was and no temporary file remains."""
-    from engine.audio.analyze import analyze, audio_info
-    from engine.reactive import compute_params, load_preset
-    from engine.render import Renderer, make_renderer
+    if not (hasattr(style, "load_cppn") or (hasattr(style, "config")
+                                             and hasattr(style, "hidden"))):
+        raise SonolumeError(f"not a style or CPPN: {type(style).__name__}")
+    scene = Scene.single(style, features=features, preset=reactivity, seed=seed,
+                         track=track_path, library_dir=library_dir)
+    request = ExportRequest(scene=scene, output=out_path, size=size, fps=fps,
+                            quality=quality, renderer=renderer, start=start,
+                            duration=duration)
+    return export(request, progress=progress, cancel=cancel, warn=warn)
 
-    t_start = time.perf_counter()
-    w, h = _check_args(size, fps, quality, start, duration)
-    q = QUALITIES[quality]
-    track_path = Path(track_path)
-    out = Path(out_path).expanduser()
-    info = audio_info(track_path)
-    if info["duration"] <= 0:
-        raise SonolumeError(f"the track {track_path} has no audio")
-    if start >= info["duration"]:
-        raise SonolumeError(f"start {start:g} s is past the end of the track "
-                            f"({info['duration']:.2f} s)")
-    seg = info["duration"] - start if duration is None else min(duration,
-                                                                info["duration"] - start)
-    n_frames = max(1, round(seg * fps))
-    exact = n_frames / fps
-    preset = load_preset(reactivity, library_dir)
-    cppn, style_name = _load_cppn(style)
-    rw, rh = render_size_for((w, h), q.render_scale)
 
-    def report(stage, done, total, render_elapsed=0.0):
-        if progress is not None:
-            progress(ExportProgress(stage, done, total, time.perf_counter() - t_start,
-                                    done / total if total else 1.0, render_elapsed))
+# -- choosing the quality for the machine --------------------------------------------------
 
-    tmp = _temp_target(out)  # proves the folder is writable before any long work
-    pipe = None
-    own_renderer = not isinstance(renderer, Renderer)
-    rend = None
-    try:
-        _check_cancel(cancel)
-        if features is None or abs(float(features.fps) - fps) > 1e-9:
-            report("analyse", 0, 1)
-            features = analyze(track_path, fps=fps, cancel=cancel,
-                               progress=lambda f, stage="": report("analyse", f, 1))
-        t_analysed = time.perf_counter()
-        params = compute_params(features, preset, extra_inputs=cppn.config.extra_inputs,
-                                seed=seed)
-        rend = make_renderer(cppn, renderer, warn=warn) if own_renderer else renderer
-        channels = 1 if info["channels"] == 1 else 2
-        rate = info["sample_rate"] if 8000 <= info["sample_rate"] <= 48000 else 48000
-        cmd = encode_command(
-            ffmpeg_exe(), str(tmp), frame_size=(rw, rh), out_size=(w, h), fps=fps,
-            audio=str(track_path), start=start, duration=exact, encoding=q.encoding,
-            audio_channels=channels, audio_rate=rate,
-            comment=f"Sonolume: style '{style_name}', reactivity '{preset.name}', "
-                    f"quality {quality}")
-        pipe = _Pipe(cmd)
-        t_render0 = time.perf_counter()
-        frames = _FrameStream(rend, cppn, params, start, fps, n_frames, (rw, rh), cancel)
-        for i, frame in enumerate(frames):
-            pipe.put(frame.tobytes())
-            report("render", i + 1, n_frames, time.perf_counter() - t_render0)
-        render_s = frames.render_seconds
-        t_rendered = time.perf_counter()
-        report("finish", 0, 1)
-        pipe.finish()
-        t_encoded = time.perf_counter()
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it private; a video is not
-        os.replace(tmp, out)
-    except BaseException:
-        if pipe is not None:
-            pipe.kill()
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        if own_renderer and rend is not None:
-            rend.release()
-    report("finish", 1, 1)
-    total = time.perf_counter() - t_start
-    return ExportResult(
-        path=out, frames=n_frames, fps=float(fps), duration=exact, size=(w, h),
-        render_size=(rw, rh), renderer=getattr(rend, "description", rend.name),
-        seconds=total, render_seconds=render_s,
-        timings={"analyse": t_analysed - t_start, "render_loop": t_rendered - t_render0,
-                 "render": render_s, "pipe_write": pipe.write_seconds,
-                 "encode_tail": t_encoded - t_rendered},
-    )
+#: ``auto`` draws every pixel when the export would run at least this fast (video seconds
+#: per wall-clock second) at full size; below it, ``fast``.
+AUTO_MIN_REALTIME = 0.5
+
+
+@dataclass(frozen=True)
+class QualityChoice:
+    """What ``--quality auto`` decided and why: measured seconds per frame at full size
+    and at the chosen size, with the renderer that will draw."""
+
+    quality: str
+    full_seconds_per_frame: float
+    seconds_per_frame: float
+    frames: int
+    transition_frames: int
+    fps: float
+    renderer: str
+    size: tuple[int, int]
+
+    @property
+    def expected_seconds(self) -> float:
+        # A frame inside a transition draws two styles.
+        return self.seconds_per_frame * (self.frames + self.transition_frames)
+
+    @property
+    def full_realtime(self) -> float:
+        return 1.0 / (self.full_seconds_per_frame * self.fps)
+
+    def line(self) -> str:
+        w, h = self.size
+        why = (f"full size keeps up ({self.full_realtime:.2f}x realtime)"
+               if self.quality != "fast" else
+               f"full size would run at {self.full_realtime:.2f}x realtime "
+               f"({self.full_seconds_per_frame:.2f} s a frame)")
+        return (f"quality: {self.quality} ({why} at {w}x{h} with {self.renderer}); "
+                f"expected about {_fmt_duration(self.expected_seconds)} for "
+                f"{self.frames} frames")
+
+
+def _fmt_duration(s: float) -> str:
+    s = int(round(s))
+    if s >= 3600:
+        return f"{s // 3600}h{s // 60 % 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def _time_frame(renderer, params, size) -> float:
+    renderer.render(params, *size)  # warm-up: grids, allocations, shader compile
+    t = time.perf_counter()
+    renderer.render(params, *size)
+    return time.perf_counter() - t
+
+
+def choose_quality(renderer, cppn, size: tuple[int, int], fps: float, frames: int,
+                   transition_frames: int = 0) -> QualityChoice:
+    """Measure one full-size frame with ``renderer`` (the one the export will use) and
+    pick ``standard`` when it keeps up (:data:`AUTO_MIN_REALTIME`), else ``fast``."""
+    from engine.reactive.params import FrameParams
+
+    params = FrameParams.neutral(int(cppn.config.extra_inputs))
+    full = _time_frame(renderer, params, size)
+    if 1.0 / max(full * fps, 1e-9) >= AUTO_MIN_REALTIME:
+        quality, spf = "standard", full
+    else:
+        quality = "fast"
+        spf = _time_frame(renderer, params, render_size_for(size,
+                                                            QUALITIES["fast"].render_scale))
+    return QualityChoice(quality, full, spf, int(frames), int(transition_frames), float(fps),
+                         getattr(renderer, "description", renderer.name), tuple(size))

@@ -24,7 +24,7 @@ import numpy as np
 from engine.audio.dsp import follow
 from engine.errors import SonolumeError
 from engine.reactive.params import ParamTrack
-from engine.reactive.preset import DEFAULT_PRESET, Mapping, Preset, load_preset
+from engine.reactive.preset import DEFAULT_PRESET, TARGETS, Mapping, Preset, load_preset
 
 WALK_TERMS = 3  # sinusoids per extra input in the latent walk
 WALK_FREQS = (0.15, 0.6)  # cycles per walk unit
@@ -95,17 +95,34 @@ def _direction(extra_inputs: int, seed: int, salt: int) -> np.ndarray:
     return v / max(float(np.sqrt(np.mean(v * v))), 1e-9)  # per-input RMS 1
 
 
+def _check_gains(gains, n: int) -> dict[str, np.ndarray]:
+    out = {}
+    for name, g in (gains or {}).items():
+        if name not in TARGETS:
+            raise SonolumeError(f"no reactivity target '{name}' to scale "
+                                f"(use: {', '.join(TARGETS)})")
+        arr = np.broadcast_to(np.asarray(g, np.float64), (n,))
+        if not np.all(np.isfinite(arr)):
+            raise SonolumeError(f"the gain of '{name}' has NaN or infinite values")
+        out[name] = arr
+    return out
+
+
 def compute_params(features, preset: Preset | str = DEFAULT_PRESET, extra_inputs: int = 9,
-                   seed: int = 0, library_dir=None) -> ParamTrack:
+                   seed: int = 0, library_dir=None, gains=None) -> ParamTrack:
     """Render parameters for every analysis frame of ``features`` (an AudioFeatures).
 
-    About 10 ms per minute of track at 30 fps, so a live preview can recompute on every
-    slider move."""
+    ``gains``: optional ``{target: (n,) array}`` multiplying a target's value frame by
+    frame (before ``exp``, clipping or integration), which is how automation lanes turn an
+    amount up and down over time; a constant gain ``k`` equals scaling the target's
+    ``strength`` and ``base`` by ``k``. About 10 ms per minute of track at 30 fps, so a live
+    preview can recompute on every slider move."""
     preset = load_preset(preset, library_dir) if not isinstance(preset, Preset) else preset
     fps = float(features.fps)
     n = len(features.rms)
     if n < 1 or not fps > 0:
         raise SonolumeError("the audio features are empty (is the track silent or 0 s long?)")
+    gains = _check_gains(gains, n)
     E = int(extra_inputs)
     T = preset.targets
 
@@ -121,7 +138,8 @@ def compute_params(features, preset: Preset | str = DEFAULT_PRESET, extra_inputs
 
     def value(name: str) -> np.ndarray:  # base + strength * (smooth(source) - center)
         m = T[name]
-        return m.base + m.strength * (smoothed[:, cols[name]] - m.center).squeeze(1)
+        v = m.base + m.strength * (smoothed[:, cols[name]] - m.center).squeeze(1)
+        return v if name not in gains else v * gains[name]
 
     def level_or_speed(name: str) -> np.ndarray:
         v = value(name)
@@ -142,7 +160,8 @@ def compute_params(features, preset: Preset | str = DEFAULT_PRESET, extra_inputs
         chroma = chroma - chroma.mean(axis=1, keepdims=True)
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, E, 3])
         proj = rng.standard_normal((chroma.shape[1], E)) / math.sqrt(chroma.shape[1])
-        extras += m.base + m.strength * _TONE_GAIN * (chroma @ proj)
+        tone = m.base + m.strength * _TONE_GAIN * (chroma @ proj)
+        extras += tone if "tone" not in gains else tone * gains["tone"][:, None]
     track.extras = extras.astype(np.float32)
 
     if "zoom" in T:

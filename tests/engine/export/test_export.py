@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.atomic import is_temporary
 from engine.cppn.model import CPPN, CPPNConfig
 from engine.errors import Cancelled, SonolumeError
 from engine.export import export_video, probe
@@ -152,10 +153,14 @@ def test_bad_targets_and_tracks(track, tmp_path):
 
 
 def test_unwritable_folder_is_refused_up_front(track, tmp_path, monkeypatch):
-    def denied(*a, **k):
-        raise PermissionError(13, "Permission denied")
+    real_open = os.open
 
-    monkeypatch.setattr(video_mod.tempfile, "mkstemp", denied)
+    def denied(path, *a, **k):
+        if is_temporary(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(video_mod.os, "open", denied)
     with pytest.raises(SonolumeError, match="cannot write to .*Permission denied"):
         export_video(CPPN(SMALL), track, tmp_path / "x.mp4", size=(32, 18))
     assert leftovers(tmp_path) == []
@@ -267,8 +272,7 @@ def test_cli_ctrl_c_leaves_no_partial_file(track, tmp_path):
          str(out), "--size", "320x180", "--renderer", "torch", "--quiet"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not any(p.name.endswith(".part")
-                                             for p in tmp_path.iterdir()):
+    while time.time() < deadline and not any(is_temporary(p) for p in tmp_path.iterdir()):
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
     time.sleep(0.3)  # into the render loop, ffmpeg running
