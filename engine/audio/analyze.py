@@ -53,7 +53,8 @@ CHUNK_FRAMES = 2048  # frames analysed per chunk (~47.6 s)
 CONTEXT_FRAMES = 48  # extra frames either side of a chunk (> HPSS half-kernel + flux lag)
 READ_BLOCK = 1 << 16  # source frames decoded per block
 SMALL_BLOCK = 2048  # block size after a decoding error (truncated files)
-ANALYSIS_VERSION = 2  # bump when the cached frame-level results change meaning
+N_MFCC = 13  # timbre coefficients kept per frame (for section finding)
+ANALYSIS_VERSION = 3  # bump when the cached frame-level results change meaning
 
 BANDS = {"bass": (20.0, 250.0), "mid": (250.0, 4000.0), "treble": (4000.0, ANALYSIS_SR / 2)}
 BAND_AVERAGE_S = 3.0  # time constant of the "recent average" (applied at the video fps)
@@ -103,6 +104,16 @@ def _soundfile():
 def _read_error(path, exc: Exception) -> SonolumeError:
     msg = str(exc).strip() or type(exc).__name__
     return SonolumeError(f"cannot read audio file {path}: {msg}")
+
+
+def check_audio_path(path) -> Path:
+    """``path`` as a Path when it names an existing regular file; else SonolumeError."""
+    path = Path(path)
+    if path.is_dir():
+        raise SonolumeError(f"{path} is a folder, not an audio file")
+    if not path.is_file():
+        raise SonolumeError(f"audio file not found: {path}")
+    return path
 
 
 def audio_info(path) -> dict:
@@ -247,6 +258,7 @@ def _filters():
         _FILTERS["freqs"] = freqs.astype(np.float32)
         _FILTERS["mel"] = dsp.mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS)
         _FILTERS["chroma"] = dsp.chroma_filterbank(ANALYSIS_SR, N_FFT)
+        _FILTERS["dct"] = dsp.dct_matrix(N_MELS, N_MFCC)
         _FILTERS["bands"] = {
             name: (freqs >= lo) & (freqs < hi if hi < ANALYSIS_SR / 2 else freqs <= hi)
             for name, (lo, hi) in BANDS.items()
@@ -255,6 +267,8 @@ def _filters():
 
 
 RAW_KEYS = ("rms", "onset", "harm_frac", "bass", "mid", "treble", "centroid_hz", "peak")
+#: Per-frame vectors: pitch-class energy (K, 12) and MFCCs of the log-mel spectrum (K, 13).
+VECTOR_KEYS = {"chroma": 12, "mfcc": N_MFCC}
 
 
 def _chunk_features(y: np.ndarray) -> dict[str, np.ndarray]:
@@ -279,6 +293,7 @@ def _chunk_features(y: np.ndarray) -> dict[str, np.ndarray]:
     onset = np.zeros(m, dtype=np.float32)
     onset[shift:] = flux[: max(m - shift, 0)]
     out["onset"] = onset
+    out["mfcc"] = (flt["dct"] @ mel_db).T  # (m, N_MFCC): timbre, for section finding
 
     mel_mag = np.sqrt(mel)
     harm = ndi.median_filter(mel_mag, size=(1, HPSS_KERNEL[1]), mode="reflect")
@@ -315,7 +330,7 @@ class RawAnalysis:
     tempo: float
     beat_times: np.ndarray
     beat_confidence: float
-    frames: dict[str, np.ndarray]  # RAW_KEYS -> (K,), "chroma" -> (K, 12)
+    frames: dict[str, np.ndarray]  # RAW_KEYS -> (K,), VECTOR_KEYS -> (K, d)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -349,7 +364,7 @@ class RawAnalysis:
             meta = json.loads(str(data["meta"]))
             if meta.get("version") != ANALYSIS_VERSION:
                 raise ValueError("stale cache entry")
-            frames = {k: data[k] for k in (*RAW_KEYS, "chroma")}
+            frames = {k: data[k] for k in (*RAW_KEYS, *VECTOR_KEYS)}
             beats = data["beat_times"]
         return cls(
             duration=float(meta["duration"]),
@@ -373,7 +388,7 @@ def analyse_frames(
     expected = max(head["duration"], 1e-9)
     info = _Decoded()
     ctx = CONTEXT_FRAMES
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in (*RAW_KEYS, "chroma")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (*RAW_KEYS, *VECTOR_KEYS)}
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # global analysis-sample index of buf[0]
     next_frame = 0  # first global frame not yet produced
@@ -422,8 +437,9 @@ def analyse_frames(
     emit(final=True)
 
     frames = {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in parts.items()}
-    if frames["chroma"].ndim != 2:
-        frames["chroma"] = frames["chroma"].reshape(-1, 12)
+    for key, dim in VECTOR_KEYS.items():
+        if frames[key].ndim != 2:
+            frames[key] = frames[key].reshape(-1, dim)
     if progress is not None:
         progress(0.9, "tracking beats")
     tempo, beats, confidence = track_beats(frames["onset"], frames["rms"])
@@ -801,6 +817,30 @@ def _onset_rate(onset_k: np.ndarray, rate: float) -> float:
 # Entry point
 
 
+def raw_analysis(path, cache_dir=None, progress: ProgressFn | None = None, cancel=None,
+                 use_cache: bool = True) -> RawAnalysis:
+    """The frame-level results of ``path``: from the cache when an entry for this content
+    exists, else computed (and stored unless ``use_cache`` is False)."""
+    path = Path(path)
+    raw = None
+    entry = None
+    if use_cache:
+        entry = cache_path(path, cache_dir)
+        if entry.is_file():
+            try:
+                raw = RawAnalysis.load(entry)
+            except Exception:  # a corrupt or stale entry is recomputed
+                raw = None
+    if raw is None:
+        raw = analyse_frames(path, progress=progress, cancel=cancel)
+        if entry is not None:
+            try:
+                raw.save(entry)
+            except OSError as exc:
+                warnings.warn(f"could not write the analysis cache {entry}: {exc}", stacklevel=3)
+    return raw
+
+
 def analyze(
     path, fps: float = 30.0, cache_dir=None, progress: ProgressFn | None = None, cancel=None,
     smoothing=None, use_cache: bool = True,
@@ -820,22 +860,8 @@ def analyze(
     if not path.is_file():
         raise SonolumeError(f"audio file not found: {path}")
     _resolve_smoothing(smoothing)  # fail fast on a bad spec
-    raw = None
-    entry = None
-    if use_cache:
-        entry = cache_path(path, cache_dir)
-        if entry.is_file():
-            try:
-                raw = RawAnalysis.load(entry)
-            except Exception:  # a corrupt or stale entry is recomputed
-                raw = None
-    if raw is None:
-        raw = analyse_frames(path, progress=progress, cancel=cancel)
-        if entry is not None:
-            try:
-                raw.save(entry)
-            except OSError as exc:
-                warnings.warn(f"could not write the analysis cache {entry}: {exc}", stacklevel=2)
+    raw = raw_analysis(path, cache_dir=cache_dir, progress=progress, cancel=cancel,
+                       use_cache=use_cache)
     feats = to_video_rate(raw, fps, smoothing)
     if progress is not None:
         progress(1.0, "done")

@@ -73,6 +73,16 @@ def frame_rms(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return np.sqrt(power).astype(np.float32)
 
 
+def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """Orthonormal DCT-II rows (``n_out`` x ``n_in``): log-mel spectrum -> MFCCs, the same
+    transform as scipy.fft.dct(type=2, norm="ortho") truncated, as one small matmul."""
+    k = np.arange(n_out)[:, None]
+    i = np.arange(n_in)[None, :]
+    m = np.cos(np.pi * k * (2 * i + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    m[0] /= np.sqrt(2.0)
+    return m.astype(np.float32)
+
+
 def fft_frequencies(sr: int, n_fft: int) -> np.ndarray:
     return np.linspace(0, sr / 2, 1 + n_fft // 2)
 
