@@ -5,30 +5,35 @@ slug made from its name when it was added; renaming changes the display name but
 id, so anything that refers to a style by id keeps working. Names are kept unique across
 the library so ``get`` by name is never ambiguous.
 
-Every change is atomic (temp + rename). A broken folder never breaks the library: it is
-skipped and described in :attr:`Library.problems`.
+Every change is atomic (temp + rename) and made under a lock on the library folder, so two
+programs changing the library at once cannot both take the same name. A broken folder
+never breaks the library: it is skipped and described in :attr:`Library.problems`, and it
+can still be removed. A user style whose id equals a bundled one's (a bundled folder copied
+in by hand) takes the bundled style's place, so every id names one style.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import re
 import shutil
 import stat
+import threading
 import time
 import unicodedata
-import uuid
 import zipfile
 import zlib
 from pathlib import Path
 
+from engine import atomic, paths
 from engine.errors import StyleError
 from engine.styles.style import (
+    LEGACY_TEMP_PREFIX,
     META,
     STYLE_FILES,
-    TEMP_PREFIX,
     WEIGHTS,
     Style,
     clean_name,
@@ -41,22 +46,20 @@ from engine.styles.style import (
 )
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "styles"
-LIBRARY_ENV = "SONOLUME_LIBRARY"
+LIBRARY_ENV = paths.LIBRARY_ENV
 SHARE_SUFFIX = ".sonolume"
 MAX_SHARE_BYTES = 50 << 20  # uncompressed total of a share file
 MAX_RATIO = 200  # compression ratio above which a big entry is treated as a zip bomb
 BUNDLED_FAVOURITES = ".bundled-favourites.json"
+# Library writes take seconds; a temporary this old belongs to a killed program.
 STALE_TEMP_SECONDS = 15 * 60
+LOCK_FILE = ".sonolume-library.lock"
+LOCK_TIMEOUT_S = 10.0
 READONLY_MESSAGE = "bundled styles are read-only; duplicate it first"
 
 
 def default_user_dir() -> Path:
-    env = os.environ.get(LIBRARY_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("sonolume")) / "styles"
+    return paths.library_dir()
 
 
 def slugify(name: str, limit: int = 48) -> str:
@@ -72,7 +75,11 @@ class Library:
         self.bundled_dir = Path(bundled_dir) if bundled_dir else None
         self.problems: list[str] = []
         self.broken: dict[str, str] = {}  # folder name -> why it was skipped
+        self._broken_paths: dict[str, Path] = {}  # broken user folders, by folder name
         self._cache: dict[Path, tuple[tuple, Style]] = {}
+        self._lock = threading.RLock()
+        self._lock_depth = 0
+        self._lock_fh = None
         self._clean_stale_temps()
 
     # ---- reading -------------------------------------------------------------------
@@ -85,8 +92,9 @@ class Library:
         except OSError as exc:
             self.problems.append(f"cannot read library folder {root}: {exc.strerror or exc}")
             return []
+        # Dot names are temporaries and lock files; reserved names hold presets and shows.
         return [p for p in entries if not p.name.startswith(".") and p.is_dir()
-                and not p.is_symlink()]
+                and not p.is_symlink() and p.name not in paths.LIBRARY_RESERVED]
 
     def _read(self, folder: Path, readonly: bool) -> Style:
         try:
@@ -107,20 +115,28 @@ class Library:
         """Bundled styles first, then the user's, each group sorted by id."""
         self.problems = []
         self.broken: dict[str, str] = {}
+        self._broken_paths = {}
         favs = self._bundled_favourites()
+        user_ids = {p.name for p in self._folders(self.user_dir)}
         styles = []
         for root, readonly in ((self.bundled_dir, True), (self.user_dir, False)):
             for folder in self._folders(root):
+                if readonly and folder.name in user_ids:
+                    continue  # the user's folder of the same id takes its place
                 try:
                     style = self._read(folder, readonly)
                 except StyleError as exc:
                     self.problems.append(f"skipped broken style '{folder.name}': {exc}")
                     self.broken[folder.name] = str(exc)
+                    if not readonly:
+                        self._broken_paths[folder.name] = folder
                     continue
                 except OSError as exc:
                     self.problems.append(f"skipped unreadable style '{folder.name}': "
                                          f"{exc.strerror or exc}")
                     self.broken[folder.name] = str(exc.strerror or exc)
+                    if not readonly:
+                        self._broken_paths[folder.name] = folder
                     continue
                 if readonly:
                     style.meta["favourite"] = style.id in favs
@@ -208,7 +224,7 @@ class Library:
     def _ids(self) -> set[str]:
         ids = {p.name for p in self._folders(self.bundled_dir)}
         ids |= {p.name for p in self._folders(self.user_dir)}
-        return ids
+        return ids | paths.LIBRARY_RESERVED
 
     def unique_name(self, name: str, exclude: Style | None = None) -> str:
         name = clean_name(name)
@@ -239,6 +255,24 @@ class Library:
         if not os.access(self.user_dir, os.W_OK):
             raise StyleError(f"the style library {self.user_dir} is not writable")
 
+    @contextlib.contextmanager
+    def _locked(self):
+        """Hold the library's write lock (re-entrant within this object). Checks such as
+        "is this name free?" and the write they guard must happen under one lock, or two
+        programs renaming at once both pass the check."""
+        with self._lock:
+            if self._lock_depth == 0:
+                self._ensure_user_dir()
+                self._lock_fh = _acquire_file_lock(self.user_dir / LOCK_FILE, LOCK_TIMEOUT_S)
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+                if self._lock_depth == 0:
+                    fh, self._lock_fh = self._lock_fh, None
+                    _release_file_lock(fh)
+
     def _writable(self, key: str) -> Style:
         style = self.get(key)
         if style.readonly:
@@ -250,9 +284,9 @@ class Library:
         meta = dict(meta or {})
         if "name" not in meta:
             raise StyleError("a new style needs a name")
-        self._ensure_user_dir()
-        meta["name"] = self.unique_name(meta["name"])
-        return write_style(self._new_folder(meta["name"]), cppn, meta, thumb)
+        with self._locked():
+            meta["name"] = self.unique_name(meta["name"])
+            return write_style(self._new_folder(meta["name"]), cppn, meta, thumb)
 
     def _update_meta(self, style: Style, **changes) -> Style:
         meta = validate_meta({**style.meta, **changes}, str(style.path / META))
@@ -261,25 +295,26 @@ class Library:
         return Style(path=style.path, meta=meta, readonly=style.readonly)
 
     def rename(self, key: str, new_name: str) -> Style:
-        style = self._writable(key)
         new_name = clean_name(new_name, "new name")
-        if new_name.casefold() in self._names(exclude=style):
-            raise StyleError(f"a style named '{new_name}' already exists")
-        return self._update_meta(style, name=new_name)
+        with self._locked():
+            style = self._writable(key)
+            if new_name.casefold() in self._names(exclude=style):
+                raise StyleError(f"a style named '{new_name}' already exists")
+            return self._update_meta(style, name=new_name)
 
     def duplicate(self, key: str, new_name: str | None = None) -> Style:
-        src = self.get(key)
-        if new_name is None:
-            name = self.unique_name(f"{src.name} (copy)")
-        else:
-            name = clean_name(new_name, "new name")
-            if name.casefold() in self._names():
-                raise StyleError(f"a style named '{name}' already exists")
-        self._ensure_user_dir()
-        dest = self._new_folder(name)
-        meta = dict(src.meta, name=name, favourite=False)
-        meta["extra"] = dict(meta.get("extra") or {}, duplicated_from=src.id)
-        return self._install(src.path, dest, meta)
+        with self._locked():
+            src = self.get(key)
+            if new_name is None:
+                name = self.unique_name(f"{src.name} (copy)")
+            else:
+                name = clean_name(new_name, "new name")
+                if name.casefold() in self._names():
+                    raise StyleError(f"a style named '{name}' already exists")
+            dest = self._new_folder(name)
+            meta = dict(src.meta, name=name, favourite=False)
+            meta["extra"] = dict(meta.get("extra") or {}, duplicated_from=src.id)
+            return self._install(src.path, dest, meta)
 
     def _install(self, src: Path, dest: Path, meta: dict) -> Style:
         """Copy the style files of ``src`` into a new folder ``dest`` with ``meta``,
@@ -302,27 +337,35 @@ class Library:
         return Style(path=dest, meta=style.meta, readonly=False)
 
     def delete(self, key: str) -> None:
-        style = self._writable(key)
-        trash = temp_sibling(style.path, "del-")
-        try:
-            os.rename(style.path, trash)
-        except OSError as exc:
-            raise StyleError(f"cannot delete {style.path}: {exc.strerror or exc}") from exc
-        self._cache.pop(style.path, None)
-        shutil.rmtree(trash, ignore_errors=True)
+        """Remove a user style, a broken one included (by its folder name): a folder the
+        library cannot read is exactly the one a user wants gone."""
+        with self._locked():
+            try:
+                folder = self._writable(key).path
+            except StyleError:
+                folder = self._broken_paths.get(key.strip() if isinstance(key, str) else key)
+                if folder is None:
+                    raise
+            trash = temp_sibling(folder, "del-")
+            try:
+                os.rename(folder, trash)
+            except OSError as exc:
+                raise StyleError(f"cannot delete {folder}: {exc.strerror or exc}") from exc
+            self._cache.pop(folder, None)
+            shutil.rmtree(trash, ignore_errors=True)
 
     def set_favourite(self, key: str, value: bool = True) -> Style:
-        style = self.get(key)
         value = bool(value)
-        if not style.readonly:
-            return self._update_meta(style, favourite=value)
-        # Bundled styles stay untouched; their favourite flags live in the user library.
-        self._ensure_user_dir()
-        favs = self._bundled_favourites()
-        favs = (favs | {style.id}) if value else (favs - {style.id})
-        write_json_atomic(self.user_dir / BUNDLED_FAVOURITES, {"favourites": sorted(favs)})
-        style.meta["favourite"] = value
-        return style
+        with self._locked():
+            style = self.get(key)
+            if not style.readonly:
+                return self._update_meta(style, favourite=value)
+            # Bundled styles stay untouched; their favourite flags live in the user library.
+            favs = self._bundled_favourites()
+            favs = (favs | {style.id}) if value else (favs - {style.id})
+            write_json_atomic(self.user_dir / BUNDLED_FAVOURITES, {"favourites": sorted(favs)})
+            style.meta["favourite"] = value
+            return style
 
     def _bundled_favourites(self) -> set[str]:
         path = self.user_dir / BUNDLED_FAVOURITES
@@ -345,18 +388,15 @@ class Library:
         if not path.parent.is_dir():
             raise StyleError(f"cannot write {path}: folder {path.parent} does not exist")
         meta = dict(style.meta, favourite=False)
-        tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
         try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(META, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-                for name in STYLE_FILES:
-                    if name != META and (style.path / name).is_file():
-                        zf.write(style.path / name, name)
-            os.replace(tmp, path)
+            with atomic.atomic_path(path) as tmp:
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                    zf.writestr(META, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+                    for name in STYLE_FILES:
+                        if name != META and (style.path / name).is_file():
+                            zf.write(style.path / name, name)
         except OSError as exc:
             raise StyleError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     def import_share(self, path, name: str | None = None) -> Style:
@@ -372,7 +412,7 @@ class Library:
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise StyleError(f"{path.name}: not a Sonolume share file (not a zip archive)") from exc
         self._ensure_user_dir()
-        staging = self.user_dir / f"{TEMP_PREFIX}import-{uuid.uuid4().hex[:12]}"
+        staging = atomic.temp_path(self.user_dir / "import")
         try:
             with zf:
                 members = _check_share_members(zf, path.name)
@@ -390,7 +430,9 @@ class Library:
             extra = dict(meta.get("extra") or {})
             extra.setdefault("imported_from", path.name)
             meta["extra"] = extra
-            return self._install(staging, self._new_folder(meta["name"]), meta)
+            with self._locked():
+                meta["name"] = self.unique_name(meta["name"])
+                return self._install(staging, self._new_folder(meta["name"]), meta)
         except OSError as exc:
             raise StyleError(f"cannot import {path.name}: {exc.strerror or exc}") from exc
         finally:
@@ -441,16 +483,19 @@ class Library:
     # ---- housekeeping --------------------------------------------------------------
 
     def _clean_stale_temps(self) -> None:
-        """Remove temp folders left by a crash (old enough that no writer owns them)."""
+        """Remove temporaries left by a crash or ``kill -9`` (old enough that no writer owns
+        them), in the library and in its presets and shows folders."""
         if not self.user_dir.is_dir():
             return
+        for folder in (self.user_dir, *(self.user_dir / n for n in paths.LIBRARY_RESERVED)):
+            atomic.remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
         now = time.time()
         try:
             entries = list(self.user_dir.iterdir())
         except OSError:
             return
         for p in entries:
-            if not p.name.startswith(TEMP_PREFIX):
+            if not p.name.startswith(LEGACY_TEMP_PREFIX):
                 continue
             try:
                 if now - p.lstat().st_mtime < STALE_TEMP_SECONDS:
@@ -533,3 +578,62 @@ def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, labe
     except (zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError, ValueError,
             zlib.error) as exc:
         raise StyleError(f"{label}: damaged archive entry {info.filename!r}: {exc}") from exc
+
+
+def _acquire_file_lock(path: Path, timeout: float):
+    """An exclusive lock on ``path`` shared with every other Sonolume process, waiting at
+    most ``timeout`` seconds: a stuck holder must give the user a message, not a hang."""
+    try:
+        fh = open(path, "a+b")
+    except OSError as exc:
+        raise StyleError(f"cannot lock the style library {path.parent}: "
+                         f"{exc.strerror or exc}") from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _lock_nonblocking(fh)
+            return fh
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            if getattr(exc, "errno", None) not in (11, 13, 35, 36):  # busy on some systems
+                fh.close()
+                raise StyleError(f"cannot lock the style library {path.parent}: "
+                                 f"{exc.strerror or exc}") from exc
+        if time.monotonic() >= deadline:
+            fh.close()
+            raise StyleError(f"the style library {path.parent} is busy: another Sonolume "
+                             f"program has been changing it for {timeout:.0f} s; try again "
+                             "when it has finished")
+        time.sleep(0.05)
+
+
+def _lock_nonblocking(fh) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _release_file_lock(fh) -> None:
+    if fh is None:
+        return
+    try:
+        try:
+            import fcntl
+        except ImportError:
+            import msvcrt
+
+            fh.seek(0)
+            msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        pass
+    finally:
+        fh.close()

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine import atomic
 from engine.cppn.model import CPPN, CPPNConfig, to_uint8
 from engine.errors import StyleError
 
@@ -34,7 +34,9 @@ META = "style.json"
 THUMB = "thumb.png"
 STYLE_FILES = (META, WEIGHTS, THUMB)
 THUMB_SIZE = 256
-TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = atomic.TEMP_PREFIX
+# Temporaries written before engine/atomic.py; still removed when stale.
+LEGACY_TEMP_PREFIX = ".tmp-"
 MAX_NAME = 120
 MAX_META_BYTES = 1 << 20  # style.json is a few KB; anything near this is not ours
 # The biggest network CPPNConfig allows (16 x 1024, 64 extras) is ~64 MB of fp32.
@@ -373,19 +375,21 @@ def _write_file(path: Path, data: bytes) -> None:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Replace a JSON file so readers see the old or the new one, never half."""
-    tmp = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
+    """Replace a JSON file so readers see the old or the new one, never half; a failure is
+    a StyleError, the one error the library's callers handle."""
     try:
-        _write_file(tmp, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
-        os.replace(tmp, path)
+        atomic.write_json(path, data)
     except OSError as exc:
         raise StyleError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    except ValueError as exc:  # NaN or infinity: not JSON
+        raise StyleError(f"cannot write {path}: {exc}") from exc
 
 
 def temp_sibling(folder: Path, tag: str = "") -> Path:
-    return folder.parent / f"{TEMP_PREFIX}{tag}{uuid.uuid4().hex[:12]}-{folder.name}"[:200]
+    """A temporary folder name beside ``folder`` in the app-wide temporary scheme, so a
+    folder a ``kill -9`` leaves behind is found and removed by the next library open."""
+    folder = Path(folder)
+    return atomic.temp_path(folder.with_name(f"{tag}{folder.name}"))
 
 
 def write_style(folder, cppn: CPPN, meta: dict, thumb: np.ndarray | None = None,

@@ -18,6 +18,13 @@ def meta(name: str = "Sunset", **more) -> dict:
             "trained": True, "score": 0.25, "seed": 1, "schedule": [[10, 64]], **more}
 
 
+def entries(folder) -> list[str]:
+    """What is in a library folder besides its permanent lock file, sorted."""
+    from engine.styles.library import LOCK_FILE
+
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
+
+
 def tiny_thumb():
     import numpy as np
 

@@ -3,7 +3,7 @@ import os
 import time
 
 import pytest
-from style_helpers import meta, small_cppn, tiny_thumb
+from style_helpers import entries, meta, small_cppn, tiny_thumb
 
 from engine.errors import StyleError
 from engine.styles import library as library_mod
@@ -86,8 +86,7 @@ def test_duplicate_delete_and_favourite(lib):
     assert not lib.get("base").favourite
     lib.delete("variant")
     assert "variant" not in {s.id for s in lib.list()}
-    assert sorted(p.name for p in lib.user_dir.iterdir()) == ["base", "base-copy",
-                                                                "base-copy-2"]
+    assert entries(lib.user_dir) == ["base", "base-copy", "base-copy-2"]
     with pytest.raises(StyleError, match="unknown style"):
         lib.delete("variant")
 
@@ -182,7 +181,7 @@ def test_crash_while_adding_leaves_library_clean(lib, monkeypatch):
         lib.add(small_cppn(), meta("Lost"), tiny_thumb())
     monkeypatch.undo()
     assert [s.id for s in lib.list()] == ["kept"] and lib.problems == []
-    assert [p.name for p in lib.user_dir.iterdir()] == ["kept"]  # no temp folders left
+    assert entries(lib.user_dir) == ["kept"]  # no temp folders left
 
 
 def test_crash_while_updating_meta_keeps_old_json(lib, monkeypatch):
