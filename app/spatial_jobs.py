@@ -83,8 +83,8 @@ def render_style(library, key: str, size: int, *, progress, cancel) -> Source:
 
 def load_run(run_dir: str, frame: int, *, progress, cancel) -> Source:
     """Frame ``frame`` of a NeRV-CLIP run as trained on, with its predicted map."""
-    from engine.nerv.train import RUN_JSON
-    from engine.spatial.predicted import load_run_frame
+    from engine.nerv.predicted import load_run_frame
+    from engine.nerv.run import RUN_JSON
 
     progress(("status", f"opening run {Path(run_dir).name}…"))
     rf = load_run_frame(run_dir, frame)

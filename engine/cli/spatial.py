@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.common import add_clip_options, clip_spec_from_args
-from engine.clip.loader import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from engine.clip.spec import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from engine.errors import SonolumeError
 
 _CLICK = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*$")
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.input)
     pred_map = None
     if args.run:
-        from engine.spatial.predicted import load_run_frame
+        from engine.nerv.predicted import load_run_frame
 
         if args.patch or args.stride:
             raise SonolumeError("--patch/--stride do not apply with --run: the run's own "

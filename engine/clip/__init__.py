@@ -3,7 +3,8 @@
 ``ClipModel`` is imported on first use so that light commands (``sonolume --help``,
 ``styles list``) do not pay torch's import time."""
 
-from engine.clip.loader import ClipSpec, load_clip
+from engine.clip.loader import load_clip
+from engine.clip.spec import ClipSpec
 
 __all__ = ["ClipModel", "ClipSpec", "load_clip"]
 

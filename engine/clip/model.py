@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.clip.loader import ClipSpec
+from engine.clip.spec import ClipSpec
 
 
 class ClipModel:

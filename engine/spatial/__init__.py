@@ -5,7 +5,8 @@ predicted-vs-true agreement, coherence) rendered over the picture.
 ``grid`` is pure maths (import it freely); ``maps`` cuts, embeds and caches patches (torch
 and a CLIP); ``views`` turns maps into (rows, cols) numpy arrays; ``render`` draws them
 over the picture with Pillow; ``inspect`` picks the panels and builds the JSON report
-(shared by the CLI and the GUI); ``predicted`` reads a NeRV-CLIP run's spatial head.
+(shared by the CLI and the GUI). A NeRV-CLIP run's predicted map is
+``engine.nerv.predicted``'s: NeRV builds on spatial maps, not the other way round.
 """
 
 from engine.spatial.grid import PatchGrid, default_patch_stride, make_grid

@@ -1,5 +1,8 @@
 """Predicted spatial maps from a NeRV-CLIP run's spatial head, on the run's own grid.
 
+It lives with the runs, not in ``engine.spatial``: spatial maps know nothing of NeRV, and
+NeRV builds on them.
+
 A run predicts one embedding per patch of the grid it was trained on, for frames decoded
 at its training size. To compare like with like, the measured ("true") map is made from
 the same decoded frame, on the same grid, with the same CLIP the run was trained against.
@@ -33,8 +36,8 @@ class RunFrame:
 def load_run_frame(run_dir: str | Path, frame: int, video: str | Path | None = None) -> RunFrame:
     """Open ``run_dir`` and predict frame ``frame``'s spatial map. ``video`` points at the
     run's video when it moved (it is checked against the run's hash)."""
-    from engine.clip import ClipSpec
-    from engine.nerv import NervRun
+    from engine.clip.spec import ClipSpec
+    from engine.nerv.run import NervRun
 
     run = NervRun.open(run_dir, video=str(video) if video else None)
     emb, grid_hw, frame_size = run.spatial_map(int(frame))  # = predict_spatial_map
