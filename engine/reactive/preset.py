@@ -49,6 +49,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import atomic, paths
 from engine.errors import SonolumeError
 
 SCALAR_FEATURES = (
@@ -61,7 +62,7 @@ MODES = ("level", "speed")
 MAPPING_KEYS = ("source", "scale_by", "strength", "smoothing", "base", "center", "mode",
                 "range")
 BUILTIN_DIR = Path(__file__).parent / "presets"
-USER_SUBDIR = "reactivity"
+USER_SUBDIR = paths.PRESETS_SUBDIR
 DEFAULT_PRESET = "punchy"
 MAX_PRESET_BYTES = 64 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
@@ -193,22 +194,9 @@ def read_preset(path) -> Preset:
     return preset_from_json(data, where=str(path), path=path)
 
 
-def user_library_dir() -> Path:
-    """The user's style library folder ($SONOLUME_LIBRARY, else the platform data dir)."""
-    try:  # the style library owns this answer when it is there
-        from engine.styles.library import default_user_dir
-    except ImportError:
-        env = os.environ.get("SONOLUME_LIBRARY")
-        if env:
-            return Path(env).expanduser()
-        from platformdirs import user_data_dir
-
-        return Path(user_data_dir("sonolume")) / "styles"
-    return Path(default_user_dir())
-
-
 def user_preset_dir(library_dir=None) -> Path:
-    return Path(library_dir if library_dir is not None else user_library_dir()) / USER_SUBDIR
+    """``<library>/reactivity``: presets travel with the library whose styles they suit."""
+    return paths.presets_dir(library_dir)
 
 
 def _files(folder: Path) -> dict[str, Path]:
@@ -246,9 +234,7 @@ def save_preset(preset: Preset, library_dir=None) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{preset.name}.json"
-        tmp = folder / f".{preset.name}.json.tmp"
-        tmp.write_text(json.dumps(preset.to_json(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write_text(path, json.dumps(preset.to_json(), indent=2) + "\n")
     except OSError as exc:
         raise PresetError(f"cannot save reactivity preset in {folder}: {exc}") from exc
     return path
