@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
+from engine import atomic
 from engine.cli.common import library_dir_from_args, parse_size
 from engine.errors import SonolumeError
 
@@ -46,17 +46,14 @@ def check_output(path: Path) -> None:
 def save_image_atomic(image, path: Path) -> None:
     """Save a PIL image so the file is either the old one or the complete new one."""
     fmt = output_format(path)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
     try:
-        if fmt == "JPEG":
-            image.save(tmp, format=fmt, quality=95, subsampling=0)
-        else:
-            image.save(tmp, format=fmt)
-        os.replace(tmp, path)
+        with atomic.atomic_path(path) as tmp:
+            if fmt == "JPEG":
+                image.save(tmp, format=fmt, quality=95, subsampling=0)
+            else:
+                image.save(tmp, format=fmt)
     except OSError as exc:
         raise SonolumeError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def parse_extras(text: str | None, count: int):

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine import atomic
 from engine.cppn.model import CPPN, CPPNConfig
 from engine.styles.library import BUNDLED_DIR, slugify
 from engine.styles.style import META, WEIGHTS, read_style, write_style
@@ -163,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         sheet = contact_sheet([(f"{s.name}\nseed {s.seed}, {s.layers} layers, gains "
                                 f"{s.first_gain}/{s.hidden_gain}", s.build()) for s in SEEDED],
                               cell=256, columns=5)
-        sheet.save(args.sheet)
+        with atomic.atomic_path(args.sheet) as tmp:
+            sheet.save(tmp, format="PNG")
         print(f"wrote {args.sheet}")
     return 0
 

@@ -7,12 +7,14 @@ styles judged by a random test CLIP are told apart by visible badges.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
-import uuid
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine import atomic
 from engine.errors import StyleError
 from engine.styles.style import Style, encode_png, render_thumb
 
@@ -230,38 +232,63 @@ def _thumb_bytes(style: Style) -> bytes | None:
 
 
 def build_gallery(styles: Sequence[Style], out_dir, title: str = "Sonolume styles") -> Path:
-    """Write ``out_dir/index.html`` and ``out_dir/thumbs/*.png``; returns the page's path."""
+    """Write ``out_dir/index.html`` and ``out_dir/thumbs/*.png``; returns the page's path.
+
+    The page and its thumbnails are built in a temporary folder inside ``out_dir`` and
+    swapped in by renames, so a full disk or a kill leaves the previous gallery (or no
+    folder at all) rather than a page pointing at missing pictures. ``out_dir`` may hold
+    other files: only ``index.html`` and ``thumbs/`` are replaced."""
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise StyleError(f"cannot write the gallery: {out_dir} is a file, not a folder")
-    thumbs = out_dir / THUMBS
+    made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+    staging = atomic.temp_path(out_dir / "gallery")
     try:
-        thumbs.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StyleError(f"cannot write the gallery to {out_dir}: {exc.strerror or exc}") from exc
-    cards, written = [], set()
-    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (staging / THUMBS).mkdir(parents=True)
+        cards = []
         for i, style in enumerate(styles):
             fname = f"{i:03d}-{style.id}.png"
             data = _thumb_bytes(style)
             if data is None:
                 src = "data:image/gif;base64,R0lGODlhAQABAAAAACw="  # blank: weights unreadable
             else:
-                (thumbs / fname).write_bytes(data)
-                written.add(fname)
+                (staging / THUMBS / fname).write_bytes(data)
                 src = f"{THUMBS}/{fname}"
             cards.append(_card(style, src, i))
-        for old in thumbs.glob("*.png"):
-            if old.name not in written:
-                old.unlink()
         page = PAGE.format(title=_e(title), count=len(cards), cards="\n".join(cards))
-        index = out_dir / "index.html"
-        tmp = out_dir / f".tmp-{uuid.uuid4().hex[:8]}-index.html"
-        try:
-            tmp.write_text(page, encoding="utf-8")
-            os.replace(tmp, index)
-        finally:
-            tmp.unlink(missing_ok=True)
+        (staging / "index.html").write_text(page, encoding="utf-8")
+        _swap_in(staging, out_dir)
     except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in made:  # innermost first: only the folders this call created
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise StyleError(f"cannot write the gallery to {out_dir}: {exc.strerror or exc}") from exc
-    return index
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return out_dir / "index.html"
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    """Move the finished thumbs/ and index.html into place, putting the old thumbs/ back if
+    the page cannot follow."""
+    thumbs, old = out_dir / THUMBS, None
+    if thumbs.exists():
+        old = atomic.temp_path(thumbs)
+        os.rename(thumbs, old)
+    try:
+        os.rename(staging / THUMBS, thumbs)
+        os.replace(staging / "index.html", out_dir / "index.html")
+    except OSError:
+        if old is not None:
+            if thumbs.exists():
+                shutil.rmtree(thumbs, ignore_errors=True)
+            os.rename(old, thumbs)
+            old = None
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
