@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -118,6 +119,10 @@ class Timeline(pg.PlotWidget):
         self.beats = pg.PlotDataItem([], [], connect="pairs",
                                      pen=pg.mkPen((255, 190, 60, 200), width=1))
         self.addItem(self.beats)
+        # The curves only change with the track: draw them once into a pixmap so the moving
+        # play head repaints a blit, not a filled path of every video frame of the song.
+        for item in (self.energy.curve, self.onset.curve, self.beats.curve):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.head = pg.InfiniteLine(0, angle=90, movable=True,
                                     pen=pg.mkPen((255, 80, 80), width=2))
         self.head.sigDragged.connect(lambda line: self.seekRequested.emit(float(line.value())))
@@ -176,6 +181,7 @@ class Stage(QWidget):
         self.shown_style = None
         self.features = None
         self.param_track = None
+        self._params_key = None
         self.track_path: str | None = None
         self.analysis: Worker | None = None
         self.clock = Clock()
@@ -408,14 +414,23 @@ class Stage(QWidget):
         return replace(self.preset, targets=targets)
 
     def _rebuild_params(self) -> None:
-        self.param_track = None
         if self.cppn is None or self.features is None or self.preset is None:
+            self.param_track, self._params_key = None, None
             return
         from engine.reactive import compute_params
 
+        preset = self.effective_preset()
+        # Styles differ only in their CPPN: switching between two with the same number of
+        # extra inputs keeps the track's parameters (a rebuild of a 5-minute track took
+        # ~60 ms of the GUI thread on every switch).
+        key = (id(self.features), preset, self.cppn.config.extra_inputs)
+        if key == self._params_key and self.param_track is not None:
+            return
+        self.param_track, self._params_key = None, None
         try:
-            self.param_track = compute_params(self.features, self.effective_preset(),
+            self.param_track = compute_params(self.features, preset,
                                               extra_inputs=self.cppn.config.extra_inputs)
+            self._params_key = key
         except Exception as exc:  # noqa: BLE001 - shown, and the preview keeps running
             log.exception("reactivity failed")
             self.statusMessage.emit(f"reactivity: {exc}")
