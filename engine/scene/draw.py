@@ -5,9 +5,10 @@ no blending). A transition draws both styles (one renderer per style, so neither
 its weights each frame) and combines the two pictures on the CPU:
 
 * ``crossfade`` / ``zoom``: ``(1 - mix) * A + mix * B``;
-* ``bloom``: B shows where A's luminance is above a threshold that falls from white to
-  below black as ``mix`` rises, with a soft edge, so the new style grows out of the old
-  pattern's brightest regions first;
+* ``bloom``: B shows where A's luminance (stretched to the frame's own darkest and
+  brightest pixel) is above a threshold that falls from the top to below the bottom as
+  ``mix`` rises, with a soft edge, so the new style grows out of the old pattern's
+  brightest regions first;
 * ``morph``: one network with interpolated weights (:mod:`engine.scene.morph`), drawn once.
 
 The blends cost a few array operations per pixel, nothing next to a CPPN (see
@@ -89,6 +90,8 @@ class SceneDrawer:
         pb = self.renderer_for(b.cppn).render(b.params, width, height)
         if frame.mode == "bloom":
             luma = pa.astype(np.float32) @ _LUMA
+            lo, hi = float(luma.min()), float(luma.max())
+            luma = (luma - lo) / max(hi - lo, 1e-3)  # a dim pattern blooms as well
             edge = 1.0 - mix * (1.0 + BLOOM_SOFTNESS)
             w = np.clip((luma - edge) / BLOOM_SOFTNESS, 0.0, 1.0)[..., None]
         else:
