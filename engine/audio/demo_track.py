@@ -226,7 +226,7 @@ def demo_path() -> Path:
     synthesised once into the user cache folder."""
     if BUNDLED.is_file():
         return BUNDLED
-    from engine.audio.analyze import default_cache_dir
+    from engine.audio.cache import default_cache_dir
 
     path = default_cache_dir().parent / "demo.ogg"
     if not path.is_file():
@@ -236,16 +236,15 @@ def demo_path() -> Path:
 
 def write_demo(out, duration_bars: int = N_BARS) -> Path:
     """Render the demo track to ``out`` (.ogg Vorbis by default, or .flac / .wav)."""
-    import os
-
     import soundfile as sf
+
+    from engine.atomic import atomic_path
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     audio = synthesize(duration_bars)
     suffix = out.suffix.lower()
-    tmp = out.with_name(f".{out.stem}-{os.getpid()}.tmp{out.suffix}")  # atomic: rename last
-    try:
+    with atomic_path(out, suffix=out.suffix) as tmp:
         if suffix == ".ogg":
             sf.write(str(tmp), audio, SR, format="OGG", subtype="VORBIS",
                      compression_level=0.55)
@@ -253,9 +252,6 @@ def write_demo(out, duration_bars: int = N_BARS) -> Path:
             sf.write(str(tmp), audio, SR, format="FLAC", subtype="PCM_16")
         else:
             sf.write(str(tmp), audio, SR, format="WAV", subtype="PCM_16")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 

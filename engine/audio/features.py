@@ -33,7 +33,7 @@ chroma        [0, 1]     (n, 12) pitch-class energy C, C#, ..., B; each frame's 
 ============  =========  ==================================================================
 
 After analysis every feature except the beat grid has been passed through a one-pole
-attack/release smoother (see :data:`engine.audio.analyze.DEFAULT_SMOOTHING`).
+attack/release smoother (see :data:`engine.audio.smoothing.DEFAULT_SMOOTHING`).
 
 ``stats`` carries track-level scalars (JSON-safe): ``beat_confidence`` in [0, 1],
 ``loudness_db`` (mean RMS in dBFS), ``energy`` (mean normalised rms, [0, 1]),

@@ -435,7 +435,7 @@ def _letter(i: int) -> str:
 def structure_from_raw(raw, meter: int = 4, downbeat_shift: int = 0) -> Structure:
     """Bars and sections from a frame-level analysis (:class:`~engine.audio.analyze.
     RawAnalysis`): no decoding, so it costs well under a second per minute of audio."""
-    from engine.audio.analyze import FRAME_RATE
+    from engine.audio.frames import FRAME_RATE
 
     meter, shift = check_meter(meter, downbeat_shift)
     beats = np.asarray(raw.beat_times, dtype=np.float64)

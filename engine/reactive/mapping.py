@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from engine.audio.dsp import follow
+from engine.audio.smoothing import one_pole_coefficient as alpha
 from engine.errors import SonolumeError
 from engine.reactive.params import ParamTrack
 from engine.reactive.preset import DEFAULT_PRESET, TARGETS, Mapping, Preset, load_preset
@@ -33,11 +34,6 @@ BRIGHTNESS_LIMITS = (0.0, 3.0)
 WARP_MAX = 1.5
 # A chord's centred chroma has RMS ~0.28; this gain makes a clear chord ~1 RMS per input.
 _TONE_GAIN = 3.5
-
-
-def alpha(seconds: float, fps: float) -> float:
-    """One-pole coefficient for a time constant of ``seconds`` (1.0: no smoothing)."""
-    return 1.0 if seconds <= 0 else 1.0 - math.exp(-1.0 / (seconds * fps))
 
 
 def smooth(x: np.ndarray, seconds, fps: float) -> np.ndarray:

@@ -4,6 +4,7 @@ clear SonolumeError, never a crash or NaN."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 
@@ -170,3 +171,39 @@ def test_iter_mono_streams_in_bounded_blocks(tmp_path):
     assert max(sizes) <= 8192 // 2 + 64
     assert abs(sum(sizes) - 22050 * 10) <= 2
     assert os.path.getsize(path) > 0
+
+
+def test_not_audio_empty_and_folder_say_why(tmp_path, capfd):
+    """Random bytes or an empty file named .mp3 are "not a readable audio file" (with the
+    reason), a folder is called a folder, and libmpg123's own notes stay off stderr."""
+    rnd = tmp_path / "noise.mp3"
+    rnd.write_bytes(np.random.default_rng(1).integers(0, 256, 1000, dtype=np.uint8).tobytes())
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    for fn in (audio_info, lambda p: analyze(p, use_cache=False), load_audio):
+        with pytest.raises(SonolumeError, match="not a readable audio file .*no format"):
+            fn(rnd)
+        with pytest.raises(SonolumeError, match="not a readable audio file .*empty, 0 bytes"):
+            fn(empty)
+        with pytest.raises(SonolumeError, match="is a folder"):
+            fn(tmp_path)
+    err = capfd.readouterr().err
+    assert "does not exist" not in err and "Note:" not in err and "libmpg123" not in err
+
+
+def test_native_stderr_is_replayed_when_the_file_opens(tmp_path, capfd):
+    """Holding C-level stderr while opening must not swallow what others write there."""
+    from engine.audio.decode import _native_stderr_held
+
+    with _native_stderr_held():
+        os.write(2, b"kept line\n")
+    assert "kept line" in capfd.readouterr().err
+
+
+def test_one_smoothing_coefficient_everywhere():
+    from engine.audio import smoothing
+    from engine.reactive import mapping
+
+    assert mapping.alpha is smoothing.one_pole_coefficient
+    assert smoothing.one_pole_coefficient(0.0, 30.0) == 1.0
+    assert smoothing.one_pole_coefficient(1.0, 30.0) == pytest.approx(1 - math.exp(-1 / 30))
