@@ -26,16 +26,11 @@ from PySide6.QtWidgets import (
 from app import dialogs
 from app.train_panel import format_seconds
 from app.workers import Worker
+from engine.export.sizes import OUTPUT_SIZES
 
 log = logging.getLogger("sonolume.app.export")
 
-SIZE_PRESETS = (
-    ("1080p landscape — 1920×1080", (1920, 1080)),
-    ("720p landscape — 1280×720", (1280, 720)),
-    ("Vertical — 1080×1920 (phone stories)", (1080, 1920)),
-    ("Square — 1080×1080", (1080, 1080)),
-    ("Custom size", None),
-)
+SIZE_PRESETS = (*((s.label, s.size) for s in OUTPUT_SIZES.values()), ("Custom size", None))
 FPS_CHOICES = (24, 25, 30, 50, 60)
 
 
@@ -43,30 +38,52 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "sonolume"
 
 
-def run_export(style, track, out, *, options: dict, progress, cancel):
-    """On a worker thread: the engine's export with the dialog's options."""
-    from engine.export import export_video
+def run_export(request, *, progress, cancel):
+    """On a worker thread: the engine's export of one request."""
+    from engine.export import export
 
-    return export_video(style, track, out, progress=progress, cancel=cancel,
-                        warn=log.warning, **options)
+    return export(request, progress=progress, cancel=cancel, warn=log.warning)
+
+
+def _title(scene) -> str:
+    first = scene.styles[scene.segments[0].style]
+    name = getattr(first, "name", scene.segments[0].style)
+    return name if len(scene.segments) == 1 else f"show-{name}"
+
+
+def describe_scene(scene) -> str:
+    """What the video shows, in words: one style's name, or a show's styles in order."""
+    names = []
+    for seg in scene.segments:
+        name = getattr(scene.styles[seg.style], "name", seg.style)
+        if not names or names[-1] != name:
+            names.append(name)
+    if len(scene.segments) == 1:
+        return f"<b>{_esc(names[0])}</b>"
+    shown = ", ".join(_esc(n) for n in names[:4]) + (", …" if len(names) > 4 else "")
+    return f"a show of {len(scene.segments)} segments (<b>{shown}</b>)"
 
 
 class ExportDialog(QDialog):
-    def __init__(self, settings, style, stage, parent=None):
+    """Renders a snapshot of what the preview plays: the engine Scene it is given (one
+    style or a show, with the reactivity as set), nothing read from the preview itself."""
+
+    def __init__(self, settings, scene, start_at: float = 0.0, uses_gl: bool = False,
+                 parent=None):
         super().__init__(parent)
         from engine.export import QUALITIES
 
         self.settings = settings
-        self.style = style
-        self.stage = stage
+        self.scene = scene
+        self.uses_gl = uses_gl
         self.worker: Worker | None = None
         self.result = None
         self.setWindowTitle("Export video")
         self.setMinimumWidth(520)
-        track = Path(stage.track_path)
-        duration = float(stage.features.duration)
+        track = Path(scene.track)
+        duration = float(scene.features.duration)
 
-        what = QLabel(f"<b>{_esc(style.name)}</b> moving to <b>{_esc(track.name)}</b>"
+        what = QLabel(f"{describe_scene(scene)} moving to <b>{_esc(track.name)}</b>"
                       f" ({duration:.1f} s), with the reactivity set in the preview")
         what.setWordWrap(True)
 
@@ -101,7 +118,7 @@ class ExportDialog(QDialog):
         self.start.setRange(0.0, max(0.0, duration - 0.1))
         self.start.setDecimals(1)
         self.start.setSuffix(" s")
-        self.start.setValue(min(stage.current_time(), max(0.0, duration - 0.1)))
+        self.start.setValue(min(start_at, max(0.0, duration - 0.1)))
         self.length = QDoubleSpinBox()
         self.length.setRange(0.1, max(0.1, duration))
         self.length.setDecimals(1)
@@ -134,7 +151,7 @@ class ExportDialog(QDialog):
         self.quality.currentIndexChanged.connect(self._quality_changed)
         self._quality_changed()
 
-        default = Path(settings.last_dir("export")) / f"{_slug(style.name)}-{_slug(track.stem)}.mp4"
+        default = Path(settings.last_dir("export")) / f"{_slug(_title(scene))}-{_slug(track.stem)}.mp4"
         self.target = QLineEdit(str(default))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -206,22 +223,24 @@ class ExportDialog(QDialog):
         return tuple(wh) if wh else (self.width_box.value(), self.height_box.value())
 
     def options(self) -> dict:
+        """The dialog's choices, as the fields of the engine's ExportRequest."""
         opts = {
             "size": self.frame_size(),
             "fps": float(self.fps.currentData()),
             "quality": self.quality.currentData(),
-            "reactivity": self.stage.effective_preset() or "punchy",
             # On a CPU-only machine the preview measured torch faster; don't make a second
             # (software) GL context in this process for the export.
-            "renderer": "auto" if self.stage.active_path == "gl" else "torch",
+            "renderer": "auto" if self.uses_gl else "torch",
         }
         if self.part.isChecked():
             opts["start"] = float(self.start.value())
             opts["duration"] = float(self.length.value())
-        features = self.stage.features
-        if features is not None and abs(features.fps - opts["fps"]) < 1e-6:
-            opts["features"] = features
         return opts
+
+    def request(self, out: Path):
+        from engine.export import ExportRequest
+
+        return ExportRequest(self.scene, out, track=self.scene.track, **self.options())
 
     # -- running ---------------------------------------------------------------------------
     @property
@@ -249,8 +268,7 @@ class ExportDialog(QDialog):
         self.open_button.setVisible(False)
         self.cancel_button.setVisible(True)
         self.close_button.setEnabled(False)
-        self.worker = Worker(run_export, self.style, self.stage.track_path, str(out_path),
-                             options=self.options(), name="export")
+        self.worker = Worker(run_export, self.request(out_path), name="export")
         self.worker.on(progress=self._progress, finished=self._finished,
                        errored=self._failed, cancelled=self._cancelled, done=self._done)
         return self.worker.start()

@@ -1,4 +1,5 @@
-"""``sonolume render STYLE TRACK -o out.mp4``: a style reacting to a track, as an MP4."""
+"""``sonolume render STYLE TRACK -o out.mp4``: a style reacting to a track, as an MP4;
+``sonolume render SHOW.json -o out.mp4``: a show (several styles) the same way."""
 
 from __future__ import annotations
 
@@ -7,40 +8,49 @@ import sys
 import threading
 from pathlib import Path
 
-from engine.cli.common import library_dir_from_args, parse_size
+from engine.cli.common import library_dir_from_args
 from engine.errors import SonolumeError
+from engine.export.sizes import OUTPUT_SIZES, parse_output_size
 
-NAMED_SIZES = {"1080p": "1920x1080", "720p": "1280x720", "vertical": "1080x1920",
-               "square": "1080x1080", "4k": "3840x2160"}
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
+QUALITY_CHOICES = ["auto", "fast", "standard", "high"]
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "render", help="render a style reacting to a track into an MP4 with the sound",
+        "render", help="render a style (or a show) reacting to a track into an MP4 with "
+        "the sound",
         description="Render STYLE driven by TRACK's beats, loudness and harmony into an "
-        "H.264 + AAC MP4 whose audio is the track's matching segment. Ctrl-C stops and "
+        "H.264 + AAC MP4 whose audio is the track's matching segment; or a show file "
+        "(SHOW.json, see 'sonolume show') in place of STYLE TRACK. Ctrl-C stops and "
         "leaves no partial file.")
-    p.add_argument("style", metavar="STYLE", help="style id or name (see 'sonolume styles list')")
-    p.add_argument("track", metavar="TRACK", help="audio file: WAV, FLAC, OGG or MP3")
+    p.add_argument("style", metavar="STYLE|SHOW",
+                   help="style id or name (see 'sonolume styles list'), or a show file")
+    p.add_argument("track", metavar="TRACK", nargs="?",
+                   help="audio file: WAV, FLAC, OGG or MP3 (a show names its own)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.mp4", help="the video to write")
+    p.add_argument("--track", dest="new_track", metavar="NEW",
+                   help="a show's track at its new place (its content must match)")
     p.add_argument("--size", default="1280x720", metavar="WxH",
-                   help="1920x1080, 1280x720 (default), 1080x1920, 1080x1080, any even WxH, "
-                   f"or a name: {', '.join(NAMED_SIZES)}")
+                   help="any even WxH or a name: " + ", ".join(
+                       f"{n} ({s.text})" for n, s in OUTPUT_SIZES.items()) + " (default 720p)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
-    p.add_argument("--reactivity", default="punchy", metavar="PRESET",
-                   help="reactivity preset name or .json path (default punchy; see "
-                   "'sonolume reactivity')")
+    p.add_argument("--reactivity", default=None, metavar="PRESET",
+                   help="reactivity preset name or .json path (default punchy, or the "
+                   "show's; see 'sonolume reactivity')")
     p.add_argument("--start", type=float, default=0.0, metavar="S",
                    help="start of the segment in the track, seconds (default 0)")
     p.add_argument("--duration", type=float, metavar="D",
                    help="length of the segment, seconds (default: to the end of the track)")
-    p.add_argument("--quality", default="standard", choices=["fast", "standard", "high"],
-                   help="fast: draws at 1/4 size and upscales (many times quicker on a CPU); "
-                   "standard: full size; high: supersampled, finer encoding")
+    p.add_argument("--quality", default="auto", choices=QUALITY_CHOICES,
+                   help="auto (default): measures one full-size frame and draws every pixel "
+                   "where that keeps up, else fast; fast: draws at 1/4 size and upscales "
+                   "(many times quicker on a CPU); standard: full size; high: supersampled, "
+                   "finer encoding")
     p.add_argument("--renderer", default="auto", choices=["auto", "gl", "torch"],
                    help="auto (default) times both on this machine and takes the faster")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latent walk (default 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the latent walk (default 0, or the show's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -65,7 +75,7 @@ def run_list(args) -> int:
 
 
 def output_size(text: str) -> tuple[int, int]:
-    return parse_size(NAMED_SIZES.get(text.strip().lower(), text))
+    return parse_output_size(text)
 
 
 def _fmt_seconds(s: float) -> str:
@@ -111,23 +121,99 @@ class _Bar:
             self.bar = None
 
 
-def run(args) -> int:
-    from engine.export import export_video
-    from engine.runtime import tune_allocator
+def _scene(args, library_dir):
+    """The Scene to render: a show file's, or one style over TRACK."""
+    from engine.scene import Scene
+    from engine.scene.show import find_show, looks_like_show, open_show, read_show
     from engine.styles.library import Library
+
+    library = Library(library_dir)
+    if looks_like_show(args.style, library_dir):
+        path = find_show(args.style, library_dir)
+        if path is None:
+            raise SonolumeError(f"show file not found: {args.style}")
+        if args.track and args.new_track:
+            raise SonolumeError("give the show's new track once: TRACK or --track NEW")
+        show = read_show(path)
+        scene = open_show(show, library, track=args.new_track or args.track,
+                          library_dir=library_dir, where=path.name, warn=_warn)
+        changes = {}
+        if args.reactivity is not None:
+            changes["preset"] = args.reactivity
+        if args.seed is not None:
+            changes["seed"] = args.seed
+        return (scene.copy(**changes) if changes else scene), show
+    if args.new_track:
+        raise SonolumeError("--track is for a show whose track moved; give TRACK after STYLE")
+    if not args.track:
+        raise SonolumeError("give a TRACK after the style (or render a show file)")
+    if not Path(args.track).is_file():
+        raise SonolumeError(f"audio file not found: {args.track}")
+    style = library.get(args.style)
+    return Scene.single(style, preset=args.reactivity or "punchy", seed=args.seed or 0,
+                        track=args.track, library_dir=library_dir), None
+
+
+def _warn(msg: str) -> None:
+    print(f"sonolume: note: {msg}", file=sys.stderr)
+
+
+def _with_structure(scene, show):
+    """A show's transitions need its bars and beats (cached with the analysis); without
+    them the beat times of the analysis stand in."""
+    if show is None:
+        return scene
+    from engine.audio.structure import analyze_structure
+
+    try:
+        structure = analyze_structure(scene.track, meter=scene.meter,
+                                      downbeat_shift=scene.downbeat_shift)
+    except SonolumeError as exc:
+        _warn(f"no bars for this track ({exc}); transitions follow the beats alone")
+        return scene
+    return scene.copy(structure=structure)
+
+
+def _auto_quality(args, scene, size, renderer_kind):
+    """Measure one full-size frame with the renderer the export will use; print the
+    choice and the expected time as the first line. Returns (quality, renderer)."""
+    from engine.audio.analyze import audio_info
+    from engine.export import choose_quality
+    from engine.render import make_renderer
+
+    info = audio_info(scene.track)
+    seg = info["duration"] - args.start if args.duration is None else \
+        min(args.duration, info["duration"] - args.start)
+    frames = max(1, round(max(seg, 0.0) * args.fps))
+    in_transition = 0
+    if len(scene.segments) > 1 and scene.structure is not None:
+        end = args.start + frames / args.fps
+        for w in scene.windows():
+            overlap = min(w.end, end) - max(w.start, args.start)
+            in_transition += max(0, round(overlap * args.fps))
+    cppn = scene.cppn(scene.segments[scene.segment_index(args.start)].style)
+    rend = make_renderer(cppn, renderer_kind, warn=_warn)
+    try:
+        choice = choose_quality(rend, cppn, size, args.fps, frames, in_transition)
+    except BaseException:
+        rend.release()
+        raise
+    print(choice.line(), flush=True)
+    return choice.quality, rend
+
+
+def run(args) -> int:
+    from engine.export import ExportRequest, export
+    from engine.runtime import tune_allocator
 
     out = Path(args.output).expanduser()
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise SonolumeError(f"'{out.name}': the video is an MP4; give a name ending in .mp4")
     size = output_size(args.size)
-    if not Path(args.track).is_file():
-        raise SonolumeError(f"audio file not found: {args.track}")
     library_dir = library_dir_from_args(args)
-    style = Library(library_dir).get(args.style)
+    scene, show = _scene(args, library_dir)
+    scene = _with_structure(scene, show)
     tune_allocator()
-
-    def warn(msg: str) -> None:
-        print(f"sonolume: note: {msg}", file=sys.stderr)
 
     # A `kill` (SIGTERM) should clean up like Ctrl-C does.
     previous = None
@@ -137,14 +223,20 @@ def run(args) -> int:
 
         previous = signal.signal(signal.SIGTERM, on_term)
     bar = _Bar(args.quiet)
+    quality, renderer = args.quality, args.renderer
+    rend = None
     try:
-        result = export_video(
-            style, args.track, out, size=size, fps=args.fps, reactivity=args.reactivity,
-            start=args.start, duration=args.duration, quality=args.quality,
-            renderer=args.renderer, seed=args.seed, library_dir=library_dir,
-            progress=bar, warn=warn)
+        if quality == "auto":
+            quality, rend = _auto_quality(args, scene, size, args.renderer)
+            renderer = rend
+        result = export(
+            ExportRequest(scene, out, size=size, fps=args.fps, quality=quality,
+                          renderer=renderer, start=args.start, duration=args.duration),
+            progress=bar, warn=_warn)
     finally:
         bar.close()
+        if rend is not None:
+            rend.release()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     w, h = result.size
@@ -154,7 +246,6 @@ def run(args) -> int:
           f"H.264 + AAC; drawn{drawn} by {result.renderer} in "
           f"{_fmt_seconds(result.seconds)} ({result.realtime:.2f}x realtime)")
     return 0
-
 
 
 def step_demo_video(ctx) -> list[Path]:

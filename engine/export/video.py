@@ -604,26 +604,57 @@ def _fmt_duration(s: float) -> str:
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
-def _time_frame(renderer, params, size) -> float:
-    renderer.render(params, *size)  # warm-up: grids, allocations, shader compile
-    t = time.perf_counter()
-    renderer.render(params, *size)
-    return time.perf_counter() - t
+def _time_frame(renderer, params, size, runs: int = 2) -> float:
+    """Seconds per frame as the export will see them. A CPU torch renderer is timed on
+    one thread and divided by the worker count, because the export draws one frame per
+    core (torch's own threads collapse on a busy machine; see _FrameStream)."""
+    from engine.render import TorchRenderer
+
+    parallel = 1
+    threads = None
+    if isinstance(renderer, TorchRenderer) and renderer.device.type == "cpu":
+        import torch
+
+        parallel = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+    try:
+        renderer.render(params, *size)  # warm-up: grids, allocations, shader compile
+        best = math.inf
+        for _ in range(runs):
+            t = time.perf_counter()
+            renderer.render(params, *size)
+            best = min(best, time.perf_counter() - t)
+    finally:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+    return best / parallel
 
 
 def choose_quality(renderer, cppn, size: tuple[int, int], fps: float, frames: int,
                    transition_frames: int = 0) -> QualityChoice:
-    """Measure one full-size frame with ``renderer`` (the one the export will use) and
-    pick ``standard`` when it keeps up (:data:`AUTO_MIN_REALTIME`), else ``fast``."""
+    """Time frames with ``renderer`` (the one the export will use) and pick ``standard``
+    when full size keeps up (:data:`AUTO_MIN_REALTIME`), else ``fast``.
+
+    The ``fast`` size is timed first (cheap); a full-size frame is timed only when that
+    does not already settle it, i.e. unless full size, estimated by pixel count, would be
+    over 4x too slow (on a 2-core CPU a 720p frame takes seconds, which is the point)."""
     from engine.reactive.params import FrameParams
 
     params = FrameParams.neutral(int(cppn.config.extra_inputs))
-    full = _time_frame(renderer, params, size)
-    if 1.0 / max(full * fps, 1e-9) >= AUTO_MIN_REALTIME:
-        quality, spf = "standard", full
+    small_size = render_size_for(size, QUALITIES["fast"].render_scale)
+    small = _time_frame(renderer, params, small_size)
+    estimate = small * (size[0] * size[1]) / (small_size[0] * small_size[1])
+
+    def keeps_up(spf: float) -> bool:
+        return 1.0 / max(spf * fps, 1e-9) >= AUTO_MIN_REALTIME
+
+    if not keeps_up(estimate / 4):
+        full = estimate
     else:
-        quality = "fast"
-        spf = _time_frame(renderer, params, render_size_for(size,
-                                                            QUALITIES["fast"].render_scale))
+        full = _time_frame(renderer, params, size, runs=1)
+    quality, spf = ("standard", full) if keeps_up(full) else ("fast", small)
     return QualityChoice(quality, full, spf, int(frames), int(transition_frames), float(fps),
                          getattr(renderer, "description", renderer.name), tuple(size))

@@ -17,6 +17,7 @@ bench/transitions.py: a transition frame stays within ~2x a single-style frame).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -51,17 +52,22 @@ class SceneDrawer:
     :meth:`release`."""
 
     def __init__(self, first: Renderer | None = None, first_cppn=None,
-                 make: Callable | None = None):
+                 make: Callable | None = None, keep: int | None = None):
         if first is None and make is None:
             raise ValueError("SceneDrawer needs a renderer or a way to make one")
         self.make = make if make is not None or first is None else sibling_factory(first)
         self.first = first
-        self._by_cppn: dict[int, Renderer] = {}
+        # id(cppn) -> (cppn, renderer), least recently used first. The CPPN is held so its
+        # id cannot be reused by a new network while its renderer is cached.
+        self._by_cppn: OrderedDict[int, tuple[object, Renderer]] = OrderedDict()
         self._owned: list[Renderer] = []
         self._holds = first_cppn  # what the shared first renderer holds now
         self._morph: Renderer | None = None
+        # ``keep``: at most this many renderers made here (the live preview, where a user
+        # clicks through the library); the least recently used one is released first.
+        self.keep = keep
         if self.make is not None and first is not None and first_cppn is not None:
-            self._by_cppn[id(first_cppn)] = first
+            self._by_cppn[id(first_cppn)] = (first_cppn, first)
 
     def renderer_for(self, cppn) -> Renderer:
         if self.make is None:  # one renderer, switched between styles
@@ -69,13 +75,23 @@ class SceneDrawer:
                 self.first.set_cppn(cppn)
                 self._holds = cppn
             return self.first
-        r = self._by_cppn.get(id(cppn))
-        if r is not None:
-            return r
+        entry = self._by_cppn.get(id(cppn))
+        if entry is not None and entry[0] is cppn:
+            self._by_cppn.move_to_end(id(cppn))
+            return entry[1]
+        if self.keep is not None:
+            self._evict(self.keep - 1)
         r = self.make(cppn)
         self._owned.append(r)
-        self._by_cppn[id(cppn)] = r
+        self._by_cppn[id(cppn)] = (cppn, r)
         return r
+
+    def _evict(self, room: int) -> None:
+        owned = [k for k, (_, r) in self._by_cppn.items() if r is not self.first]
+        for k in owned[: max(0, len(owned) - room)]:
+            _, r = self._by_cppn.pop(k)
+            self._owned.remove(r)
+            r.release()
 
     def draw(self, frame, width: int, height: int) -> np.ndarray:
         """The frame as (height, width, 3) uint8."""
@@ -118,5 +134,6 @@ class SceneDrawer:
         for r in self._owned:
             r.release()
         self._owned.clear()
-        self._by_cppn = {k: v for k, v in self._by_cppn.items() if v is self.first}
+        self._by_cppn = OrderedDict((k, v) for k, v in self._by_cppn.items()
+                                    if v[1] is self.first)
         self._morph = None

@@ -281,3 +281,64 @@ def test_cli_ctrl_c_leaves_no_partial_file(track, tmp_path):
     assert proc.returncode == 130, err
     assert "cancelled" in err
     assert leftovers(tmp_path) == []
+
+
+class Sleepy(Renderer):
+    """Takes ``per_pixel`` seconds per pixel: a machine of known speed."""
+
+    name = "sleepy"
+
+    def __init__(self, per_pixel):
+        self.per_pixel, self.sizes = per_pixel, []
+
+    def set_cppn(self, cppn):
+        pass
+
+    def render(self, params, width, height):
+        self.sizes.append((width, height))
+        time.sleep(self.per_pixel * width * height)
+        return np.zeros((height, width, 3), np.uint8)
+
+
+@pytest.mark.parametrize("per_pixel, quality, full_timed", [
+    (1e-5, "standard", True),  # 64x36 in 23 ms: keeps up with 10 fps
+    (2e-4, "fast", True),  # 0.46 s: too slow, but only the full frame can say so
+    (1e-3, "fast", False),  # the quarter-size frame already shows it is hopeless
+])
+def test_auto_quality_measures_the_machine(per_pixel, quality, full_timed):
+    from engine.export import choose_quality
+
+    r = Sleepy(per_pixel)
+    choice = choose_quality(r, CPPN(SMALL), (64, 36), 10.0, frames=100, transition_frames=20)
+    assert choice.quality == quality and ((64, 36) in r.sizes) == full_timed
+    spf = per_pixel * (64 * 36 if quality == "standard" else 16 * 9)
+    assert choice.seconds_per_frame == pytest.approx(spf, rel=0.5, abs=0.01)
+    assert choice.expected_seconds == pytest.approx(120 * choice.seconds_per_frame)
+    assert choice.line().startswith(f"quality: {quality} (") and "100 frames" in choice.line()
+
+
+def test_the_next_export_removes_what_a_killed_one_left(track, tmp_path):
+    """kill -9 leaves the temporary; the next export into that folder removes it (once
+    nothing can still own it) and keeps everything else."""
+    from engine.atomic import temp_path
+
+    old = temp_path(tmp_path / "song.mp4")
+    old.write_bytes(b"half a video")
+    legacy = tmp_path / ".song.mp4.k3x9a.part"  # the naming before engine.atomic
+    legacy.write_bytes(b"half a video")
+    live = temp_path(tmp_path / "other.mp4")  # another export, still writing
+    live.write_bytes(b"being written")
+    mine = tmp_path / ".notes.part"
+    mine.write_bytes(b"not ours")
+    for p in (old, legacy, mine):
+        os.utime(p, (time.time() - 7 * 3600,) * 2)
+    notes = []
+    export_video(CPPN(SMALL), track, tmp_path / "x.mp4", size=(32, 18), duration=0.2,
+                 quality="fast", warn=notes.append)
+    assert leftovers(tmp_path) == sorted([live.name, mine.name, "x.mp4"])
+    assert any("interrupted export" in n for n in notes)
+    # a killed export's video temporary goes after 10 minutes untouched
+    os.utime(live, (time.time() - 11 * 60,) * 2)
+    export_video(CPPN(SMALL), track, tmp_path / "x.mp4", size=(32, 18), duration=0.2,
+                 quality="fast")
+    assert leftovers(tmp_path) == sorted([mine.name, "x.mp4"])
