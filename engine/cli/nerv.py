@@ -115,17 +115,17 @@ def parse_params(text: str | None) -> int | None:
 
 
 def _bar(quiet: bool, trainer):
+    """The training bar: live on a terminal, a line every few seconds in a log."""
     if quiet:
         return None, None
-    from tqdm import tqdm
+    from engine.progress import progress_bar
 
-    bar = tqdm(total=trainer.total_steps, initial=trainer.step_count, unit="step",
-               dynamic_ncols=True, file=sys.stderr, desc="NeRV")
+    bar = progress_bar(trainer.total_steps, initial=trainer.step_count, unit="step",
+                       desc="NeRV")
 
     def update(ev) -> None:
         if ev.phase == "targets":
             return
-        bar.n = ev.step
         post = {"ep": f"{ev.epoch}/{ev.epochs}"}
         if "pixel_loss" in ev.losses:
             post["pix"] = f"{ev.losses['pixel_loss']:.4f}"
@@ -134,7 +134,7 @@ def _bar(quiet: bool, trainer):
         if ev.metrics:
             post["psnr"] = f"{ev.metrics.get('psnr_train', float('nan')):.2f}"
         bar.set_postfix(post, refresh=False)
-        bar.refresh()
+        bar.update(ev.step - bar.n)  # tqdm decides when to draw (not on every step)
 
     return bar, update
 

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.clip.loader import load_clip
     from engine.spatial.grid import make_grid
     from engine.spatial.inspect import RANDOM_NOTE, build_panels, build_report
-    from engine.spatial.maps import compute_map, load_picture
+    from engine.spatial.maps import MAX_SIDE, compute_map, load_picture
     from engine.spatial.render import COLORMAPS, montage, render_overlay, save_png
 
     if args.colormap and args.colormap not in COLORMAPS:
@@ -130,14 +130,18 @@ def run(args: argparse.Namespace) -> int:
 
     clip = load_clip(spec)
     if not args.json:
+        if source.get("scaled_from"):
+            sw, sh = source["scaled_from"]
+            print(f"{path.name}: {sw}x{sh} scaled to {w}x{h} (at most {MAX_SIDE} px on the "
+                  "long side)", file=sys.stderr)
         print(f"{path.name}: {w}x{h}, {grid.rows}x{grid.cols} = {grid.count} patches of "
               f"{grid.patch} px at stride {grid.stride}, coverage {grid.coverage:.1%}; "
               f"CLIP {clip.label}", file=sys.stderr)
     bar = None
-    if grid.count > 2 * args.batch_size and sys.stderr.isatty() and not args.json:
-        from tqdm import tqdm
+    if grid.count > 2 * args.batch_size and not args.json:
+        from engine.progress import progress_bar
 
-        bar = tqdm(total=grid.count, desc="patches", unit="patch", file=sys.stderr)
+        bar = progress_bar(grid.count, desc="patches", unit="patch")
     try:
         smap = compute_map(clip, image, grid, cache=not args.no_cache,
                            batch_size=args.batch_size,
@@ -178,13 +182,18 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(smap, panels, source, pred_map=pred_map)
     report["output"] = str(out)
     if args.json:
-        json.dump(report, sys.stdout, indent=1)
+        # allow_nan=False: NaN is not JSON; the report carries undefined values as null.
+        json.dump(report, sys.stdout, indent=1, allow_nan=False)
         sys.stdout.write("\n")
     else:
         for p, entry in zip(panels, report["panels"]):
+            if entry["mean"] is None:
+                why = " (a single patch has no neighbours)" if p.key == "coherence" else ""
+                print(f"{p.title}: undefined{why}")
+                continue
+            best = entry["best_patch"]
             print(f"{p.title}: mean {entry['mean']:.3f}, min {entry['min']:.3f}, max "
-                  f"{entry['max']:.3f}, best patch {entry['best_patch'][0]},"
-                  f"{entry['best_patch'][1]}")
+                  f"{entry['max']:.3f}, best patch {best[0]},{best[1]}")
         if report["coherence"] is not None:
             print(f"coherence (mean neighbour cosine): {report['coherence']:.3f}")
         if pred_map is not None:

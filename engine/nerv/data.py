@@ -56,7 +56,9 @@ def probe_video(path: str | Path) -> dict:
     try:
         meta = next(gen)
     except (RuntimeError, OSError, StopIteration) as exc:
-        raise SonolumeError(f"cannot read {path} as a video: {_first_line(exc)}") from exc
+        from engine.spatial.maps import video_error
+
+        raise video_error(path, exc) from exc
     finally:
         gen.close()
     return meta

@@ -28,14 +28,21 @@ class Panel:
     extra: dict = field(default_factory=dict)
 
 
-def _best(values: np.ndarray) -> list[int]:
-    v = np.where(np.isfinite(values), values, -np.inf)
+def _best(values: np.ndarray) -> list[int] | None:
+    """(row, col) of the highest finite value; None when there is none (a 1x1 grid has
+    no neighbours, so its coherence is undefined)."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return None
+    v = np.where(finite, values, -np.inf)
     r, c = np.unravel_index(int(np.argmax(v)), v.shape)
     return [int(r), int(c)]
 
 
 def _round(a) -> list:
-    return np.round(np.asarray(a, dtype=np.float64), 5).tolist()
+    """Nested lists for JSON, undefined values (NaN) as null: NaN is not JSON."""
+    a = np.round(np.asarray(a, dtype=np.float64), 5)
+    return np.where(np.isfinite(a), a, None).tolist()
 
 
 def _finite(x: float) -> float | None:

@@ -77,6 +77,18 @@ def value_range(values, vmin=None, vmax=None) -> tuple[float, float]:
     return lo, hi
 
 
+def _cells_at(cells: np.ndarray, grid: PatchGrid, dw: int, dh: int) -> np.ndarray:
+    """Per-pixel cell values (dh, dw) of a ``dw`` x ``dh`` view of the grid's frame."""
+    if (dw, dh) == (grid.width, grid.height):
+        return cells_to_pixels(cells, grid)
+    xe, ye = grid.cell_edges()
+    xs = np.minimum(((np.arange(dw) + 0.5) * grid.width / dw).astype(int), grid.width - 1)
+    ys = np.minimum(((np.arange(dh) + 0.5) * grid.height / dh).astype(int), grid.height - 1)
+    cols = np.searchsorted(np.asarray(xe[1:-1]), xs, side="right")
+    rows = np.searchsorted(np.asarray(ye[1:-1]), ys, side="right")
+    return cells[rows[:, None], cols[None, :]]
+
+
 def render_overlay(
     image: np.ndarray,
     values,
@@ -119,8 +131,11 @@ def render_overlay(
 
     base = Image.fromarray(img.astype(np.uint8), "RGB")
     base = base.resize((dw, dh), Image.Resampling.LANCZOS) if (dw, dh) != base.size else base
-    heat = apply_colormap((cells_to_pixels(cells, grid) - lo) / (hi - lo), colormap)
-    heat = Image.fromarray(heat, "RGB").resize((dw, dh), Image.Resampling.NEAREST)
+    # Paint the cells at display size: painting at the picture's size first took ~1 GB of
+    # temporaries for a 4096 px picture, only to be shrunk. Each display pixel takes the
+    # cell of the picture pixel it samples (as a nearest-neighbour resize would).
+    heat = apply_colormap((_cells_at(cells, grid, dw, dh) - lo) / (hi - lo), colormap)
+    heat = Image.fromarray(heat, "RGB")
     pic = Image.blend(base, heat, float(np.clip(alpha, 0.0, 1.0)))
 
     draw = ImageDraw.Draw(pic, "RGBA")

@@ -81,3 +81,28 @@ def test_ctrl_c_saves_last_exits_130_and_resumes(synth_video, tmp_path, monkeypa
 def test_models_listing(args, capsys):
     assert main(args) == 0
     assert "hnerv-0.75m" in capsys.readouterr().out
+
+
+def test_an_audio_file_is_named_as_having_no_video_stream(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "song.wav"
+    sf.write(wav, np.sin(np.arange(8000) / 5).astype(np.float32), 8000)
+    rc = main(["nerv", "train", str(wav), "--clip-head", "none", "--out",
+               str(tmp_path / "r"), *FAST])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "has no video stream" in err and "Error opening output files" not in err
+
+
+def test_progress_in_a_log_is_a_few_lines_not_one_per_step(synth_video, tmp_path, capsys):
+    # capsys is not a terminal: 8 epochs x 7 steps used to redraw the bar 56+ times.
+    rc = main(["nerv", "train", str(synth_video), "--clip-head", "none", "--epochs", "8",
+               "--out", str(tmp_path / "r"), *SMALL])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    bar_lines = [line for line in err.splitlines() if line.startswith("NeRV")]
+    assert 1 <= len(bar_lines) <= 4, err
+    assert "56/56" in bar_lines[-1]
