@@ -33,7 +33,8 @@ def parse_hw(text: str, limit: int = 4096) -> tuple[int, int]:
         raise SonolumeError(f"bad frame size '{text}': use HEIGHTxWIDTH, e.g. 128x256")
     h, w = int(m.group(1)), int(m.group(2))
     if not (8 <= h <= limit and 8 <= w <= limit):
-        raise SonolumeError(f"bad frame size '{text}': each side must be between 8 and {limit}")
+        # The same wording as every other size in Sonolume (engine/export/sizes.py).
+        raise SonolumeError(f"bad frame size '{text}': each side must be 8 to {limit}")
     return h, w
 
 
