@@ -151,7 +151,8 @@ class ExportDialog(QDialog):
         self.quality.currentIndexChanged.connect(self._quality_changed)
         self._quality_changed()
 
-        default = Path(settings.last_dir("export")) / f"{_slug(_title(scene))}-{_slug(track.stem)}.mp4"
+        name = f"{_slug(_title(scene))}-{_slug(track.stem)}.mp4"
+        default = Path(settings.last_dir("export")) / name
         self.target = QLineEdit(str(default))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)

@@ -99,7 +99,8 @@ class GLView(QOpenGLWidget):
         self.renderer = None
         self.cppn = None
         self.has_cppn = False
-        self.params = None
+        self.frame = None  # the engine scene frame to draw next
+        self._drawer = None  # transitions: the engine's SceneDrawer over GL renderers
         self.full = False
         self.shown_size = (0, 0)
         self.description = ""
@@ -144,8 +145,8 @@ class GLView(QOpenGLWidget):
             self.doneCurrent()
         self.update()
 
-    def draw(self, params, full: bool = False) -> None:
-        self.params, self.full = params, full
+    def draw(self, frame, full: bool = False) -> None:
+        self.frame, self.full = frame, full
         self.update()
 
     def shutdown(self) -> None:
@@ -158,6 +159,8 @@ class GLView(QOpenGLWidget):
                     obj.release()
             if self.renderer is not None:
                 self.renderer.release()
+            if self._drawer is not None:
+                self._drawer.release()
         except Exception:  # noqa: BLE001 - the context may already be gone
             pass
         finally:
@@ -261,7 +264,11 @@ class GLView(QOpenGLWidget):
             return
         screen = self.ctx.detect_framebuffer(self.defaultFramebufferObject())
         dw, dh = self._device_size()
-        if self.renderer is None or self.params is None or not self.has_cppn:
+        frame = self.frame
+        if frame is not None and frame.single and frame.cppn is not self.cppn:
+            self.cppn = frame.cppn
+            self._bind_cppn()
+        if self.renderer is None or frame is None or not self.has_cppn:
             screen.use()
             self.ctx.viewport = (0, 0, dw, dh)
             self.ctx.clear(0.0, 0.0, 0.0, 1.0)
@@ -271,7 +278,10 @@ class GLView(QOpenGLWidget):
         try:
             t0 = time.perf_counter()
             fbo = self._target(w, h)
-            self.renderer.render_to(fbo, self.params, w, h)
+            if frame.single:
+                self.renderer.render_to(fbo, frame.params, w, h)
+            else:
+                self._draw_transition(frame, w, h)
             self.ctx.finish()  # so the time measured is the real cost of the frame
             dt = time.perf_counter() - t0
             screen.use()
@@ -290,6 +300,24 @@ class GLView(QOpenGLWidget):
             self.meter.tick()
         self.shown_size = (w, h)
         QTimer.singleShot(0, self.frameShown.emit)
+
+    def _draw_transition(self, frame, w: int, h: int) -> None:
+        """Two styles at once: the engine's SceneDrawer draws and combines them exactly as
+        the export does (a GL renderer per style on this context, read back, blended on the
+        CPU) and the result is uploaded; a transition lasts a few beats, so the read-back
+        costs little, and preview and export cannot disagree."""
+        from app.preview import PREVIEW_RENDERERS
+        from engine.render.gl_renderer import GLRenderer
+        from engine.scene import SceneDrawer
+
+        if self._drawer is None:
+            self._drawer = SceneDrawer(make=lambda cppn: GLRenderer(cppn, ctx=self.ctx),
+                                       keep=PREVIEW_RENDERERS)
+        rgb = self._drawer.draw(frame, w, h)
+        rgba = np.empty((h, w, 4), np.uint8)
+        rgba[..., :3] = rgb[::-1]  # numpy rows run top-down, GL's bottom-up
+        rgba[..., 3] = 255
+        self._tex.write(rgba.tobytes())
 
     def resizeGL(self, w: int, h: int) -> None:
         self.update()

@@ -296,8 +296,13 @@ class MainWindow(QMainWindow):
             dialogs.error(self, "Export video", "Load a track first: the video is the style "
                           "moving to a piece of music.")
             return
+        scene = self.stage.export_scene()
+        if scene is None:
+            dialogs.error(self, "Export video", "The selected style cannot be drawn.")
+            return
         self.stage.pause()
-        self.export_dialog = ExportDialog(self.settings, style, self.stage, self)
+        self.export_dialog = ExportDialog(self.settings, scene, self.stage.current_time(),
+                                          uses_gl=self.stage.active_path == "gl", parent=self)
         self.export_dialog.show()
 
     def about(self) -> None:

@@ -26,8 +26,6 @@ from PySide6.QtCore import QRectF, QSize, Qt, QThread, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from engine.reactive import FrameParams
-
 log = logging.getLogger("sonolume.app.preview")
 
 MIN_SIDE = 32
@@ -98,6 +96,9 @@ class FpsMeter:
 
 
 RENDER_NICE = 5  # how much less CPU the render threads get than the GUI thread, when short
+# Renderers a preview thread keeps (one per style it drew lately): a transition needs two, a
+# morph one more; a VJ flicking through the library must not pile up one per click.
+PREVIEW_RENDERERS = 4
 
 
 def lower_thread_priority(nice: int = RENDER_NICE) -> bool:
@@ -120,7 +121,10 @@ def lower_thread_priority(nice: int = RENDER_NICE) -> bool:
 
 
 class TorchRenderThread(QThread):
-    """Renders the most recent request; older requests are dropped, never queued."""
+    """Draws the most recent scene frame; older requests are dropped, never queued.
+
+    A frame is the engine's :class:`engine.scene.Frame` (one style, or two inside a
+    transition), drawn by the engine's SceneDrawer: the same code the export runs."""
 
     frameReady = Signal(object, float, int, bool)  # QImage, seconds, serial, full
     failed = Signal(str)
@@ -130,19 +134,13 @@ class TorchRenderThread(QThread):
         self.single_threaded = single_threaded
         self._cond = threading.Condition()
         self._request = None
-        self._cppn = None
-        self._cppn_dirty = False
         self._stop = False
-        self.renderer = None
+        self.drawer = None
 
-    def set_cppn(self, cppn) -> None:
-        with self._cond:
-            self._cppn, self._cppn_dirty = cppn, True
-
-    def request(self, params: FrameParams, width: int, height: int, serial: int,
+    def request(self, frame, width: int, height: int, serial: int,
                 full: bool = False) -> None:
         with self._cond:
-            self._request = (params, width, height, serial, full)
+            self._request = (frame, width, height, serial, full)
             self._cond.notify()
 
     def stop(self) -> None:
@@ -156,35 +154,32 @@ class TorchRenderThread(QThread):
         import torch
 
         from engine.render.torch_renderer import TorchRenderer
+        from engine.scene import SceneDrawer
 
         if self.single_threaded:
             torch.set_num_threads(1)  # per calling thread: training keeps its own count
         lower_thread_priority()
-        while True:
-            with self._cond:
-                while not self._stop and self._request is None:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                params, w, h, serial, full = self._request
-                self._request = None
-                cppn, dirty = self._cppn, self._cppn_dirty
-                self._cppn_dirty = False
-            if cppn is None:
-                continue
-            try:
-                if self.renderer is None:
-                    self.renderer = TorchRenderer(cppn)
-                elif dirty:
-                    self.renderer.set_cppn(cppn)
-                t0 = time.perf_counter()
-                frame = self.renderer.render(params, w, h)
-                dt = time.perf_counter() - t0
-            except Exception as exc:  # noqa: BLE001 - reported to the user, loop lives on
-                log.exception("torch preview render failed")
-                self.failed.emit(f"preview rendering failed: {exc}")
-                continue
-            self.frameReady.emit(to_qimage(frame), dt, serial, full)
+        self.drawer = SceneDrawer(make=TorchRenderer, keep=PREVIEW_RENDERERS)
+        try:
+            while True:
+                with self._cond:
+                    while not self._stop and self._request is None:
+                        self._cond.wait()
+                    if self._stop:
+                        return
+                    frame, w, h, serial, full = self._request
+                    self._request = None
+                try:
+                    t0 = time.perf_counter()
+                    image = self.drawer.draw(frame, w, h)
+                    dt = time.perf_counter() - t0
+                except Exception as exc:  # noqa: BLE001 - reported to the user, loop lives on
+                    log.exception("torch preview render failed")
+                    self.failed.emit(f"preview rendering failed: {exc}")
+                    continue
+                self.frameReady.emit(to_qimage(image), dt, serial, full)
+        finally:
+            self.drawer.release()
 
 
 class RasterView(QWidget):
@@ -238,8 +233,7 @@ class RasterView(QWidget):
         self.scale.target_fps = fps
 
     def set_cppn(self, cppn) -> None:
-        for t in self.threads:
-            t.set_cppn(cppn)
+        """Whether there is anything to draw (the frames themselves carry their CPPNs)."""
         self.has_cppn = cppn is not None
         if cppn is None:
             self.image = None
@@ -258,20 +252,20 @@ class RasterView(QWidget):
         k = min(1.0, math.sqrt(limit / (w * h)))
         return max(1, round(w * k)), max(1, round(h * k))
 
-    def draw(self, params: FrameParams, full: bool = False) -> None:
-        """Ask for a frame (``full``: at the widget's own resolution, for a still); when
-        every renderer is busy, this one replaces any waiting one."""
+    def draw(self, frame, full: bool = False) -> None:
+        """Ask for a scene frame (``full``: at the widget's own resolution, for a still);
+        when every renderer is busy, this one replaces any waiting one."""
         if not self.has_cppn:
             return
         self._serial += 1
         if not self._idle:
-            self._next = (params, self._serial, full)
+            self._next = (frame, self._serial, full)
             return
-        self._send(params, self._serial, full)
+        self._send(frame, self._serial, full)
 
-    def _send(self, params, serial: int, full: bool) -> None:
+    def _send(self, frame, serial: int, full: bool) -> None:
         w, h = self.full_size if full else self.render_size
-        self._idle.pop(0).request(params, w, h, serial, full)
+        self._idle.pop(0).request(frame, w, h, serial, full)
 
     def _on_failed(self, thread, message: str) -> None:
         self._idle.append(thread)
@@ -293,9 +287,9 @@ class RasterView(QWidget):
             self.update()
             self.frameShown.emit()
         if self._next is not None:
-            params, serial, full = self._next
+            frame, serial, full = self._next
             self._next = None
-            self._send(params, serial, full)
+            self._send(frame, serial, full)
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)

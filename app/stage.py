@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 from app import dialogs
 from app.preview import FpsMeter, RasterView
 from app.workers import Worker
-from engine.reactive import FrameParams, latent_walk
+from engine.reactive import FrameParams
 
 log = logging.getLogger("sonolume.app.stage")
 
@@ -177,11 +176,11 @@ class Stage(QWidget):
         super().__init__(parent)
         self.settings = settings
         self.setAcceptDrops(True)
-        self.cppn = None
         self.shown_style = None
+        # What the preview draws: the engine's Scene (one style following the library, or a
+        # show); the views only draw the frames it gives (the export reads the same scene).
+        self.scene = None
         self.features = None
-        self.param_track = None
-        self._params_key = None
         self.track_path: str | None = None
         self.analysis: Worker | None = None
         self.clock = Clock()
@@ -308,22 +307,45 @@ class Stage(QWidget):
 
     # -- style -----------------------------------------------------------------------------
     def set_style(self, style) -> None:
-        """Show ``style`` (a library Style) or nothing (None)."""
+        """Show ``style`` (a library Style) or nothing (None) for the whole track."""
+        from engine.scene import Scene
+
         self.shown_style = style
+        cppn = None
         if style is None:
-            self.cppn = None
+            self.scene = None
         else:
             try:
-                self.cppn = style.load_cppn()
+                if self.scene is None:
+                    self.scene = Scene.single(style, features=self.features,
+                                              preset=self.preset, amounts=self.amounts,
+                                              track=self.track_path)
+                else:
+                    self.scene.set_style(style)
+                cppn = self.scene.cppn(self.scene.segments[0].style)
             except Exception as exc:  # noqa: BLE001 - a broken style must not break the app
                 log.exception("cannot load style %s", style.id)
-                self.cppn = None
+                self.scene = None
                 dialogs.error(self, "Style", f"cannot load '{style.name}': {exc}")
         for v in (self.raster, self.gl):
             if v is not None:
-                v.set_cppn(self.cppn)
-        self._rebuild_params()
+                v.set_cppn(cppn)
         self._dirty = True
+
+    @property
+    def cppn(self):
+        """The CPPN shown now (the outgoing one inside a transition); None without a style."""
+        if self.scene is None:
+            return None
+        return self.scene.frame_at(self.clock.now()).cppn
+
+    @property
+    def param_track(self):
+        """The reactivity over the whole track for the style shown now (None: no track)."""
+        cppn = self.cppn
+        if cppn is None:
+            return None
+        return self.scene.param_track(int(cppn.config.extra_inputs))
 
     # -- track -----------------------------------------------------------------------------
     def choose_track(self) -> None:
@@ -377,7 +399,8 @@ class Stage(QWidget):
         self.track_label.setToolTip(str(path))
         if self.player is not None:
             self.player.setSource(QUrl.fromLocalFile(str(path)))
-        self._rebuild_params()
+        if self.scene is not None:
+            self.scene.set_features(features, track=self.track_path)
         self._dirty = True
         self.statusMessage.emit(f"loaded {Path(path).name}")
         self.trackLoaded.emit(features)
@@ -392,58 +415,39 @@ class Stage(QWidget):
         if self.player is not None:
             self.player.setSource(QUrl())
         self.track_label.setText("no track loaded")
-        self._rebuild_params()
+        if self.scene is not None:
+            self.scene.set_features(None)
+        self._dirty = True
         self.trackCleared.emit()
 
     # -- reactivity ------------------------------------------------------------------------
     def set_reactivity(self, preset, amounts: dict[str, float] | None = None) -> None:
         self.preset = preset
         self.amounts = dict(amounts or {})
-        self._rebuild_params()
+        if self.scene is not None:
+            self.scene.set_reactivity(preset, self.amounts)
         self._dirty = True
 
     def effective_preset(self):
         """The chosen preset with each target scaled by its slider (0 = off, 1 = as is)."""
-        if self.preset is None:
+        if self.preset is None or self.scene is None:
             return None
-        targets = {}
-        for name, m in self.preset.targets.items():
-            k = float(self.amounts.get(name, 1.0)) * float(self.amounts.get("_all", 1.0))
-            if k > 0:
-                targets[name] = replace(m, strength=m.strength * k, base=m.base * k)
-        return replace(self.preset, targets=targets)
+        return self.scene.effective_preset()
 
-    def _rebuild_params(self) -> None:
-        if self.cppn is None or self.features is None or self.preset is None:
-            self.param_track, self._params_key = None, None
-            return
-        from engine.reactive import compute_params
-
-        preset = self.effective_preset()
-        # Styles differ only in their CPPN: switching between two with the same number of
-        # extra inputs keeps the track's parameters (a rebuild of a 5-minute track took
-        # ~60 ms of the GUI thread on every switch).
-        key = (id(self.features), preset, self.cppn.config.extra_inputs)
-        if key == self._params_key and self.param_track is not None:
-            return
-        self.param_track, self._params_key = None, None
-        try:
-            self.param_track = compute_params(self.features, preset,
-                                              extra_inputs=self.cppn.config.extra_inputs)
-            self._params_key = key
-        except Exception as exc:  # noqa: BLE001 - shown, and the preview keeps running
-            log.exception("reactivity failed")
-            self.statusMessage.emit(f"reactivity: {exc}")
+    def frame_at(self, t: float):
+        """The scene's frame at ``t`` (None: nothing to draw)."""
+        return self.scene.frame_at(t) if self.scene is not None else None
 
     def params_at(self, t: float) -> FrameParams:
-        if self.param_track is not None:
-            return self.param_track.at(t)
-        e = self.cppn.config.extra_inputs if self.cppn is not None else 0
-        if not e:
-            return FrameParams.neutral(e)
-        # No track: a slow seeded drift so the style is alive but calm.
-        extras = latent_walk(np.array([t * 0.08]), e, 0)[0] * 0.35
-        return FrameParams(extras=extras.astype(np.float32), rotation=0.02 * t)
+        frame = self.frame_at(t)
+        return frame.params if frame is not None else FrameParams.neutral(0)
+
+    def export_scene(self):
+        """A snapshot of what the preview plays, for the export (edits made while it runs
+        do not reach it), or None when there is no style or no track."""
+        if self.scene is None or self.features is None:
+            return None
+        return self.scene.copy()
 
     # -- transport -------------------------------------------------------------------------
     @property
@@ -520,10 +524,10 @@ class Stage(QWidget):
         self.time_label.setText(
             fmt_time(t) + (f" / {fmt_time(self.clock.duration)}" if self.features else ""))
         self.timeline.set_time(t)
-        if (self.playing or self._dirty) and self.cppn is not None:
+        if (self.playing or self._dirty) and self.scene is not None:
             still = self._dirty and not self.playing
             self._dirty = False
-            self.view.draw(self.params_at(t))
+            self.view.draw(self.frame_at(t))
             if still:
                 self._refine.start()
         now = time.perf_counter()
@@ -532,8 +536,8 @@ class Stage(QWidget):
             self._update_labels()
 
     def _draw_full(self) -> None:
-        if not self.playing and self.cppn is not None:
-            self.view.draw(self.params_at(self.clock.now()), full=True)
+        if not self.playing and self.scene is not None:
+            self.view.draw(self.frame_at(self.clock.now()), full=True)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -221,3 +221,36 @@ def test_bad_scenes_are_refused(cppns):
             Transition.parse(text)
     assert Transition.parse("cut:5") == Transition("cut", 0)
     assert Transition.parse("morph").beats == 2
+
+
+def test_drawer_keeps_a_bounded_number_of_renderers():
+    """The live preview flicks through styles: old renderers are released, the newest kept,
+    and a renderer is never reused for a different network."""
+    from engine.cppn.model import CPPN
+    from engine.render import TorchRenderer
+    from engine.scene import Scene, SceneDrawer
+
+    made, released = [], []
+
+    class Counting(TorchRenderer):
+        def __init__(self, cppn):
+            super().__init__(cppn)
+            made.append(self)
+
+        def release(self):
+            released.append(self)
+            super().release()
+
+    drawer = SceneDrawer(make=Counting, keep=2)
+    cppns = [CPPN(seed=i) for i in range(5)]
+    pictures = []
+    for c in cppns:
+        frame = Scene.single(c).frame_at(0.0)
+        pictures.append(drawer.draw(frame, 24, 16))
+    assert len(made) == 5 and len(released) == 3
+    assert released == made[:3]  # least recently used first
+    again = drawer.draw(Scene.single(cppns[4]).frame_at(0.0), 24, 16)
+    assert len(made) == 5 and (again == pictures[4]).all()  # the cached one, same picture
+    assert not (pictures[0] == pictures[4]).all()
+    drawer.release()
+    assert len(released) == 5
