@@ -203,3 +203,38 @@ def test_neutral_params_draw_the_style_as_trained():
 
     img = TorchRenderer(cppn).render(FrameParams.neutral(9), 40, 30)
     assert np.array_equal(img, to_uint8(cppn.render(40, 30)))
+
+
+def test_renderers_get_frameparams_without_the_mapping():
+    """engine.render needs FrameParams only: importing it must not load the reactive
+    mapping or the preset files (the back-arrow of issue 10)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, engine.render; "
+            "print(sorted(m for m in sys.modules if m.startswith('engine.reactive')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "['engine.reactive', 'engine.reactive.params']"
+    import engine.reactive as reactive
+
+    assert reactive.compute_params is compute_params and "load_preset" in dir(reactive)
+
+
+def test_gains_scale_targets_frame_by_frame():
+    feats = make_features(sections([0.2, 0.9], 4.0))
+    n = feats.n_frames
+    plain = compute_params(feats, "punchy", extra_inputs=9, seed=2)
+    ones = compute_params(feats, "punchy", extra_inputs=9, seed=2,
+                          gains={"zoom": np.ones(n), "pulse": 1.0})
+    assert np.allclose(ones.zoom, plain.zoom) and np.allclose(ones.extras, plain.extras)
+    half = np.where(np.arange(n) < n // 2, 1.0, 0.0)
+    gated = compute_params(feats, "punchy", extra_inputs=9, seed=2,
+                           gains={"zoom": half, "hue": half})
+    assert np.allclose(gated.zoom[: n // 2], plain.zoom[: n // 2])
+    assert np.all(gated.zoom[n // 2:] == 1.0)  # exp(0)
+    assert np.all(gated.hue[n // 2:] == 0.0) and np.any(plain.hue[n // 2:] != 0.0)
+    with pytest.raises(SonolumeError, match="no reactivity target 'wobble'"):
+        compute_params(feats, "punchy", gains={"wobble": 1.0})
+    with pytest.raises(SonolumeError, match="NaN"):
+        compute_params(feats, "punchy", gains={"zoom": np.full(n, np.nan)})
