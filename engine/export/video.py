@@ -468,7 +468,9 @@ def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | 
             features = analyze(track_path, fps=fps, cancel=cancel, progress=analysing)
             scene = scene.copy(features=features)
         t_analysed = time.perf_counter()
-        scene.param_track(int(cppn.config.extra_inputs))  # reactivity errors before ffmpeg
+        for e in {scene.extra_inputs(s.style) for s in scene.segments}:
+            scene.param_track(e)  # reactivity errors before ffmpeg; workers share it
+        scene.windows()
         rend = make_renderer(cppn, renderer, warn=warn) if own_renderer else renderer
         channels = 1 if info["channels"] == 1 else 2
         rate = info["sample_rate"] if 8000 <= info["sample_rate"] <= 48000 else 48000
