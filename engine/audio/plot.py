@@ -82,9 +82,19 @@ def _fmt_time(t: float) -> str:
     return f"{t:g}s"
 
 
-def plot_features(features: AudioFeatures, out, title: str = "", width: int = 1400) -> Path:
-    """Draw the overview PNG to ``out`` and return its path."""
+SECTION_COLOURS = [(86, 140, 220), (220, 130, 70), (110, 190, 110), (190, 100, 190),
+                   (200, 190, 80), (80, 190, 190), (220, 90, 110), (150, 150, 150)]
+DOWNBEAT = (255, 255, 255)
+
+
+def plot_features(features: AudioFeatures, out, title: str = "", width: int = 1400,
+                  structure=None) -> Path:
+    """Draw the overview PNG to ``out`` and return its path. With a
+    :class:`~engine.audio.structure.Structure`, downbeats are drawn as white ticks across
+    the waveform and a lane under it shows the labelled sections and the bar numbers."""
     from PIL import Image, ImageDraw
+
+    from engine.atomic import atomic_path
 
     f = features
     left, right = 150, 44
@@ -92,7 +102,9 @@ def plot_features(features: AudioFeatures, out, title: str = "", width: int = 14
     header_h, wave_h, lane_h, gap = 58, 110, 46, 8
     chroma_h, axis_h = 12 * 9, 34
     lanes = list(FEATURE_NAMES)
+    sections_h = 40 if structure is not None else 0
     height = header_h + wave_h + gap + len(lanes) * (lane_h + gap) + chroma_h + gap + axis_h
+    height += sections_h + (gap if sections_h else 0)
     img = Image.new("RGB", (width, height), BG)
     d = ImageDraw.Draw(img)
     big, small = _font(18), _font(12)
@@ -136,7 +148,15 @@ def plot_features(features: AudioFeatures, out, title: str = "", width: int = 14
         cols = np.clip((x_of(f.beat_times) - left).astype(int), 0, plot_w - 1)
         for c in np.unique(cols):
             d.line([(left + c, y), (left + c, y + 5)], fill=BEAT)
+    if structure is not None and len(structure.downbeats) <= plot_w // 3:
+        for bx in x_of(structure.downbeats):
+            d.line([(bx, y), (bx, y + 16)], fill=DOWNBEAT, width=1)
+            d.line([(bx, y + wave_h - 16), (bx, y + wave_h)], fill=DOWNBEAT, width=1)
     y += wave_h + gap
+
+    if structure is not None:
+        _draw_sections(d, structure, y, sections_h, left, plot_w, x_of, small)
+        y += sections_h + gap
 
     # Feature lanes.
     for name in lanes:
@@ -183,5 +203,23 @@ def plot_features(features: AudioFeatures, out, title: str = "", width: int = 14
         d.text((x - 10, y + 4), _fmt_time(float(t)), font=small, fill=DIM)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    img.save(out)
+    with atomic_path(out, suffix=out.suffix) as tmp:
+        img.save(tmp)
     return out
+
+
+def _draw_sections(d, structure, y, h, left, plot_w, x_of, font) -> None:
+    """Coloured blocks per section (one colour per label) with the label and start bar."""
+    d.text((16, y + h // 2 - 14), "sections", font=font, fill=TEXT)
+    meter = f"{structure.meter} beats/bar, {structure.n_bars} bars"
+    d.text((16, y + h // 2 + 2), meter, font=_font(10), fill=DIM)
+    labels = sorted({s.label for s in structure.sections})
+    for sec in structure.sections:
+        colour = SECTION_COLOURS[labels.index(sec.label) % len(SECTION_COLOURS)]
+        x0, x1 = float(x_of(sec.start)), float(x_of(sec.end))
+        d.rectangle([x0, y, max(x1 - 1, x0), y + h], fill=colour)
+        if x1 - x0 > 18:
+            bar = structure.bar_at(sec.start) + 1
+            d.text((x0 + 4, y + 4), sec.label, font=_font(16), fill=BG)
+            if x1 - x0 > 60:
+                d.text((x0 + 4, y + h - 15), f"bar {bar}", font=_font(10), fill=BG)

@@ -43,7 +43,7 @@ import numpy as np
 
 from engine.errors import SonolumeError
 
-STRUCTURE_VERSION = 1  # bump when the cached structure changes meaning
+STRUCTURE_VERSION = 2  # bump when the cached structure changes meaning
 METER_RANGE = (2, 12)
 MIN_SECTION_BARS = 4  # shorter runs of one section type are merged into a neighbour
 MAX_UNITS = 1024  # beats grouped so the affinity matrix stays this size (a 3-hour file)
@@ -52,6 +52,12 @@ NOVELTY_THRESHOLD = 0.25  # mean similarity drop (of 2) that makes a section bou
 SAME_SECTION_SIMILARITY = 0.6  # normalised block similarity of repeats of one section
 NO_BEAT_UNIT_S = 0.5  # time grid for sections when a track has no steady beat
 ACCENT_BASS_S = 0.1  # low-band level averaged over this long after each beat
+#: How much each cue counts. Harmony changes on the bar in most music and was the one cue
+#: right on every test track; a backbeat snare makes the onset strength point at beats 2
+#: and 4 (mean standardised onset on the demo track: beat 1 0.01, beat 2 0.09, beat 4 0.08;
+#: harmony change: beat 1 1.47, others <= 0), so onset and low band only break ties where
+#: the harmony stands still.
+ACCENT_WEIGHTS = {"harmony": 2.0, "low": 0.5, "onset": 0.5}
 
 
 @dataclass(frozen=True)
@@ -240,7 +246,9 @@ def beat_accents(frames: dict[str, np.ndarray], beats: np.ndarray,
     cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1),
                                       1e-12)
     acc_harm = 1.0 - cos
-    return _standardise(acc_onset) + _standardise(acc_bass) + _standardise(acc_harm)
+    w = ACCENT_WEIGHTS
+    return (w["onset"] * _standardise(acc_onset) + w["low"] * _standardise(acc_bass)
+            + w["harmony"] * _standardise(acc_harm))
 
 
 def downbeat_phase(accents: np.ndarray, meter: int) -> int:
@@ -432,13 +440,36 @@ def _letter(i: int) -> str:
 # Entry points
 
 
+def extend_beats(beats: np.ndarray, duration: float) -> np.ndarray:
+    """The tracked beats continued at their median period over what the tracker left out
+    at either end (an intro or outro without drums), so bars cover the whole track."""
+    beats = np.asarray(beats, dtype=np.float64)
+    if beats.size < 4:
+        return beats.copy()
+
+    def fit(b: np.ndarray) -> tuple[float, float]:
+        # Beat times sit on a ~23 ms frame grid; a line through 16 of them is far more
+        # precise than any one interval (the median is off by ~2%).
+        slope, icpt = np.polyfit(np.arange(b.size, dtype=np.float64), b, 1)
+        return float(slope), float(icpt)
+
+    period, t0 = fit(beats[:16])
+    n_before = int(np.floor(t0 / period + 1e-6)) if period > 0 else 0
+    before = t0 - period * np.arange(n_before, 0, -1)
+    period, t_end = fit(beats[-16:])
+    t_end += period * (min(beats.size, 16) - 1)
+    n_after = int(np.floor((duration - t_end) / period - 1e-6)) if period > 0 else 0
+    after = t_end + period * np.arange(1, max(n_after, 0) + 1)
+    return np.concatenate([before[before >= 0], beats, after[after < duration]])
+
+
 def structure_from_raw(raw, meter: int = 4, downbeat_shift: int = 0) -> Structure:
     """Bars and sections from a frame-level analysis (:class:`~engine.audio.analyze.
     RawAnalysis`): no decoding, so it costs well under a second per minute of audio."""
     from engine.audio.frames import FRAME_RATE
 
     meter, shift = check_meter(meter, downbeat_shift)
-    beats = np.asarray(raw.beat_times, dtype=np.float64)
+    beats = extend_beats(raw.beat_times, float(raw.duration))
     if beats.size:
         accents = beat_accents(raw.frames, beats, FRAME_RATE)
         phase = (downbeat_phase(accents, meter) + shift) % meter

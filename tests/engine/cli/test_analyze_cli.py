@@ -63,3 +63,71 @@ def test_analyze_silence_and_errors(cache, tmp_path, capsys):
     assert main(["analyze", str(sil), "--fps", "0"]) == 2
     assert main(["analyze", str(sil), "--json", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_analyze_json_and_plot_carry_bars_and_sections(cache, tmp_path, capsys):
+    out_json, out_png = tmp_path / "s.json", tmp_path / "s.png"
+    assert main(["analyze", str(DEMO), "--json", str(out_json), "--no-curves", "--plot",
+                 str(out_png), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "bars      18  (4 beats a bar" in text and "sections  A B C B" in text
+    data = json.loads(out_json.read_text())
+    assert data["meter"] == 4 and len(data["downbeats"]) == 18
+    # The demo's bars are 2 s long from 0 s (engine/audio/demo_track.py).
+    assert np.allclose(data["downbeats"], np.arange(18) * 2.0, atol=0.07)
+    assert [s["label"] for s in data["sections"]] == ["A", "B", "C", "B"]
+    assert [round(s["start"]) for s in data["sections"]] == [0, 8, 16, 24]
+    assert all(s["start"] in data["downbeats"] for s in data["sections"][1:])
+    from PIL import Image
+
+    with Image.open(out_png) as im:
+        px = np.asarray(im.convert("RGB"))
+    # The sections lane: the first label's colour fills a band under the waveform.
+    from engine.audio.plot import SECTION_COLOURS
+
+    assert (np.abs(px.astype(int) - SECTION_COLOURS[0]).sum(axis=2) == 0).sum() > 5000
+    # --meter 3 and --downbeat-shift reach the analysis.
+    assert main(["analyze", str(DEMO), "--json", str(out_json), "--no-curves", "--quiet",
+                 "--meter", "3", "--downbeat-shift", "1"]) == 0
+    data = json.loads(out_json.read_text())
+    assert data["meter"] == 3
+    assert np.allclose(np.diff(data["downbeats"]), 1.5, atol=0.05)
+    capsys.readouterr()
+    assert main(["analyze", str(DEMO), "--meter", "1", "--quiet"]) == 2
+    assert "meter must be a whole number" in capsys.readouterr().err
+
+
+def test_analyze_json_on_a_full_disk_leaves_nothing(cache, tmp_path, monkeypatch, capsys):
+    """A write that fails half-way (ENOSPC) leaves neither the target nor a temporary."""
+    import builtins
+    import errno
+    import io
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    real_open = builtins.open
+
+    class FullDisk(io.FileIO):
+        def write(self, b):
+            super().write(bytes(b)[:100])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fake_open(file, mode="r", *a, **k):
+        if "w" in str(mode) and str(file).startswith(str(out_dir)):
+            return FullDisk(file, "w")
+        return real_open(file, mode, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(io, "open", fake_open)
+    assert main(["analyze", str(DEMO), "--json", str(out_dir / "f.json"), "--quiet"]) == 2
+    assert "No space left" in capsys.readouterr().err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_analyze_names_folders_and_non_audio(cache, tmp_path, capsys):
+    assert main(["analyze", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    assert main(["analyze", str(empty)]) == 2
+    assert "not a readable audio file (the file is empty" in capsys.readouterr().err
