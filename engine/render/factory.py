@@ -5,6 +5,13 @@ Mesa's llvmpipe runs the same shader ~10x slower than lean torch maths (bench/RE
 ``make_renderer(cppn, "auto")`` therefore times both on a small frame the first time it is
 asked (about a second on a CPU, milliseconds on a GPU), remembers the winner for the rest
 of the process, and falls back to torch, saying so once, when no GL context can be made.
+
+Precision follows the same rule. On a CPU with bf16 hardware (AMX-BF16 / AVX512-BF16) the
+torch renderer can run its hidden layers in bf16 (engine.render.bf16, ~3-4x faster), but
+only a caller that accepts a small error asks for it (``precision="auto"``: the preview and
+the ``fast`` export), and only where it pays: the bf16 renderer must draw a probe frame of
+the actual style within the caller's :class:`ErrorBudget` of fp32 and at least
+``MIN_SPEEDUP`` times faster, measured here. Everything else stays fp32.
 """
 
 from __future__ import annotations
@@ -13,19 +20,60 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from engine.reactive.params import FrameParams
 from engine.render.base import GLUnavailable, Renderer, RenderError
+from engine.render.bf16 import FrameError, bf16_hardware, frame_error
 from engine.render.torch_renderer import TorchRenderer
 
 log = logging.getLogger("sonolume.render")
 KINDS = ("auto", "gl", "torch")
+PRECISIONS = ("fp32", "bf16", "auto")
 PROBE_SIZE = (160, 90)
+ACCURACY_PROBE_SIZE = (256, 144)  # enough pixels for a 99.9th percentile to mean something
+MIN_SPEEDUP = 1.3  # below this bf16 is not worth its error: stay fp32
 _lock = threading.Lock()
 _choice: dict[tuple, str] = {}
+_speedups: dict[tuple, tuple[float, float]] = {}
 _warned: set[str] = set()
+
+
+@dataclass(frozen=True)
+class ErrorBudget:
+    """How far from the fp32 picture a faster path may draw, in 1/255 steps of a channel:
+    ``p999`` for the 99.9th percentile pixel, ``max`` for the worst, ``shift`` for the
+    largest mean signed error over a 16x16 block (a drift over an area, which would show
+    as a blotch or band even where single pixels are within budget)."""
+
+    p999: float
+    max: float
+    shift: float
+
+    def admits(self, err: FrameError) -> bool:
+        return err.p999 <= self.p999 and err.max <= self.max and err.shift <= self.shift
+
+
+# The preview and the ``fast`` export (drawn at 1/4 size, upscaled, encoded at crf 21):
+# a few steps of 255 do not show there. ``standard``/``high`` hold bf16 to the tolerance
+# the GL and torch renderers are held to against each other, which in practice keeps
+# them fp32.
+FAST_BUDGET = ErrorBudget(p999=4.0, max=12.0, shift=3.0)
+STRICT_BUDGET = ErrorBudget(p999=1.0, max=2.0, shift=0.5)
+QUALITY_BUDGETS = {"fast": FAST_BUDGET, "standard": STRICT_BUDGET, "high": STRICT_BUDGET}
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """What :func:`choose_precision` decided and why (for logs and the about box)."""
+
+    dtype: torch.dtype
+    reason: str
+    error: FrameError | None = None
+    speedup: float | None = None
 
 
 def _say_once(key: str, message: str, warn: Callable[[str], None] | None) -> None:
@@ -51,19 +99,109 @@ def _seconds_per_frame(renderer: Renderer, params: FrameParams, size, budget: fl
             return spent / runs
 
 
+def _probe_params(extra_inputs: int) -> FrameParams:
+    """A moved frame (zoom, turn, warp, colour) so the probe sees more than the centre."""
+    extras = (0.5 * np.sin(np.arange(extra_inputs) * 1.7 + 0.3)).astype(np.float32)
+    return FrameParams(extras=extras, zoom=1.25, rotation=0.4, warp=0.15, warp_phase=0.7,
+                       hue=0.05, brightness=1.05)
+
+
+def _best_seconds(renderer: Renderer, params: FrameParams, size, runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        renderer.render(params, *size)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def choose_precision(cppn, device=None, budget: ErrorBudget = FAST_BUDGET,
+                     min_speedup: float = MIN_SPEEDUP,
+                     hardware: Callable[[], str | None] = bf16_hardware) -> PrecisionChoice:
+    """fp32, or bf16 where the CPU has bf16 hardware, ``cppn`` drawn in bf16 stays within
+    ``budget`` of fp32 on a probe frame, and bf16 is at least ``min_speedup`` times faster.
+
+    The first call per network shape and thread count pays the bf16 kernel's compile
+    (seconds; cached on disk across runs) and times both paths (tens of ms); the accuracy
+    check runs for every call, since it depends on the weights (a few ms)."""
+    device = torch.device(device) if device is not None else torch_device()
+    fp32 = torch.float32
+    if device.type != "cpu":
+        return PrecisionChoice(TorchRenderer(cppn, device=device).dtype,
+                               f"{device.type}: the device's own half precision rules apply")
+    hw = hardware()
+    if hw is None:
+        return PrecisionChoice(fp32, "fp32: this CPU has no bf16 hardware (AMX-BF16 or "
+                                     "AVX512-BF16), and emulated bf16 is slower than fp32")
+    ref = TorchRenderer(cppn, device=device)
+    try:
+        fast = TorchRenderer(cppn, device=device, dtype=torch.bfloat16)
+        params = _probe_params(cppn.config.extra_inputs)
+        image = fast.render(params, *ACCURACY_PROBE_SIZE)  # compiles on first use
+    except Exception as exc:  # noqa: BLE001 - any compile/runtime failure means: stay fp32
+        log.warning("bf16 renderer unavailable, staying fp32: %s: %s", type(exc).__name__, exc)
+        return PrecisionChoice(fp32, f"fp32: the bf16 kernel failed here ({type(exc).__name__}"
+                                     f": {exc})")
+    err = frame_error(image, ref.render(params, *ACCURACY_PROBE_SIZE))
+    if not budget.admits(err):
+        return PrecisionChoice(fp32, f"fp32: bf16 misses the error budget on this style "
+                                     f"({err})", error=err)
+    key = (cppn.config, torch.get_num_threads(), hw)
+    with _lock:
+        timed = _speedups.get(key)
+    if timed is None:
+        # the two alternate, best of 3 each, so a busy moment hurts both alike
+        t_ref = t_fast = float("inf")
+        for _ in range(3):
+            t_ref = min(t_ref, _best_seconds(ref, params, PROBE_SIZE, 1))
+            t_fast = min(t_fast, _best_seconds(fast, params, PROBE_SIZE, 1))
+        timed = (t_ref, t_fast)
+        with _lock:
+            _speedups[key] = timed
+    speedup = timed[0] / timed[1]
+    log.info("precision probe at %dx%d (%s): fp32 %.1f ms, bf16 %.1f ms (%.2fx); %s",
+             *PROBE_SIZE, hw, timed[0] * 1e3, timed[1] * 1e3, speedup, err)
+    if speedup < min_speedup:
+        return PrecisionChoice(fp32, f"fp32: bf16 is only {speedup:.2f}x faster here (needs "
+                                     f"{min_speedup:g}x)", error=err, speedup=speedup)
+    return PrecisionChoice(torch.bfloat16, f"bf16 on {hw}: {speedup:.1f}x faster, {err}",
+                           error=err, speedup=speedup)
+
+
+def _torch_renderer(cppn, device, precision: str, budget: ErrorBudget) -> TorchRenderer:
+    if precision == "fp32" or device.type != "cpu":
+        return TorchRenderer(cppn, device=device)
+    if precision == "bf16":
+        if bf16_hardware() is None:
+            raise RenderError("bf16 rendering needs a CPU with AMX-BF16 or AVX512-BF16; this "
+                              "one has neither (use precision 'auto' or 'fp32')")
+        return TorchRenderer(cppn, device=device, dtype=torch.bfloat16)
+    choice = choose_precision(cppn, device, budget)
+    log.info("renderer precision: %s", choice.reason)
+    return TorchRenderer(cppn, device=device, dtype=choice.dtype)
+
+
 def make_renderer(cppn, kind: str = "auto", ctx=None, device=None,
                   warn: Callable[[str], None] | None = None,
-                  probe_budget: float = 0.3) -> Renderer:
+                  probe_budget: float = 0.3, precision: str = "fp32",
+                  budget: ErrorBudget = FAST_BUDGET) -> Renderer:
     """A renderer for ``cppn``: ``"gl"``, ``"torch"`` or ``"auto"`` (the faster here).
 
     ``ctx``: an existing moderngl context to draw in (Qt's); without one GL makes a
     headless EGL context. ``device``: torch device (default CUDA when present, else CPU).
-    ``warn``: where the one-time fallback message goes (default: the logging module)."""
+    ``warn``: where the one-time fallback message goes (default: the logging module).
+    ``precision`` of a CPU torch renderer: ``"fp32"`` (exact, the default), ``"bf16"``
+    (forced; an error without bf16 hardware) or ``"auto"`` (bf16 where it is measured to
+    be faster and a probe frame stays within ``budget`` of fp32, see
+    :func:`choose_precision`; ``QUALITY_BUDGETS`` has the export's)."""
     if kind not in KINDS:
         raise RenderError(f"unknown renderer '{kind}' (use one of: {', '.join(KINDS)})")
+    if precision not in PRECISIONS:
+        raise RenderError(f"unknown precision '{precision}' (use one of: "
+                          f"{', '.join(PRECISIONS)})")
     device = torch.device(device) if device is not None else torch_device()
     if kind == "torch":
-        return TorchRenderer(cppn, device=device)
+        return _torch_renderer(cppn, device, precision, budget)
     if kind == "gl":
         from engine.render.gl_renderer import GLRenderer
 
@@ -75,7 +213,7 @@ def make_renderer(cppn, kind: str = "auto", ctx=None, device=None,
         gl = GLRenderer(cppn, ctx=ctx)
     except GLUnavailable as exc:
         _say_once("no-gl", f"rendering with torch on {device.type}: {exc}", warn)
-        return TorchRenderer(cppn, device=device)
+        return _torch_renderer(cppn, device, precision, budget)
     key = (gl.description, str(device), cppn.config)
     with _lock:
         choice = _choice.get(key)
@@ -89,13 +227,10 @@ def make_renderer(cppn, kind: str = "auto", ctx=None, device=None,
             _choice[key] = choice
         log.info("renderer probe at %dx%d: %s %.1f ms, %s %.1f ms -> %s", *PROBE_SIZE,
                  gl.description, t_gl * 1e3, tr.description, t_torch * 1e3, choice)
-        if choice == "torch":
-            gl.release()
-            return tr
     if choice == "gl":
         return gl
     gl.release()
-    return TorchRenderer(cppn, device=device)
+    return _torch_renderer(cppn, device, precision, budget)
 
 
 def renderer_choices() -> dict[tuple, str]:

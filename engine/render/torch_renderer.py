@@ -6,15 +6,25 @@ a uint8 (N, 3) buffer that *is* the (H, W, 3) image. The extra inputs are consta
 frame, so their first-layer contribution is folded into that layer's bias once per frame
 (the first matmul shrinks from 12 to 3 inputs). Chunks keep the working set in cache; on
 2 CPU cores this runs near the machine's matmul rate (see bench/README.md).
+
+``dtype=torch.bfloat16`` on a CPU takes another road (engine.render.bf16): the hidden
+layers as compiled AMX matmuls with the bias and a polynomial sine fused in, the first
+layer and the colours in fp32. Only worth it on CPUs with bf16 hardware; the factory
+decides by measurement and an accuracy check against fp32.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import torch
 
 from engine.reactive.params import WARP_FREQ, FrameParams
+from engine.render import bf16
 from engine.render.base import Renderer, RenderError, Weights, window_for
+
+log = logging.getLogger("sonolume.render")
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -27,18 +37,27 @@ class TorchRenderer(Renderer):
     name = "torch"
 
     def __init__(self, cppn, device: str | torch.device | None = None,
-                 dtype: torch.dtype | None = None, chunk: int = 16384):
+                 dtype: torch.dtype | None = None, chunk: int = 16384,
+                 compile: bool = True):
+        """``chunk``: rows per step of the fp32/fp16 path (the bf16 CPU path has its own
+        fixed chunk, so one compiled kernel serves every caller). ``compile``: for the
+        bf16 CPU path, False runs the same maths eagerly (slow; for tests)."""
         if device is None:
             device = "cpu"
         self.device = torch.device(device)
         self.dtype = dtype or default_dtype(self.device)
         self.chunk = int(chunk)
-        self._grids: dict[tuple[int, int], torch.Tensor] = {}
+        self.fused_bf16 = self.device.type == "cpu" and self.dtype == torch.bfloat16
+        self.compile = bool(compile)
+        self._grids: dict[tuple, torch.Tensor] = {}
         self.set_cppn(cppn)
 
     @property
     def description(self) -> str:
-        return f"torch {self.device.type} {str(self.dtype).replace('torch.', '')}"
+        text = f"torch {self.device.type} {str(self.dtype).replace('torch.', '')}"
+        if self.fused_bf16:
+            text += " (fused matmul + polynomial sine" + ("" if self.compile else ", eager") + ")"
+        return text
 
     def set_cppn(self, cppn) -> None:
         w = Weights.from_cppn(cppn)
@@ -54,9 +73,16 @@ class TorchRenderer(Renderer):
         self._b0 = b0.astype(np.float64)
         self._layers = [(t(b), t(W.T)) for W, b in w.hidden[1:]]
         self._out = (t(w.out[1]), t(w.out[0].T))
+        if self.fused_bf16:  # matmul operands bf16, everything added to them fp32
+            f32 = torch.float32
+            self._w0_xyr = t(w0[:, :3].T, f32)
+            self._layers = [(t(W.T), t(b, f32)) for W, b in w.hidden[1:]]
+            self._out = (t(w.out[0].T), t(w.out[1], f32))
 
-    def _grid(self, width: int, height: int) -> torch.Tensor:
-        key = (width, height)
+    def _grid(self, width: int, height: int, pad_to: int = 1) -> torch.Tensor:
+        """The frame's pixel centres, (H*W, 2), with rows repeated at the end up to a
+        multiple of ``pad_to`` (so every chunk has the same shape)."""
+        key = (width, height, pad_to)
         grid = self._grids.get(key)
         if grid is None:
             x0, y0, x1, y1 = window_for(width, height)
@@ -64,6 +90,9 @@ class TorchRenderer(Renderer):
             ys = y0 + (torch.arange(height, dtype=torch.float32) + 0.5) * ((y1 - y0) / height)
             yy, xx = torch.meshgrid(ys, xs, indexing="ij")
             grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1).to(self.device)
+            extra = -grid.shape[0] % pad_to
+            if extra:
+                grid = torch.cat([grid, grid[:1].expand(extra, 2)])
             if len(self._grids) > 4:
                 self._grids.clear()
             self._grids[key] = grid
@@ -74,7 +103,8 @@ class TorchRenderer(Renderer):
         if e.size != self._w0_extra.shape[1]:
             raise RenderError(f"this style takes {self._w0_extra.shape[1]} extra inputs, "
                               f"the parameters have {e.size}")
-        return torch.from_numpy(self._b0 + self._w0_extra @ e).to(self.device, self.dtype)
+        dt = torch.float32 if self.fused_bf16 else self.dtype
+        return torch.from_numpy(self._b0 + self._w0_extra @ e).to(self.device, dt)
 
     @torch.inference_mode()
     def render_float(self, params: FrameParams, width: int, height: int) -> torch.Tensor:
@@ -87,6 +117,8 @@ class TorchRenderer(Renderer):
 
     @torch.inference_mode()
     def _render(self, params: FrameParams, width: int, height: int, as_uint8: bool):
+        if self.fused_bf16:
+            return self._render_bf16(params, width, height, as_uint8)
         grid = self._grid(width, height)
         n = grid.shape[0]
         dev, dt = self.device, self.dtype
@@ -109,4 +141,30 @@ class TorchRenderer(Renderer):
                 out[s : s + self.chunk] = rgb.mul_(255.0).add_(0.5)
             else:
                 out[s : s + self.chunk] = rgb
+        return out
+
+    def _render_bf16(self, params: FrameParams, width: int, height: int, as_uint8: bool):
+        rows = bf16.CHUNK
+        grid = self._grid(width, height, pad_to=rows)
+        n = width * height
+
+        def f32(a):
+            return torch.as_tensor(np.asarray(a, np.float32))
+
+        coord = f32(params.coord_matrix().T)
+        color = f32(params.color_matrix().T)
+        warp = f32([params.warp, params.warp_phase])
+        b0 = self._first_bias(params)
+        w_out, b_out = self._out
+        fn = bf16.compiled_chunk_rgb() if self.compile else bf16.chunk_rgb
+        threads = torch.get_num_threads()
+        out = torch.empty((n, 3), dtype=torch.uint8 if as_uint8 else torch.float32)
+        for s in range(0, n, rows):
+            m = min(rows, n - s)
+            rgb = fn(grid[s : s + rows], coord, warp, self._w0_xyr, b0, self._layers, w_out,
+                     b_out, color, threads)
+            if as_uint8:
+                out[s : s + m] = rgb[:m].mul_(255.0).add_(0.5)
+            else:
+                out[s : s + m] = rgb[:m]
         return out
