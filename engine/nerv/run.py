@@ -11,10 +11,12 @@ Run folder::
     tb/                           TensorBoard scalars (train/*, eval/*)
     eval/                         per-frame CSV, summary.json, verify.json
 
-Checkpoint tensors are named ``model.<param>``, ``sequence.<param>`` (the learnable
-sequence similarity) and ``adam.<model.|sequence.><param>.exp_avg[_sq]``; the JSON beside
-them holds the position (epoch, batch in epoch, step), Adam's step counts, history and
-evaluations. Every file is written atomically (engine.atomic).
+A checkpoint is one :mod:`engine.checkpoint` file: the modules ``model`` (the VideoINR)
+and, when the run learns a sequence similarity, ``sequence``, with Adam's state and the
+run's position (epoch, batch in epoch, step), history and evaluations in its header; the
+JSON beside it is a readable copy of that state. Runs from before engine.checkpoint (state
+only in the JSON, Adam tensors named ``adam.*``) still open and resume. Every file is
+written atomically (engine.atomic).
 
     run = NervRun.open("runs/bunny")          # the 'best' checkpoint (else 'last')
     run.original(i), run.reconstruction(i)    # uint8 (H, W, 3)
@@ -25,6 +27,7 @@ evaluations. Every file is written atomically (engine.atomic).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine import checkpoint as ckpt
 from engine.atomic import atomic_path, write_text
 from engine.errors import SonolumeError, VideoMissing
 from engine.nerv import data as vdata
@@ -106,35 +110,39 @@ def write_targets(run_dir: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def save_checkpoint(run_dir: str | Path, name: str, tensors: dict[str, torch.Tensor],
-                    state: dict) -> Path:
-    """Write checkpoint ``name``: the tensors, then the JSON state. Each file appears
-    whole or not at all; the state is written last, so a reader never finds a position
-    newer than the weights."""
-    from safetensors.torch import save_file
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = checkpoint_path(run_dir, name)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": CHECKPOINT_FORMAT})
-    write_text(checkpoint_state_path(run_dir, name), json.dumps(state))
-    return path
+def save_checkpoint(run_dir: str | Path, name: str, modules: Mapping[str, torch.nn.Module],
+                    optimizer, state: dict) -> Path:
+    """Write checkpoint ``name`` through :mod:`engine.checkpoint`: weights, Adam's state and
+    ``state`` (position, history) in one file replaced by one rename, plus the readable JSON
+    copy beside it."""
+    return ckpt.save(checkpoint_path(run_dir, name), modules, optimizer, state,
+                           json_path=checkpoint_state_path(run_dir, name),
+                           metadata={"format": CHECKPOINT_FORMAT})
 
 
-def load_checkpoint(run_dir: str | Path, name: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """(tensors, state) of checkpoint ``name``; OSError/ValueError when it is unreadable."""
-    from safetensors.torch import load_file
+def load_checkpoint(run_dir: str | Path, name: str, modules: Mapping[str, torch.nn.Module],
+                    optimizer=None) -> dict:
+    """Load checkpoint ``name`` into ``modules`` (and ``optimizer``); returns its state.
+    Runs written before engine.checkpoint (notes only in the JSON, ``adam.`` tensors) load
+    too. Raises :class:`engine.checkpoint.CheckpointError` (a SonolumeError)."""
+    return ckpt.load(checkpoint_path(run_dir, name), modules, optimizer,
+                           json_path=checkpoint_state_path(run_dir, name))
 
-    state = json.loads(checkpoint_state_path(run_dir, name).read_text())
-    tensors = load_file(str(checkpoint_path(run_dir, name)))
-    return tensors, state
+
+def read_checkpoint_state(run_dir: str | Path, name: str) -> dict:
+    """The state saved with checkpoint ``name`` (position, history, evaluations)."""
+    return ckpt.read_info(checkpoint_path(run_dir, name),
+                                checkpoint_state_path(run_dir, name))
 
 
-def split_state(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """The tensors under ``prefix.`` with the prefix removed (a module's state dict)."""
+def read_module_state(run_dir: str | Path, name: str, prefix: str) -> dict[str, torch.Tensor]:
+    """One module's state dict from checkpoint ``name`` (its tensors named ``prefix.*``),
+    read without loading the rest."""
+    from safetensors import safe_open
+
     cut = len(prefix) + 1
-    return {k[cut:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    with safe_open(str(checkpoint_path(run_dir, name)), framework="pt") as fh:
+        return {k[cut:]: fh.get_tensor(k) for k in fh.keys() if k.startswith(prefix + ".")}
 
 
 # -- a run opened for viewing ----------------------------------------------------------------
@@ -155,11 +163,6 @@ class NervRun:
         if not has_checkpoint(self.run_dir, checkpoint):
             raise SonolumeError(f"{self.run_dir} has no '{checkpoint}' checkpoint yet")
         self.checkpoint = checkpoint
-        try:
-            tensors, self.state = load_checkpoint(self.run_dir, checkpoint)
-        except (OSError, ValueError) as exc:
-            raise SonolumeError(f"{self.run_dir}: the '{checkpoint}' checkpoint is not "
-                                f"readable ({exc})") from exc
         self.grid = grid_from_json(self.info["grid"]) if self.info.get("grid") else None
         clip = self.info.get("clip") or {}
         head = self.config.clip_head
@@ -169,9 +172,10 @@ class NervRun:
             patch_boxes=normalised_boxes(self.grid) if self.grid is not None else None,
             num_frames=self.frame_count,
         )
-        self.model.load_state_dict(split_state(tensors, "model"))
+        self.state = load_checkpoint(self.run_dir, checkpoint, {"model": self.model})
         self.model.eval()
-        self._sequence_state = split_state(tensors, "sequence")
+        self._sequence_state = (read_module_state(self.run_dir, checkpoint, "sequence")
+                                if self.config.sequence_weight else {})
         self._frames: np.ndarray | None = None
         self._targets: dict[str, torch.Tensor] | None = None
         self._pred: dict[str, torch.Tensor] | None = None

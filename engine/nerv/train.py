@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.checkpoint import CheckpointError
 from engine.errors import Cancelled, SonolumeError
 from engine.nerv import data as vdata
 from engine.nerv.config import (  # noqa: F401  (NervTrainConfig: callers import it here)
@@ -41,10 +42,10 @@ from engine.nerv.run import (  # noqa: F401  (RUN_JSON, TARGETS: callers import 
     TENSORBOARD_DIR,
     frame_times,
     load_checkpoint,
+    read_checkpoint_state,
     read_run_info,
     read_targets,
     save_checkpoint,
-    split_state,
     write_run_info,
     write_targets,
 )
@@ -481,28 +482,18 @@ class NervTrainer:
     def save_checkpoint(self, name: str) -> Path | None:
         if self.run_dir is None:
             return None
-        tensors = {f"model.{k}": v.detach().contiguous()
-                   for k, v in self.model.state_dict().items()}
-        if self.sequence is not None:
-            tensors.update({f"sequence.{k}": v.detach().contiguous()
-                            for k, v in self.sequence.state_dict().items()})
-        steps = {}
-        for name_p, p in self._named_params():
-            state = self.optimizer.state.get(p)
-            if state:
-                tensors[f"adam.{name_p}.exp_avg"] = state["exp_avg"].contiguous()
-                tensors[f"adam.{name_p}.exp_avg_sq"] = state["exp_avg_sq"].contiguous()
-                steps[name_p] = float(state["step"])
-        info = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                "step": self.step_count, "elapsed": self.elapsed, "adam_steps": steps,
-                "epoch_sums": self._epoch_sums, "history": self.history,
-                "evals": self.evals, "best": self.best}
-        return save_checkpoint(self.run_dir, name, tensors, info)
+        state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                 "step": self.step_count, "elapsed": self.elapsed,
+                 "epoch_sums": self._epoch_sums, "history": self.history,
+                 "evals": self.evals, "best": self.best}
+        return save_checkpoint(self.run_dir, name, self._modules(), self.optimizer, state)
 
-    def _named_params(self):
-        yield from (("model." + k, p) for k, p in self.model.named_parameters())
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        """What a checkpoint holds, by name (the prefixes of its tensors)."""
+        modules = {"model": self.model}
         if self.sequence is not None:
-            yield from (("sequence." + k, p) for k, p in self.sequence.named_parameters())
+            modules["sequence"] = self.sequence
+        return modules
 
     def _write_run_json(self) -> None:
         if self.run_dir is None:
@@ -516,9 +507,9 @@ class NervTrainer:
         run_dir = Path(run_dir)
         try:
             info = read_run_info(run_dir)
-            tensors, state = load_checkpoint(run_dir, LAST)
+            state = read_checkpoint_state(run_dir, LAST)
             config = NervTrainConfig.from_json(info["config"])
-        except (SonolumeError, OSError, ValueError, KeyError, TypeError) as exc:
+        except (SonolumeError, ValueError, KeyError, TypeError) as exc:
             raise SonolumeError(f"cannot resume from {run_dir}: not a readable NeRV run "
                                 f"({exc})") from exc
         if epochs is not None:
@@ -530,20 +521,12 @@ class NervTrainer:
         trainer = cls(config, clip=clip, clip_spec=clip_spec, run_dir=run_dir,
                       _restore=info, **kwargs)
         try:
-            trainer.model.load_state_dict(split_state(tensors, "model"))
-            if trainer.sequence is not None:
-                trainer.sequence.load_state_dict(split_state(tensors, "sequence"))
-        except RuntimeError as exc:
-            raise SonolumeError(f"checkpoint in {run_dir} does not match its settings") from exc
-        for name, p in trainer._named_params():
-            if f"adam.{name}.exp_avg" in tensors:
-                # empty_like keeps the parameter's memory layout (channels_last)
-                trainer.optimizer.state[p] = {
-                    "step": torch.tensor(state["adam_steps"][name]),
-                    "exp_avg": torch.empty_like(p).copy_(tensors[f"adam.{name}.exp_avg"]),
-                    "exp_avg_sq": torch.empty_like(p).copy_(
-                        tensors[f"adam.{name}.exp_avg_sq"]),
-                }
+            # Adam's moments are copied into tensors laid out like their parameters
+            # (channels_last), as the optimizer would have made them.
+            load_checkpoint(run_dir, LAST, trainer._modules(), trainer.optimizer)
+        except CheckpointError as exc:
+            raise SonolumeError(f"checkpoint in {run_dir} does not match its settings "
+                                f"({exc})") from exc
         trainer.epoch = int(state["epoch"])
         trainer.batch_in_epoch = int(state["batch_in_epoch"])
         trainer.step_count = int(state["step"])

@@ -58,16 +58,22 @@ def test_cache_folder_follows_the_cache_variable(tmp_path, monkeypatch):
     assert spatial_cache() == tmp_path / "c" / "spatial"
 
 
-def test_checkpoint_pair_round_trips_and_failure_keeps_the_old_one(tmp_path, monkeypatch):
-    tensors = {"model.w": torch.arange(6.0).reshape(2, 3), "sequence.b": torch.ones(2)}
+def test_checkpoint_round_trips_and_a_failed_write_keeps_the_old_one(tmp_path, monkeypatch):
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
     state = {"epoch": 2, "history": [{"epoch": 1}]}
-    path = nrun.save_checkpoint(tmp_path, nrun.LAST, tensors, state)
+    path = nrun.save_checkpoint(tmp_path, nrun.LAST, {"model": model}, opt, state)
     assert path == nrun.checkpoint_path(tmp_path, "last") == tmp_path / "last.safetensors"
     assert json.loads((tmp_path / "last.json").read_text()) == state
-    back, st = nrun.load_checkpoint(tmp_path, nrun.LAST)
-    assert st == state and torch.equal(back["model.w"], tensors["model.w"])
-    assert set(nrun.split_state(back, "model")) == {"w"}
-    assert set(nrun.split_state(back, "sequence")) == {"b"}
+    assert nrun.read_checkpoint_state(tmp_path, nrun.LAST) == state
+    twin = torch.nn.Linear(3, 2)
+    twin_opt = torch.optim.Adam(twin.parameters(), lr=0.1)
+    assert nrun.load_checkpoint(tmp_path, nrun.LAST, {"model": twin}, twin_opt) == state
+    assert torch.equal(twin.weight, model.weight)
+    assert torch.equal(twin_opt.state[twin.weight]["exp_avg"], opt.state[model.weight]["exp_avg"])
+    assert set(nrun.read_module_state(tmp_path, nrun.LAST, "model")) == {"weight", "bias"}
 
     import safetensors.torch
 
@@ -77,10 +83,71 @@ def test_checkpoint_pair_round_trips_and_failure_keeps_the_old_one(tmp_path, mon
 
     monkeypatch.setattr(safetensors.torch, "save_file", boom)
     with pytest.raises(OSError):
-        nrun.save_checkpoint(tmp_path, nrun.LAST, {"model.w": torch.zeros(1)}, {"epoch": 3})
+        nrun.save_checkpoint(tmp_path, nrun.LAST, {"model": torch.nn.Linear(3, 2)}, None,
+                             {"epoch": 3})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.json", "last.safetensors"]
-    back, st = nrun.load_checkpoint(tmp_path, nrun.LAST)
-    assert st["epoch"] == 2 and torch.equal(back["model.w"], tensors["model.w"])
+    assert nrun.load_checkpoint(tmp_path, nrun.LAST, {"model": twin})["epoch"] == 2
+
+
+def _write_legacy_last(trainer) -> None:
+    """Checkpoint 'last' as NeRV runs wrote it before engine.checkpoint: tensors
+    ``model.*`` and ``adam.model.*.exp_avg[_sq]``, Adam's steps and the position only in
+    last.json."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().contiguous()
+               for k, v in trainer.model.state_dict().items()}
+    steps = {}
+    for name, p in trainer.model.named_parameters():
+        st = trainer.optimizer.state.get(p)
+        if st:
+            tensors[f"adam.model.{name}.exp_avg"] = st["exp_avg"].contiguous()
+            tensors[f"adam.model.{name}.exp_avg_sq"] = st["exp_avg_sq"].contiguous()
+            steps[f"model.{name}"] = float(st["step"])
+    info = {"epoch": trainer.epoch, "batch_in_epoch": trainer.batch_in_epoch,
+            "step": trainer.step_count, "elapsed": trainer.elapsed, "adam_steps": steps,
+            "epoch_sums": trainer._epoch_sums, "history": trainer.history,
+            "evals": trainer.evals, "best": trainer.best}
+    run_dir = trainer.run_dir
+    (run_dir / "last.safetensors").unlink()
+    save_file(tensors, str(run_dir / "last.safetensors"), metadata={"format": "sonolume-nerv"})
+    (run_dir / "last.json").write_text(json.dumps(info))
+
+
+def test_a_run_saved_before_engine_checkpoint_opens_and_resumes_exactly(synth_video,
+                                                                       nerv_cache, tmp_path):
+    from engine.errors import Cancelled
+    from engine.nerv.train import NervTrainConfig, NervTrainer
+
+    def make(run_dir=None):
+        cfg = NervTrainConfig(video=str(synth_video), size=(32, 64), model="nerv-tiny",
+                              epochs=2, eval_every=1, batch_size=2, clip_head="none")
+        return NervTrainer(cfg, run_dir=run_dir, cache_dir=nerv_cache, log=None)
+
+    full = make()
+    full.run()
+    run_dir = tmp_path / "old-run"
+    t = make(run_dir)
+
+    class StopAt:
+        def is_set(self):
+            return t.step_count == 10  # epoch 2, batch 3
+
+    with pytest.raises(Cancelled):
+        t.run(cancel=StopAt())
+    _write_legacy_last(t)
+    assert nrun.NervRun.open(run_dir, "last").epoch == 1
+    resumed = NervTrainer.resume(run_dir, cache_dir=nerv_cache, log=None)
+    assert resumed.step_count == 10
+    resumed.run()
+    for (k, a), (_, b) in zip(full.model.state_dict().items(),
+                              resumed.model.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), k
+    # and the run is now in the new format
+    from safetensors.torch import load_file
+
+    assert any(k.startswith("optim.model.") for k in load_file(str(run_dir /
+                                                                   "last.safetensors")))
 
 
 def test_run_info_is_checked(tmp_path):
@@ -109,4 +176,5 @@ def test_the_trainer_uses_the_run_format():
 
     assert train.RUN_JSON is nrun.RUN_JSON and train.TARGETS is nrun.TARGETS
     assert train.frame_times is nrun.frame_times
+    assert train.save_checkpoint is nrun.save_checkpoint
     assert not hasattr(train, "atomic_write_text") and not hasattr(train, "atomic_savez")

@@ -95,7 +95,7 @@ def test_cancel_then_resume_matches_uninterrupted(synth_video, nerv_cache, tiny_
     state = json.loads((run_dir / "last.json").read_text())
     assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 2, 9)
     saved = load_file(str(run_dir / "last.safetensors"))
-    assert any(k.startswith("adam.") for k in saved)  # optimiser state is in safetensors
+    assert any(k.startswith("optim.model.") for k in saved)  # Adam's state is in safetensors
     resumed = NervTrainer.resume(run_dir, cache_dir=nerv_cache, log=None)
     resumed.run()
     for (k, a), (_, b) in zip(full.model.state_dict().items(),
