@@ -17,22 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import paths
 from engine.errors import Cancelled
 
 log = logging.getLogger("sonolume.app.nerv")
 
-RUNS_ENV = "SONOLUME_RUNS"
 TRAIN_EVENT_INTERVAL = 0.1  # seconds between forwarded per-step events (the GUI's pace)
 
 
 def runs_root() -> Path:
-    """Where NeRV runs go by default: $SONOLUME_RUNS/nerv, else the user data folder (the
-    same root `sonolume train` uses for its runs)."""
-    if os.environ.get(RUNS_ENV):
-        return Path(os.environ[RUNS_ENV]) / "nerv"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("sonolume")) / "runs" / "nerv"
+    """Where NeRV runs go by default (the ``nerv`` folder of `sonolume train`'s runs)."""
+    return paths.nerv_runs_dir()
 
 
 def default_run_dir(video: str | os.PathLike, root: Path | None = None) -> Path:

@@ -36,16 +36,10 @@ from PySide6.QtWidgets import (
 from app import dialogs
 from app.clip_service import ask_for_clip_weights, show_clip_choice
 from app.workers import Worker
+from engine.cppn.train import DEFAULT_PRESET, TRAIN_PRESETS, list_presets
 from engine.errors import ClipUnavailable
 
 log = logging.getLogger("sonolume.app.train")
-
-PRESET_NOTES = {
-    "draft": ("draft (fast)", "one small resolution: a few minutes on a laptop CPU"),
-    "standard": ("standard", "the seed recipe, 256² then 512²: best with a GPU"),
-    "high": ("high", "longer, more cutouts: for a GPU"),
-}
-
 
 @dataclass
 class TrainJob:
@@ -180,14 +174,16 @@ class TrainPanel(QWidget):
         self.negative = QLineEdit()
         self.negative.setPlaceholderText("what to avoid, e.g. 'text; watermark' (optional)")
         self.preset = QComboBox()
-        for i, (key, (label, note)) in enumerate(PRESET_NOTES.items()):
-            self.preset.addItem(label, key)
-            self.preset.setItemData(i, note, Qt.ItemDataRole.ToolTipRole)
-        self.preset_note = QLabel(PRESET_NOTES["draft"][1])
+        for i, preset in enumerate(list_presets()):  # the engine's registry, as the CLI's
+            self.preset.addItem(preset.label, preset.name)
+            self.preset.setItemData(i, f"{preset.description} ({preset.summary()})",
+                                    Qt.ItemDataRole.ToolTipRole)
+        self.preset_note = QLabel(TRAIN_PRESETS[DEFAULT_PRESET].description)
         self.preset_note.setWordWrap(True)
         self.preset_note.setStyleSheet("color: palette(mid);")
         self.preset.currentIndexChanged.connect(
-            lambda _: self.preset_note.setText(PRESET_NOTES[self.preset.currentData()][1]))
+            lambda _: self.preset_note.setText(TRAIN_PRESETS[self.preset.currentData()]
+                                               .description))
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.steps = QSpinBox()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
+from pathlib import Path
 
+from engine import paths
 from engine.clip.loader import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipSpec
 from engine.errors import SonolumeError
 
@@ -31,8 +32,9 @@ def clip_spec_from_args(args: argparse.Namespace) -> ClipSpec:
     )
 
 
-def library_dir_from_args(args: argparse.Namespace) -> str | None:
-    return getattr(args, "library", None) or os.environ.get("SONOLUME_LIBRARY") or None
+def library_dir_from_args(args: argparse.Namespace) -> Path:
+    """``--library``, else what :func:`engine.paths.library_dir` says."""
+    return paths.library_dir(getattr(args, "library", None))
 
 
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
+from engine import paths
 from engine.cli.common import add_clip_options, clip_spec_from_args, library_dir_from_args
-from engine.errors import SonolumeError
+from engine.cppn.train import DEFAULT_PRESET, MAX_STEPS, TRAIN_PRESETS, list_presets
+from engine.errors import Cancelled, SonolumeError
 
-RUNS_ENV = "SONOLUME_RUNS"
+EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a TERM-killed program
 
 
 def register(sub) -> None:
@@ -27,9 +31,12 @@ def register(sub) -> None:
     p.add_argument("--negative", action="append", default=[], metavar="TEXT",
                    help="a prompt to steer away from (repeatable)")
     p.add_argument("--image", metavar="PATH", help="a reference picture as an extra prompt")
-    p.add_argument("--preset", default="draft", choices=["draft", "standard", "high"],
-                   help="draft: minutes on a CPU; standard: the seed recipe; high")
-    p.add_argument("--steps", type=int, help="total iterations (stages scaled to fit)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(TRAIN_PRESETS),
+                   help="; ".join(f"{t.name}: {t.description}" for t in list_presets()))
+    p.add_argument("--list-presets", action="store_true",
+                   help="show each preset's schedule and purpose, then exit")
+    p.add_argument("--steps", type=_steps, metavar="N",
+                   help=f"total iterations, 1 to {MAX_STEPS:,} (stages scaled to fit)")
     p.add_argument("--cutouts", type=int, help="random crops per step")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="style name (default: from the prompt)")
@@ -37,10 +44,22 @@ def register(sub) -> None:
     p.add_argument("--batch", metavar="FILE",
                    help="mood board: one style per non-empty line of FILE ('#' comments)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a cancelled run")
-    p.add_argument("--runs-dir", metavar="DIR", help=f"where checkpoints go (${RUNS_ENV})")
+    p.add_argument("--runs-dir", metavar="DIR", help=f"where checkpoints go (${paths.RUNS_ENV})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_clip_options(p)
     p.set_defaults(func=run)
+
+
+def _steps(text: str) -> int:
+    """argparse type for --steps: a clear refusal instead of silently running the preset
+    (0) or accepting a run that would never end."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 1 <= value <= MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_STEPS:,}, got {value}")
+    return value
 
 
 _WEIGHT = re.compile(r"^(.*?)::\s*([-+0-9.eE]+)\s*$")
@@ -76,13 +95,8 @@ def _jobs(args) -> list[list[str]]:
 
 
 def runs_dir(args) -> Path:
-    if args.runs_dir:
-        return Path(args.runs_dir)
-    if os.environ.get(RUNS_ENV):
-        return Path(os.environ[RUNS_ENV])
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("sonolume")) / "runs"
+    # Absolute, so the resume command printed on a stop works from any folder.
+    return paths.runs_dir(args.runs_dir).absolute()
 
 
 def _slug(text: str) -> str:
@@ -104,12 +118,42 @@ def _progress_bar(total: int, label: str, quiet: bool):
     return bar, update
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: training saved a checkpoint, as on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(state: dict):
+    """Treat SIGTERM (``kill``, a closing terminal session, a job scheduler) like Ctrl-C, so
+    the trainer saves a checkpoint and the resume command is printed instead of the work
+    vanishing with a bare exit status 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+
+    def on_term(signum, frame):
+        state["terminated"] = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _train_one(trainer, label: str, args):
     bar, update = _progress_bar(trainer.config.total_iterations, label, args.quiet)
     if bar is not None:
         bar.n = trainer.iteration
+    state: dict = {}
     try:
-        return trainer.run(on_progress=update)
+        with _sigterm_as_interrupt(state):
+            return trainer.run(on_progress=update)
+    except Cancelled as exc:
+        if state.get("terminated"):
+            raise Terminated(str(exc)) from None
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -125,10 +169,26 @@ def _save(result, name: str, args) -> None:
           f"in {result.seconds:.0f} s{note}")
 
 
+def print_presets() -> None:
+    for t in list_presets():
+        print(f"{t.name:<10} {t.summary()}\n{'':<10} {t.description}")
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except Terminated as exc:
+        print(f"sonolume: terminated: {exc}", file=sys.stderr)
+        return EXIT_TERMINATED
+
+
+def _run(args: argparse.Namespace) -> int:
     from engine.clip.loader import load_clip
     from engine.cppn.train import TrainConfig, Trainer, with_schedule_scale
 
+    if args.list_presets:
+        print_presets()
+        return 0
     if args.resume:
         spec = Trainer.stored_clip_spec(args.resume)
         if args.clip_checkpoint or args.clip_config:

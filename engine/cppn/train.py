@@ -24,13 +24,55 @@ from engine.cppn.model import CPPN, CPPNConfig, coordinate_grid, to_uint8
 from engine.errors import Cancelled, SonolumeError
 from engine.runtime import tune_allocator
 
-PRESETS: dict[str, dict] = {
+
+@dataclass(frozen=True)
+class TrainPreset:
+    """A named training recipe with the words people choose it by. The CLI's help, its
+    ``--list-presets`` and the app's preset menu all read these, so they cannot drift."""
+
+    name: str
+    label: str  # short menu text
+    description: str  # what it is for, in one line
+    schedule: tuple[tuple[int, int], ...]  # (iterations, resolution) stages
+    cutouts: int
+    # torch.compile pays ~30 s once for ~1.4-2.4x faster steps: worth it on long runs only.
+    compile: bool = False
+
+    @property
+    def total_iterations(self) -> int:
+        return sum(n for n, _ in self.schedule)
+
+    def summary(self) -> str:
+        """The recipe in numbers, e.g. '400 @ 256² + 400 @ 512², 4 cutouts'."""
+        stages = " + ".join(f"{n} @ {r}²" for n, r in self.schedule)
+        return f"{stages}, {self.cutouts} cutouts" + (", compiled" if self.compile else "")
+
+    def settings(self) -> dict:
+        """The TrainConfig fields this preset sets."""
+        return {"schedule": [tuple(s) for s in self.schedule], "cutouts": self.cutouts,
+                "compile": self.compile}
+
+
+TRAIN_PRESETS: dict[str, TrainPreset] = {p.name: p for p in (
     # CPU-friendly: one small resolution and few cutouts; see bench/README.md for timings.
-    "draft": {"schedule": [(150, 192)], "cutouts": 4},
+    TrainPreset("draft", "draft (fast)", "one small resolution: a few minutes on a laptop CPU",
+                ((150, 192),), 4),
     # The seed project's recipe.
-    "standard": {"schedule": [(400, 256), (400, 512)], "cutouts": 4, "compile": True},
-    "high": {"schedule": [(400, 256), (600, 512)], "cutouts": 8, "compile": True},
-}
+    TrainPreset("standard", "standard", "the seed recipe, 256² then 512²: best with a GPU",
+                ((400, 256), (400, 512)), 4, compile=True),
+    TrainPreset("high", "high", "longer, more cutouts: for a GPU",
+                ((400, 256), (600, 512)), 8, compile=True),
+)}
+DEFAULT_PRESET = "draft"
+# The settings of each preset as TrainConfig fields (the form older callers read).
+PRESETS: dict[str, dict] = {name: p.settings() for name, p in TRAIN_PRESETS.items()}
+# --steps beyond this is a typo, not a plan: a million 512² steps is weeks on a GPU.
+MAX_STEPS = 1_000_000
+
+
+def list_presets() -> list[TrainPreset]:
+    """Every training preset, fastest first."""
+    return list(TRAIN_PRESETS.values())
 
 MAX_RESOLUTION = 2048
 CHECKPOINT = "checkpoint.safetensors"
@@ -70,9 +112,10 @@ class TrainConfig:
 
     @classmethod
     def from_preset(cls, preset: str, prompts: list[Prompt], **overrides) -> TrainConfig:
-        if preset not in PRESETS:
-            raise SonolumeError(f"unknown preset '{preset}' (choose {', '.join(PRESETS)})")
-        values = {k: list(v) if isinstance(v, list) else v for k, v in PRESETS[preset].items()}
+        if preset not in TRAIN_PRESETS:
+            raise SonolumeError(f"unknown preset '{preset}' "
+                                f"(choose {', '.join(TRAIN_PRESETS)})")
+        values = TRAIN_PRESETS[preset].settings()
         values.update({k: v for k, v in overrides.items() if v is not None})
         cfg = cls(prompts=prompts, preset=preset, **values)
         cfg.validate()
@@ -206,7 +249,8 @@ class Trainer:
         tune_allocator()
         self.config = config
         self.clip = clip
-        self.run_dir = Path(run_dir) if run_dir else None
+        # Absolute: the resume command printed on a stop must work from any folder.
+        self.run_dir = Path(run_dir).absolute() if run_dir else None
         self._saved_at = time.monotonic()
         self.cppn = CPPN(config.cppn, seed=config.seed)
         self.optimizer = torch.optim.Adam(self.cppn.parameters(), lr=config.lr)
@@ -433,9 +477,14 @@ class Trainer:
 
 
 def with_schedule_scale(config: TrainConfig, steps: int | None) -> TrainConfig:
-    """Scale every stage so the total is ``steps`` (keeps the stage proportions)."""
-    if not steps:
+    """Scale every stage so the total is ``steps`` (keeps the stage proportions); ``None``
+    keeps the preset's schedule. Zero is refused rather than read as "the default": a user
+    who typed ``--steps 0`` did not ask for the full preset."""
+    if steps is None:
         return config
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise SonolumeError(f"--steps must be a whole number from 1 to {MAX_STEPS:,}, "
+                            f"got {steps}")
     if steps < len(config.schedule):
         raise SonolumeError(f"--steps must be at least {len(config.schedule)} for this preset")
     total = config.total_iterations

@@ -46,7 +46,6 @@ from engine.styles.style import (
 )
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "styles"
-LIBRARY_ENV = paths.LIBRARY_ENV
 SHARE_SUFFIX = ".sonolume"
 MAX_SHARE_BYTES = 50 << 20  # uncompressed total of a share file
 MAX_RATIO = 200  # compression ratio above which a big entry is treated as a zip bomb
@@ -58,10 +57,6 @@ LOCK_TIMEOUT_S = 10.0
 READONLY_MESSAGE = "bundled styles are read-only; duplicate it first"
 
 
-def default_user_dir() -> Path:
-    return paths.library_dir()
-
-
 def slugify(name: str, limit: int = 48) -> str:
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -71,7 +66,7 @@ def slugify(name: str, limit: int = 48) -> str:
 class Library:
     def __init__(self, user_dir: str | Path | None = None,
                  bundled_dir: Path | None = BUNDLED_DIR):
-        self.user_dir = Path(user_dir).expanduser() if user_dir else default_user_dir()
+        self.user_dir = paths.library_dir(user_dir)
         self.bundled_dir = Path(bundled_dir) if bundled_dir else None
         self.problems: list[str] = []
         self.broken: dict[str, str] = {}  # folder name -> why it was skipped

@@ -90,3 +90,19 @@ def test_empty_prompt_is_a_message(window, dialogs):
     window.train_panel.start_from_form()
     assert dialogs.errors and "prompt" in dialogs.errors[0][1].lower()
     assert not window.train_panel.busy
+
+
+def test_preset_menu_reads_the_engine_registry(window):
+    """One source for preset names and descriptions: the CLI and this menu agree."""
+    from engine.cppn.train import DEFAULT_PRESET, TRAIN_PRESETS, list_presets
+
+    panel = window.train_panel
+    combo = panel.preset
+    assert [combo.itemData(i) for i in range(combo.count())] == [p.name for p in list_presets()]
+    assert [combo.itemText(i) for i in range(combo.count())] == [p.label for p in list_presets()]
+    for name, preset in TRAIN_PRESETS.items():
+        combo.setCurrentIndex(combo.findData(name))
+        assert panel.preset_note.text() == preset.description
+        tip = combo.itemData(combo.currentIndex(), 3)  # Qt.ToolTipRole
+        assert preset.description in tip and preset.summary() in tip
+    combo.setCurrentIndex(combo.findData(DEFAULT_PRESET))

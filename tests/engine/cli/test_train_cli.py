@@ -86,3 +86,115 @@ def test_clip_models_lists_tags(capsys):
     out = capsys.readouterr().out
     assert "RN50" in out and "openai" in out
 
+
+
+@pytest.mark.parametrize("steps", ["0", "-5", "99999999999", "ten"])
+def test_steps_out_of_range_are_refused(env, tiny_clip_config, capsys, steps):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "x", "--clip-config", str(tiny_clip_config), "--steps", steps])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--steps" in err and "Traceback" not in err
+    assert not (env.parent / "runs").exists()  # nothing ran
+
+
+def test_steps_zero_is_refused_by_the_engine_too():
+    from engine.cppn.train import MAX_STEPS, Prompt, TrainConfig, with_schedule_scale
+    from engine.errors import SonolumeError
+
+    cfg = TrainConfig.from_preset("draft", [Prompt("x")])
+    assert with_schedule_scale(cfg, None) is cfg
+    for bad in (0, MAX_STEPS + 1, -1):
+        with pytest.raises(SonolumeError, match="--steps must be"):
+            with_schedule_scale(cfg, bad)
+
+
+def test_presets_come_from_the_engine_registry(capsys):
+    from engine.cppn.train import list_presets
+
+    assert main(["train", "--list-presets"]) == 0
+    out = capsys.readouterr().out
+    for preset in list_presets():
+        assert preset.name in out and preset.description in out and preset.summary() in out
+    assert "150 @ 192²" in out
+
+
+def test_the_printed_resume_command_works_from_another_folder(env, tiny_clip_config, tmp_path,
+                                                               capsys, monkeypatch):
+    import re
+    import shutil
+
+    from engine.cppn.train import Trainer
+
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    start.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(tiny_clip_config, start / "tiny.json")
+    monkeypatch.chdir(start)
+    monkeypatch.setenv("SONOLUME_RUNS", "runs")  # relative on purpose
+    real_step = Trainer.step
+
+    def interrupted_at_3(self):
+        if self.iteration == 3:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "step", interrupted_at_3)
+        assert main(["train", "glass", "--name", "Glass", "--clip-config", "tiny.json",
+                     "--steps", "6", "--quiet"]) == 130
+    err = capsys.readouterr().err
+    command = re.search(r"resume with: (sonolume train --resume (\S+))", err)
+    assert command, err
+    run_dir = command.group(2)
+    assert run_dir.startswith("/")
+    monkeypatch.chdir(elsewhere)
+    assert main(["train", "--resume", run_dir, "--quiet"]) == 0
+    assert Library(env).get("Glass").meta["extra"]["iterations"] == 6
+
+
+def test_sigterm_saves_a_checkpoint_and_prints_the_resume_command(env, tiny_clip_config,
+                                                                   tmp_path):
+    """SIGTERM a few steps in, long before the first step checkpoint (50): the run must be
+    saved and the resume command printed, with the shell's status for TERM (143)."""
+    import json
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli.main", "train", "endless", "--clip-config",
+         str(tiny_clip_config), "--steps", "1000000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SONOLUME_RUNS": str(runs)})
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(
+        lambda: proc.stderr.read(64), "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while max(map(int, re.findall(r"\b(\d+)/1000000", "".join(chunks))),
+                  default=0) < 2:  # two steps done
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(chunks)
+            time.sleep(0.1)
+        assert not list(runs.glob("*/run.json"))  # no checkpoint yet
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(10)
+    err = "".join(chunks)
+    assert proc.returncode == 143, err
+    assert "terminated: training stopped at iteration" in err and "Traceback" not in err
+    run_dir = err.split("resume with: sonolume train --resume ")[1].split()[0]
+    assert run_dir.startswith(str(runs))
+    info = json.loads((runs / os.path.basename(run_dir) / "run.json").read_text())
+    stopped_at = int(err.split("at iteration ")[1].split("/")[0])
+    assert info["iteration"] == stopped_at >= 2
