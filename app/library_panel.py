@@ -8,7 +8,9 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QByteArray,
     QItemSelectionModel,
+    QMimeData,
     QModelIndex,
     QRectF,
     QSize,
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.show_timeline import STYLE_MIME
 from app.workers import Worker
 from engine.errors import SonolumeError
 from engine.styles.library import SHARE_SUFFIX, Library
@@ -164,6 +167,23 @@ class StyleModel(QAbstractListModel):
             return style.id
         return None
 
+    def flags(self, index: QModelIndex):
+        flags = super().flags(index)
+        if index.isValid():
+            flags |= Qt.ItemFlag.ItemIsDragEnabled  # onto a show's segment in the timeline
+        return flags
+
+    def mimeTypes(self) -> list[str]:
+        return [STYLE_MIME]
+
+    def mimeData(self, indexes):
+        data = QMimeData()
+        styles = [self.styles[i.row()] for i in indexes
+                  if i.isValid() and 0 <= i.row() < len(self.styles)]
+        if styles:
+            data.setData(STYLE_MIME, QByteArray(styles[0].id.encode("utf-8")))
+        return data
+
     def row_of(self, style_id: str) -> int:
         for i, s in enumerate(self.styles):
             if s.id == style_id:
@@ -187,7 +207,10 @@ class StyleGrid(QListView):
         self.setSelectionMode(QListView.SelectionMode.SingleSelection)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.setAcceptDrops(True)
-        self.setDragEnabled(False)
+        # Styles drag out (onto a show's timeline); files drop in (import). Not DragOnly:
+        # that mode turns drops off.
+        self.setDragEnabled(True)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.viewport().setAcceptDrops(True)
         self.setDropIndicatorShown(False)
 

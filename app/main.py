@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
@@ -27,6 +28,7 @@ from app.logs import log_path, setup_logging
 from app.reactivity_panel import ReactivityPanel
 from app.settings import AppSettings
 from app.settings_dialog import SettingsDialog
+from app.show_timeline import ShowEditor, ShowPanel
 from app.stage import Stage
 from app.train_panel import TrainPanel
 from app.workers import Worker
@@ -62,6 +64,10 @@ class MainWindow(QMainWindow):
         self.library_panel = LibraryPanel(self.library, self.settings, self.clip_service)
         self.train_panel = TrainPanel(self.settings, self.clip_service, self.library)
         self.reactivity_panel = ReactivityPanel(self.stage, self.library, self.clip_service)
+        self.show_editor = ShowEditor(self.stage, lambda: self.library, self)
+        self.show_panel = ShowPanel(self.stage, self.show_editor,
+                                    self.library_panel.current_style)
+        self.stage.add_show_timeline(self.show_panel)
 
         self.library_dock = self._dock("Library", "LibraryDock", self.library_panel,
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -112,6 +118,14 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         self._action(f, "Load &track…", self.stage.choose_track, "Ctrl+O")
         self._action(f, "&Import style…", self.library_panel.choose_import, "Ctrl+I")
+        f.addSeparator()
+        self._action(f, "&New show (auto-arrange)", self.show_panel.auto_arrange,
+                     "Ctrl+Shift+N", "arrange library styles over the track's sections")
+        self._action(f, "Open s&how…", self.open_show, "Ctrl+Shift+O")
+        self.save_show_action = self._action(f, "&Save show", self.save_show, "Ctrl+S")
+        self._action(f, "Save show &as…", lambda: self.save_show(ask=True), "Ctrl+Shift+S")
+        self._action(f, "C&lose show", self.show_editor.close_show)
+        f.addSeparator()
         self.export_action = self._action(f, "&Export video…", self.open_export, "Ctrl+E",
                                           "render the selected style with the track to MP4")
         self._action(f, "Load &CLIP", self.load_clip,
@@ -121,6 +135,13 @@ class MainWindow(QMainWindow):
         self._action(f, "&Settings…", self.open_settings, "Ctrl+,")
         f.addSeparator()
         self._action(f, "&Quit", self.close, "Ctrl+Q")
+        e = mb.addMenu("&Edit")
+        undo = self.show_editor.undo.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.show_editor.undo.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        e.addAction(undo)
+        e.addAction(redo)
         v = mb.addMenu("&View")
         self.play_action = self._action(v, "&Play / pause", self.stage.toggle_play, "Space")
         self.fullscreen_action = self._action(v, "&Fullscreen preview", self.toggle_fullscreen,
@@ -151,6 +172,9 @@ class MainWindow(QMainWindow):
         lp.libraryChanged.connect(self.reactivity_panel.refresh_suggestions)
         lp.libraryChanged.connect(self._research_library_changed)
         st.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.show_editor.statusMessage.connect(
+            lambda m: self.statusBar().showMessage(m, 8000))
+        self.show_editor.titleChanged.connect(self._show_title)
         self.clip_service.loaded.connect(
             lambda label: self.statusBar().showMessage(f"CLIP loaded: {label}", 8000))
 
@@ -305,6 +329,37 @@ class MainWindow(QMainWindow):
                                           uses_gl=self.stage.active_path == "gl", parent=self)
         self.export_dialog.show()
 
+    # -- shows -------------------------------------------------------------------------------
+    def open_show(self) -> bool:
+        from engine.paths import shows_dir
+
+        path = dialogs.open_file(self, "Open show", str(shows_dir(self.library.user_dir)),
+                                 "Shows (*.json);;All files (*)")
+        return bool(path) and self.show_editor.open(path)
+
+    def save_show(self, ask: bool = False):
+        from engine.paths import shows_dir
+
+        if not self.show_editor.active:
+            dialogs.error(self, "Save show", "No show is open: auto-arrange one first "
+                          "(File → New show) or open one.")
+            return None
+        path = self.show_editor.path
+        if ask or path is None:
+            folder = shows_dir(self.library.user_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            name = self.show_editor.name or Path(self.stage.track_path or "show").stem
+            path = dialogs.save_file(self, "Save show", str(folder / f"{name}.json"),
+                                     "Shows (*.json)")
+            if not path:
+                return None
+            if not str(path).lower().endswith(".json"):
+                path = f"{path}.json"
+        return self.show_editor.save(path)
+
+    def _show_title(self, title: str) -> None:
+        self.setWindowTitle(f"Sonolume — {title}" if title else "Sonolume")
+
     def about(self) -> None:
         QMessageBox.about(self, "About Sonolume",
                           "<b>Sonolume</b><br>Audio-reactive visuals from text prompts.<br>"
@@ -312,6 +367,11 @@ class MainWindow(QMainWindow):
 
     # -- shutdown --------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
+        if self.show_editor.active and not self.show_editor.undo.isClean() and \
+                not dialogs.confirm(self, "Sonolume", "The show has unsaved changes. "
+                                    "Quit without saving them?"):
+            event.ignore()
+            return
         if self.isFullScreen():
             self.leave_fullscreen()
         self.settings.set_window_bytes("geometry", self.saveGeometry())

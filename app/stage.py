@@ -69,6 +69,14 @@ def analyze_track(path: str, *, progress, cancel):
                    cancel=cancel)
 
 
+def analyze_bars(path: str, *, progress, cancel):
+    """Downbeats and labelled sections (cached with the analysis): the show's grid."""
+    from engine.audio.structure import analyze_structure
+
+    return analyze_structure(path, progress=lambda f, stage="": progress((f, stage)),
+                             cancel=cancel)
+
+
 class Clock:
     """Playback time: follows the media player when there is one, runs on its own else
     (no track, no audio backend). Extrapolated between the player's coarse position
@@ -168,6 +176,8 @@ class Timeline(pg.PlotWidget):
 
 class Stage(QWidget):
     trackLoaded = Signal(object)  # AudioFeatures
+    trackReady = Signal()  # bars and sections are known too (the show's grid)
+    showChanged = Signal()  # a show started, was edited or closed
     trackCleared = Signal()
     statusMessage = Signal(str)
     pathChanged = Signal(str)
@@ -180,6 +190,10 @@ class Stage(QWidget):
         # What the preview draws: the engine's Scene (one style following the library, or a
         # show); the views only draw the frames it gives (the export reads the same scene).
         self.scene = None
+        self.show_active = False  # the scene is a show, not the library's selected style
+        self.show_timeline = None
+        self.structure = None  # engine.audio.structure.Structure of the loaded track
+        self.bars: Worker | None = None
         self.features = None
         self.track_path: str | None = None
         self.analysis: Worker | None = None
@@ -311,6 +325,8 @@ class Stage(QWidget):
         from engine.scene import Scene
 
         self.shown_style = style
+        if self.show_active:
+            return  # a show plays on; the library selection is what edits use
         cppn = None
         if style is None:
             self.scene = None
@@ -399,14 +415,48 @@ class Stage(QWidget):
         self.track_label.setToolTip(str(path))
         if self.player is not None:
             self.player.setSource(QUrl.fromLocalFile(str(path)))
+        self.structure = None
+        if self.show_active:
+            self.leave_show()  # a show belongs to its own track
         if self.scene is not None:
             self.scene.set_features(features, track=self.track_path)
         self._dirty = True
         self.statusMessage.emit(f"loaded {Path(path).name}")
         self.trackLoaded.emit(features)
+        self._find_bars(str(path), features)
+
+    def _find_bars(self, path: str, features) -> None:
+        """Bars and sections after the preview already plays (they take a few seconds
+        more on a new track); a failure leaves the beat grid from the features."""
+        if self.bars is not None:
+            self.bars.cancel()
+
+        def finished(structure):
+            if self.features is not features:
+                return  # another track was loaded meanwhile
+            self.structure = structure
+            if self.scene is not None:
+                self.scene.set_features(features, structure, track=self.track_path)
+            self._dirty = True
+            self.trackReady.emit()
+
+        def failed(err):
+            log.warning("bars and sections of %s: %s", path, err.message)
+            self.statusMessage.emit(f"no bars or sections for this track: {err.message}")
+            if self.features is features:
+                self.trackReady.emit()
+
+        worker = Worker(analyze_bars, path, name="bars and sections")
+        worker.on(finished=finished, errored=failed,
+                  done=lambda: setattr(self, "bars", None) if self.bars is worker else None)
+        self.bars = worker
+        worker.start()
 
     def clear_track(self) -> None:
         self.pause()
+        if self.show_active:
+            self.leave_show()
+        self.structure = None
         self.features = None
         self.track_path = None
         self.clock.duration = math.inf
@@ -441,6 +491,52 @@ class Stage(QWidget):
     def params_at(self, t: float) -> FrameParams:
         frame = self.frame_at(t)
         return frame.params if frame is not None else FrameParams.neutral(0)
+
+    # -- shows -------------------------------------------------------------------------------
+    def start_show(self, show) -> None:
+        """Play a show: an engine Scene (opened from a file) or an Arrangement to lay over
+        this track with the current reactivity (a new show)."""
+        from engine.scene import Scene
+
+        if isinstance(show, Scene):
+            scene = show
+            self.preset = scene.loaded_preset()
+            self.amounts = dict(scene.amounts)
+        else:
+            used = {s.style for s in show.segments}
+            scene = Scene({k: v for k, v in show.styles if k in used}, list(show.segments),
+                          list(show.transitions), features=self.features,
+                          structure=self.structure, preset=self.preset, amounts=self.amounts,
+                          track=self.track_path)
+        self.scene = scene
+        self.show_active = True
+        for v in (self.raster, self.gl):
+            if v is not None:
+                v.set_cppn(scene.cppn(scene.segments[0].style))
+        self.scene_edited()
+
+    def leave_show(self) -> None:
+        """Back to the library's selected style over the whole track."""
+        self.show_active = False
+        self.scene = None
+        self.set_style(self.shown_style)
+        self.showChanged.emit()
+
+    def scene_edited(self) -> None:
+        self._dirty = True
+        if self.show_timeline is not None:
+            self.show_timeline.refresh()
+        self.showChanged.emit()
+
+    def add_show_timeline(self, panel) -> None:
+        """The show's panel (controls + timeline) goes under the energy/beat timeline; its
+        timeline seeks like that one and follows the play head."""
+        timeline = panel.timeline
+        self.show_timeline = timeline
+        self.layout().addWidget(panel)
+        timeline.seekRequested.connect(self.seek)
+        for sig in (self.trackLoaded, self.trackReady, self.trackCleared):
+            sig.connect(lambda *_: timeline.refresh())
 
     def export_scene(self):
         """A snapshot of what the preview plays, for the export (edits made while it runs
@@ -524,6 +620,8 @@ class Stage(QWidget):
         self.time_label.setText(
             fmt_time(t) + (f" / {fmt_time(self.clock.duration)}" if self.features else ""))
         self.timeline.set_time(t)
+        if self.show_timeline is not None:
+            self.show_timeline.set_time(t)
         if (self.playing or self._dirty) and self.scene is not None:
             still = self._dirty and not self.playing
             self._dirty = False

@@ -1,0 +1,126 @@
+"""Shows in the app: auto-arrange over the track's sections, edit on the timeline (split,
+drop a style, transition), undo/redo, save and reopen, the preview and the export play the
+show (issue 11)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.app.conftest import write_track
+
+
+@pytest.fixture(scope="module")
+def long_track(tmp_path_factory):
+    return write_track(tmp_path_factory.mktemp("show") / "beat-16s.wav", seconds=16.0)
+
+
+def _ready(window, qtbot, track):
+    with qtbot.waitSignal(window.stage.trackReady, timeout=90_000):
+        window.stage.load_track(str(track))
+
+
+def _arranged(window, qtbot):
+    worker = window.show_panel.auto_arrange()
+    assert worker is not None
+    qtbot.waitUntil(lambda: worker.is_done, timeout=60_000)
+    assert window.show_editor.active
+
+
+def test_arrange_edit_undo_save_reopen_export(window, qtbot, long_track, dialogs, tmp_path):
+    stage, editor, strip = window.stage, window.show_editor, window.show_panel.timeline
+    _ready(window, qtbot, long_track)
+    assert stage.structure is not None and len(stage.structure.downbeats) >= 4
+    _arranged(window, qtbot)
+    n0 = len(stage.scene.segments)
+    # Split in the middle: the new boundary is on a downbeat.
+    assert editor.split(8.0)
+    assert len(stage.scene.segments) == n0 + 1
+    b = stage.scene.segments[-1].start if n0 == 1 else None
+    if b is not None:
+        assert min(abs(b - d) for d in stage.structure.downbeats) < 1e-6
+    # Drop another library style onto the last segment, crossfade into it.
+    ids = [s.id for s in window.library.list()]
+    last = stage.scene.segments[-1]
+    other = next(i for i in ids if i != last.style)
+    assert strip.drop_style(other, strip.x_of(15.0))
+    assert stage.scene.segments[-1].style == other
+    boundary = len(stage.scene.segments) - 1
+    menu = strip.transition_menu(boundary)
+    xf = next(a for a in menu.actions() if a.text() == "crossfade").menu()
+    next(a for a in xf.actions() if a.text() == "2 beats").trigger()
+    win = [w for w in stage.scene.windows() if w.index == boundary]
+    assert win and win[0].transition.kind == "crossfade"
+    mid = (win[0].start + win[0].end) / 2
+    frame = stage.frame_at(mid)
+    assert frame.mode == "crossfade" and len(frame.layers) == 2 and 0 < frame.mix < 1
+    assert "*" in window.windowTitle()
+    # The preview draws the transition frame (two styles through the engine's drawer).
+    shown = []
+    stage.raster.frameShown.connect(lambda: shown.append(1))
+    stage.seek(mid)
+    qtbot.waitUntil(lambda: len(shown) > 0, timeout=20_000)
+    # Undo all three edits, redo them.
+    for _ in range(3):
+        editor.undo.undo()
+    assert len(stage.scene.segments) == n0
+    for _ in range(3):
+        editor.undo.redo()
+    assert stage.scene.segments[-1].style == other
+    # Save, reopen: the same arrangement.
+    out = tmp_path / "my-show.json"
+    dialogs.answer("save_file", str(out))
+    assert window.save_show(ask=True) == out
+    assert "*" not in window.windowTitle()
+    data = json.loads(out.read_text())
+    assert data["format"] == "sonolume-show" and len(data["segments"]) == n0 + 1
+    before = [(s.style, round(s.start, 3)) for s in stage.scene.segments]
+    editor.close_show()
+    assert not editor.active and len(stage.scene.segments) == 1
+    assert editor.open(out)
+    qtbot.waitUntil(lambda: editor.active, timeout=30_000)
+    assert [(s.style, round(s.start, 3)) for s in stage.scene.segments] == before
+    assert stage.scene.transitions[-1].text == "crossfade:2"
+    # The export renders the show, not the library's selection.
+    window.open_export()
+    dlg = window.export_dialog
+    assert len(dlg.scene.segments) == n0 + 1 and "show" in dlg.target.text()
+    dlg.size.setCurrentIndex(dlg.size.count() - 1)
+    dlg.width_box.setValue(64)
+    dlg.height_box.setValue(36)
+    dlg.fps.setCurrentIndex(dlg.fps.findData(24))
+    dlg.part.setChecked(True)
+    dlg.start.setValue(max(0.0, win[0].start - 0.3))
+    dlg.length.setValue(1.0)
+    video = tmp_path / "show.mp4"
+    dlg.target.setText(str(video))
+    worker = dlg.start_export()
+    qtbot.waitUntil(lambda: worker.is_done, timeout=120_000)
+    assert dialogs.errors == [] and video.is_file()
+    dlg.close()
+
+
+def test_library_click_in_a_show_keeps_the_show(window, qtbot, long_track, dialogs):
+    stage, editor = window.stage, window.show_editor
+    _ready(window, qtbot, long_track)
+    _arranged(window, qtbot)
+    segments = stage.scene.segments
+    ids = window.library_panel.visible_ids()
+    window.select_style(ids[-1])
+    assert stage.scene.segments == segments  # the click selects, the show plays on
+    # Right-click menu: use the selected style in a segment.
+    menu = window.show_panel.timeline.segment_menu(window.show_panel.timeline.x_of(1.0))
+    use = next(a for a in menu.actions() if a.text().startswith("Use"))
+    use.trigger()
+    assert stage.scene.segments[0].style == ids[-1]
+    editor.undo.setClean()  # nothing to ask about at close
+    editor.close_show()
+    assert stage.scene.segments[0].style == ids[-1]  # back to the selection
+
+
+def test_bad_show_file_is_one_message(window, dialogs, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "sonolume-show", "version": 1, "track": 3}')
+    assert not window.show_editor.open(bad)
+    assert dialogs.errors and "bad.json" in dialogs.errors[0][1]
