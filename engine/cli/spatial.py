@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.clip.loader import load_clip
     from engine.spatial.grid import make_grid
     from engine.spatial.inspect import RANDOM_NOTE, build_panels, build_report
-    from engine.spatial.maps import MAX_SIDE, compute_map, load_picture
+    from engine.spatial.maps import compute_map
+    from engine.spatial.pictures import MAX_SIDE, load_picture
     from engine.spatial.render import COLORMAPS, montage, render_overlay, save_png
 
     if args.colormap and args.colormap not in COLORMAPS:

@@ -11,9 +11,7 @@ by 256 columns.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import SonolumeError
+from engine.spatial.pictures import quiet_resize_warning, video_error
 
 DEFAULT_SIZE = (128, 256)
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
@@ -57,8 +56,6 @@ def probe_video(path: str | Path) -> dict:
     try:
         meta = next(gen)
     except (RuntimeError, OSError, StopIteration) as exc:
-        from engine.spatial.maps import video_error
-
         raise video_error(path, exc) from exc
     finally:
         gen.close()
@@ -100,7 +97,7 @@ def load_frames(
     gen = imageio_ffmpeg.read_frames(str(path), output_params=out)
     frames = []
     try:
-        with _quiet_resize_warning():
+        with quiet_resize_warning():
             next(gen)
         for raw in gen:
             frame = np.frombuffer(raw, dtype=np.uint8)
@@ -114,19 +111,6 @@ def load_frames(
     if not frames:
         raise SonolumeError(f"{path} has no decodable video frames")
     return np.stack(frames)
-
-
-@contextlib.contextmanager
-def _quiet_resize_warning():
-    """imageio-ffmpeg logs a warning whenever the output size differs from the source,
-    which is the point here."""
-    log = logging.getLogger("imageio_ffmpeg")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 # -- frame splits ----------------------------------------------------------------------------

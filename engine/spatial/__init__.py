@@ -2,9 +2,10 @@
 patch, and the views the inspector shows (text-query heatmaps, patch-to-patch similarity,
 predicted-vs-true agreement, coherence) rendered over the picture.
 
-``grid`` is pure maths (import it freely); ``maps`` cuts, embeds and caches patches (torch
-and a CLIP); ``views`` turns maps into (rows, cols) numpy arrays; ``render`` draws them
-over the picture with Pillow; ``inspect`` picks the panels and builds the JSON report
+``grid`` is pure maths (import it freely); ``pictures`` reads an image or a video frame,
+bounded in size; ``maps`` cuts, embeds and caches patches (torch and a CLIP); ``views``
+turns maps into (rows, cols) numpy arrays; ``render`` draws them over the picture with
+Pillow; ``inspect`` picks the panels and builds the JSON report
 (shared by the CLI and the GUI). A NeRV-CLIP run's predicted map is
 ``engine.nerv.predicted``'s: NeRV builds on spatial maps, not the other way round.
 """

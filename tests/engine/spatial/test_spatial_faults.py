@@ -11,7 +11,7 @@ from PIL import Image
 
 from engine.cli.main import main
 from engine.errors import SonolumeError
-from engine.spatial.maps import (
+from engine.spatial.pictures import (
     MAX_SIDE,
     PictureTooLarge,
     fit_size,
