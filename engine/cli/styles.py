@@ -7,7 +7,7 @@ import json
 import sys
 
 from engine.cli.common import add_clip_options, clip_spec_from_args, library_dir_from_args
-from engine.errors import SonolumeError
+from engine.errors import SonolumeError, StyleError
 
 
 def register(sub) -> None:
@@ -246,22 +246,32 @@ def cmd_duplicate(args) -> int:
 
 def cmd_rm(args) -> int:
     library = open_library(args)
-    style = library.get(args.style)
-    if style.readonly:
-        library.delete(style.id)  # raises the read-only error
+    try:
+        style = library.get(args.style)
+        name, key = style.name, style.id
+        question = f"Delete style '{name}' ({key})?"
+        if style.readonly:
+            library.delete(style.id)  # raises the read-only error
+    except StyleError:
+        # A broken folder is exactly what a user wants gone: remove it by its folder name.
+        folder = library.broken_user_folder(args.style)
+        if folder is None:
+            raise
+        name, key = folder.name, folder.name
+        question = f"Delete the broken style folder {folder}?"
     if not args.yes:
         if not sys.stdin.isatty():
-            raise SonolumeError(f"not deleting '{style.name}' without --yes "
+            raise SonolumeError(f"not deleting '{name}' without --yes "
                                 "(input is not a terminal)")
         try:
-            answer = input(f"Delete style '{style.name}' ({style.id})? [y/N] ")
+            answer = input(f"{question} [y/N] ")
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             print("not deleted")
             return 1
-    library.delete(style.id)
-    print(f"deleted '{style.name}' ({style.id})")
+    library.delete(key)
+    print(f"deleted '{name}' ({key})")
     return 0
 
 

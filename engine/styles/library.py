@@ -331,6 +331,11 @@ class Library:
             shutil.rmtree(tmp, ignore_errors=True)
         return Style(path=dest, meta=style.meta, readonly=False)
 
+    def broken_user_folder(self, key: str) -> Path | None:
+        """The user's folder named ``key`` if it is a style the library cannot read."""
+        self.list()
+        return self._broken_paths.get(key.strip() if isinstance(key, str) else key)
+
     def delete(self, key: str) -> None:
         """Remove a user style, a broken one included (by its folder name): a folder the
         library cannot read is exactly the one a user wants gone."""

@@ -154,3 +154,36 @@ def test_library_option_overrides_env(tmp_path, library_dir, capsys):
     other = tmp_path / "other"
     code, out, _ = run(capsys, "--library", str(other), "styles", "list")
     assert code == 0 and str(other) in out
+
+
+def test_a_broken_style_can_be_removed(lib, capsys):
+    junk = lib.user_dir / "half-copied"
+    junk.mkdir()
+    (junk / "style.json").write_text("{")
+    code, _, err = run(capsys, "styles", "list")
+    assert code == 0 and "skipped broken style 'half-copied'" in err
+    code, out, err = run(capsys, "styles", "rm", "half-copied", "--yes")
+    assert code == 0 and "deleted" in out and not junk.exists()
+    assert run(capsys, "styles", "list")[2] == ""
+
+
+def test_the_reactivity_folder_is_not_a_broken_style(lib, capsys):
+    (lib.user_dir / "reactivity").mkdir()
+    (lib.user_dir / "reactivity" / "mine.json").write_text("{}")
+    (lib.user_dir / "shows").mkdir()
+    code, out, err = run(capsys, "styles", "list")
+    assert code == 0 and err == "" and "Forest floor" in out
+
+
+def test_export_to_a_read_only_file_system_is_one_line(lib, capsys, tmp_path, monkeypatch):
+    import errno
+    import zipfile
+    from pathlib import Path
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(zipfile, "ZipFile", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    code, _, err = run(capsys, "styles", "export", "test-jelly", "-o", str(tmp_path / "x"))
+    assert code == 2 and "Read-only file system" in one_line_error(err)
