@@ -27,3 +27,24 @@ def test_old_cache_variable_still_honoured(monkeypatch, tmp_path):
     monkeypatch.delenv("SONOLUME_CACHE_DIR", raising=False)
     monkeypatch.setenv("SONOLUME_CACHE", str(tmp_path / "old"))
     assert paths.cache_root() == Path(tmp_path / "old")
+
+
+def test_folder_variables_are_read_only_here():
+    """One home for "where does X live": no other module names these variables in code
+    (help texts may mention them as $NAME)."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    names = {paths.LIBRARY_ENV, paths.RUNS_ENV, paths.CACHE_ENV, paths.CACHE_ENV_OLD,
+             paths.CONFIG_ENV}
+    alternatives = "|".join(sorted(names))
+    pattern = re.compile(rf"""["']({alternatives})["']""")
+    offenders = []
+    for folder in ("engine", "app"):
+        for py in sorted((root / folder).rglob("*.py")):
+            if py == root / "engine" / "paths.py":
+                continue
+            for n, line in enumerate(py.read_text(encoding="utf-8").splitlines(), 1):
+                if pattern.search(line):
+                    offenders.append(f"{py.relative_to(root)}:{n}: {line.strip()}")
+    assert offenders == []
