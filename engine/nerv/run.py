@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import checkpoint as ckpt
-from engine.atomic import atomic_path, write_text
+from engine.atomic import atomic_path, remove_stale_temporaries, write_text
 from engine.errors import SonolumeError, VideoMissing
 from engine.nerv import data as vdata
 from engine.nerv.config import NervTrainConfig
@@ -88,8 +88,12 @@ def read_run_info(run_dir: str | Path) -> dict:
 
 
 def write_run_info(run_dir: str | Path, info: dict) -> Path:
+    """Write ``run.json`` as a run (re)starts, removing what a killed run left half-written
+    in the folder (engine.atomic's temporaries older than a few hours)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (run_dir, run_dir / EVAL_DIR):
+        remove_stale_temporaries(folder)
     return write_text(run_dir / RUN_JSON, json.dumps(info, indent=1))
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, remove_stale_temporaries
 from engine.errors import Cancelled
 from engine.spatial.grid import PatchGrid, make_grid
 
@@ -143,6 +143,7 @@ def load_or_compute(
     targets = compute_targets(frames, get_clip(), grid, on_progress=on_progress, cancel=cancel)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent)  # what a killed run left half-written
         with atomic_path(path, suffix=".npz") as tmp:  # np.savez adds .npz to other names
             np.savez(tmp, **targets)
     return targets, False

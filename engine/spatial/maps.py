@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, remove_stale_temporaries
 from engine.errors import Cancelled
 from engine.spatial.grid import PatchGrid, make_grid
 from engine.spatial.pictures import (  # noqa: F401  (pictures were read here; callers import)
@@ -137,6 +137,7 @@ def _read_cache(path: Path, grid: PatchGrid) -> np.ndarray | None:
 def _write_cache(path: Path, emb: np.ndarray, grid: PatchGrid) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent)  # what a killed run left half-written
         with atomic_path(path, suffix=".npz") as tmp:  # np.savez adds .npz to other names
             np.savez(tmp, embeddings=emb.astype(np.float32),
                      boxes=np.asarray(grid.boxes(), dtype=np.int32))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 from pathlib import Path
 
@@ -200,8 +201,9 @@ def load_picture(path: str | Path, frame: int | None = None,
 
     def video() -> tuple[np.ndarray, dict]:
         img, meta = read_video_frame(path, frame or 0, max_side)
+        fps = meta.get("fps")
         info = {"kind": "video", "path": str(path), "frame": frame or 0,
-                "fps": meta.get("fps")}
+                "fps": fps if isinstance(fps, (int, float)) and math.isfinite(fps) else None}
         return img, _scaled(info, img, tuple(meta["size"]))
 
     if path.suffix.lower() in VIDEO_SUFFIXES:

@@ -178,3 +178,32 @@ def test_the_trainer_uses_the_run_format():
     assert train.frame_times is nrun.frame_times
     assert train.save_checkpoint is nrun.save_checkpoint
     assert not hasattr(train, "atomic_write_text") and not hasattr(train, "atomic_savez")
+
+
+def _stale_temporary(folder, name="x.npz", hours=7):
+    import os
+    import time
+
+    from engine.atomic import temp_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(folder / name)
+    tmp.write_bytes(b"half")
+    old = time.time() - hours * 3600
+    os.utime(tmp, (old, old))
+    return tmp
+
+
+def test_what_a_killed_run_left_is_removed_next_time(tmp_path):
+    # the target cache
+    cache = tmp_path / "cache"
+    stale, fresh = _stale_temporary(cache), _stale_temporary(cache, "y.npz", hours=0)
+    ntargets.load_or_compute(cache, "k", frames(), MeanColourClip, None)
+    assert not stale.exists() and fresh.exists()  # a live write may still own a fresh one
+    # a run folder and its eval folder, when the run (re)starts
+    run = tmp_path / "run"
+    leftovers = [_stale_temporary(run, "last.safetensors"),
+                 _stale_temporary(run / nrun.EVAL_DIR, "summary.json")]
+    nrun.write_run_info(run, {"kind": nrun.RUN_KIND})
+    assert not any(p.exists() for p in leftovers)
+

@@ -118,3 +118,24 @@ def test_audio_file_says_it_has_no_video_stream(tmp_path, tiny_clip_config, caps
     mp4_named.write_bytes(wav.read_bytes())
     with pytest.raises(SonolumeError, match="has no video stream"):
         load_picture(mp4_named)
+
+
+def test_the_map_cache_removes_what_a_killed_run_left(tmp_path):
+    import os
+    import time
+
+    from spatial_fakes import ColourClip, halves
+
+    from engine.atomic import temp_path
+    from engine.spatial.maps import _cache_path, cache_key, compute_map
+
+    clip, img = ColourClip(), halves()
+    first = compute_map(clip, img, cache=tmp_path)
+    path = _cache_path(tmp_path, cache_key(img, clip, first.grid))
+    stale = temp_path(path)
+    stale.write_bytes(b"half a map")
+    old = time.time() - 7 * 3600
+    os.utime(stale, (old, old))
+    path.unlink()
+    assert compute_map(clip, img, cache=tmp_path).info["cached"] is False
+    assert path.is_file() and not stale.exists()
