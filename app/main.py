@@ -4,6 +4,7 @@ and reactivity (right). ``run_app`` is what ``sonolume`` with no arguments start
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -325,6 +326,13 @@ class MainWindow(QMainWindow):
             dialogs.error(self, "Export video", "The selected style cannot be drawn.")
             return
         self.stage.pause()
+        old = self.export_dialog
+        if old is not None:
+            if old.busy:  # one export at a time: show the one that runs
+                old.show()
+                old.raise_()
+                return
+            old.deleteLater()  # a closed dialog is hidden, not gone (the soak saw it pile up)
         self.export_dialog = ExportDialog(self.settings, scene, self.stage.current_time(),
                                           uses_gl=self.stage.active_path == "gl", parent=self)
         self.export_dialog.show()
@@ -445,6 +453,10 @@ def run_app(argv: list[str]) -> int:
     sys.excepthook = _excepthook
     window = MainWindow(AppSettings(args.settings))
     window.show()
+    # Everything made so far (torch, Qt bindings, numba, the window) lives as long as the
+    # app: keep it out of the collector's full passes, which otherwise walk the whole heap
+    # from the GUI thread and stall the event loop.
+    gc.freeze()
     if args.style:
         try:
             window.select_style(window.library.get(args.style).id)
