@@ -128,7 +128,7 @@ def _scene(args, library_dir):
     from engine.styles.library import Library
 
     library = Library(library_dir)
-    if looks_like_show(args.style, library_dir):
+    if looks_like_show(args.style):
         path = find_show(args.style, library_dir)
         if path is None:
             raise SonolumeError(f"show file not found: {args.style}")

@@ -347,8 +347,10 @@ def find_show(text: str, library_dir=None) -> Path | None:
     return None
 
 
-def looks_like_show(text: str, library_dir=None) -> bool:
-    return str(text).lower().endswith(".json") or find_show(text, library_dir) is not None
+def looks_like_show(text: str) -> bool:
+    """Whether a command-line STYLE argument names a show: only a ``.json`` name does, so
+    a style and a saved show of the same name never get confused."""
+    return str(text).lower().endswith(".json")
 
 
 # -- from a show to a scene, and back --------------------------------------------------------
