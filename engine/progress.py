@@ -31,11 +31,15 @@ class _Lines:
 
     def __init__(self, stream: IO[str]):
         self.stream = stream
+        self._last = ""
 
     def write(self, text: str) -> int:
         line = text.replace("\r", "").rstrip()
-        if line:  # tqdm also writes bare "\r", "\n" and blanks to clear the bar
+        # tqdm also writes bare "\r", "\n" and blanks to clear the bar, and draws the
+        # last state again on close
+        if line and line != self._last:
             self.stream.write(line + "\n")
+            self._last = line
         return len(text)
 
     def flush(self) -> None:
