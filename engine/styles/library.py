@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import json
 import os
 import re
@@ -596,10 +597,10 @@ def _acquire_file_lock(path: Path, timeout: float):
         except BlockingIOError:
             pass
         except OSError as exc:
-            if getattr(exc, "errno", None) not in (11, 13, 35, 36):  # busy on some systems
-                fh.close()
-                raise StyleError(f"cannot lock the style library {path.parent}: "
-                                 f"{exc.strerror or exc}") from exc
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EDEADLK):
+                # No locks on this file system (some network mounts): a rare race is a
+                # smaller harm than a library nobody can change.
+                return fh
         if time.monotonic() >= deadline:
             fh.close()
             raise StyleError(f"the style library {path.parent} is busy: another Sonolume "

@@ -154,3 +154,12 @@ def test_a_held_lock_gives_a_clear_error_after_a_short_wait(lib, monkeypatch):
         assert time.monotonic() - t0 < 5
     assert lib.rename("sunset", "Dusk").name == "Dusk"  # free again
     assert entries(lib.user_dir) == ["sunset"]
+
+
+def test_a_file_system_without_locks_still_lets_the_library_change(lib, monkeypatch):
+    def no_locks(fh):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(library_mod, "_lock_nonblocking", no_locks)
+    add(lib, "Sunset")
+    assert lib.rename("sunset", "Dusk").name == "Dusk"
