@@ -211,7 +211,8 @@ def plot_features(features: AudioFeatures, out, title: str = "", width: int = 14
 def _draw_sections(d, structure, y, h, left, plot_w, x_of, font) -> None:
     """Coloured blocks per section (one colour per label) with the label and start bar."""
     d.text((16, y + h // 2 - 14), "sections", font=font, fill=TEXT)
-    meter = f"{structure.meter} beats/bar, {structure.n_bars} bars"
+    meter = (f"{structure.meter} beats/bar, {structure.n_bars} bars" if structure.n_bars
+             else "no bars (no beat)")
     d.text((16, y + h // 2 + 2), meter, font=_font(10), fill=DIM)
     labels = sorted({s.label for s in structure.sections})
     for sec in structure.sections:
@@ -221,5 +222,5 @@ def _draw_sections(d, structure, y, h, left, plot_w, x_of, font) -> None:
         if x1 - x0 > 18:
             bar = structure.bar_at(sec.start) + 1
             d.text((x0 + 4, y + 4), sec.label, font=_font(16), fill=BG)
-            if x1 - x0 > 60:
+            if x1 - x0 > 60 and structure.n_bars:
                 d.text((x0 + 4, y + h - 15), f"bar {bar}", font=_font(10), fill=BG)

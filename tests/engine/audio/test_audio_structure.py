@@ -136,3 +136,30 @@ def test_structure_is_cached_by_content(aba, tmp_path, monkeypatch):
     monkeypatch.setattr(st, "structure_from_raw", boom)
     again = analyze_structure(aba[0], cache_dir=tmp_path)
     assert again.sections == first.sections and np.array_equal(again.downbeats, first.downbeats)
+
+
+def test_track_without_a_beat_has_no_bars_but_sections(tmp_path):
+    """A drumless track: no beats or downbeats, bar_at is 0, and sections still cover it
+    (on a half-second grid), changing where the harmony and timbre change."""
+    import soundfile as sf
+
+    sr = 22050
+    t = np.arange(20 * sr) / sr
+    first = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 277 * t)
+    second = 0.1 * np.sign(np.sin(2 * np.pi * 311 * t)) + 0.1 * np.sin(2 * np.pi * 415 * t)
+    path = tmp_path / "pads.wav"
+    sf.write(str(path), np.concatenate([first, second]).astype(np.float32), sr)
+    s = analyze_structure(path, cache_dir=tmp_path)
+    assert len(s.beats) == 0 and len(s.downbeats) == 0 and s.bar_at(12.0) == 0
+    assert s.labels == ("A", "B")
+    assert abs(s.sections[1].start - 20.0) <= 0.5
+    assert s.sections[-1].end == pytest.approx(40.0, abs=0.01)
+
+
+def test_short_and_silent_tracks_are_one_section(tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "silence.wav"
+    sf.write(str(path), np.zeros(3 * 22050, np.float32), 22050)
+    s = analyze_structure(path, cache_dir=tmp_path)
+    assert s.sections == (Section(0.0, 3.0, "A"),) and s.n_bars == 0
