@@ -411,8 +411,12 @@ class ShowTimeline(QWidget):
             p.drawPolygon(marker)
             p.setBrush(Qt.BrushStyle.NoBrush)
             if tr.kind != "cut":
+                label = tr.text
+                box = p.fontMetrics().boundingRect(label).adjusted(-2, -1, 2, 1)
+                box.moveTopLeft(QPointF(x + 6, top + 1).toPoint())
+                p.fillRect(box, QColor(20, 20, 24, 200))
                 p.setPen(QColor(255, 230, 150))
-                p.drawText(QPointF(x + 3, top + BLOCK_H - 3), tr.text)
+                p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
         # bars: a tick per bar, a number every few
         y = top + BLOCK_H
         bars = grid.downbeats

@@ -71,7 +71,11 @@ def test_screenshots_with_gl_preview(xvfb, tmp_path):
         assert _non_blank(report[key]), (key, report[key])
     names = set(report["shots"])
     assert {"1-preview-reactivity", "2-train-finished", "3-library-search", "4-export-dialog",
-            "5-settings", "6-fullscreen", "7-nerv", "8-spatial"} <= names
+            "5-settings", "6-fullscreen", "7-nerv", "8-spatial", "9-show"} <= names
+    # The show played through the GL preview inside a crossfade (two styles drawn).
+    assert report["show"]["segments"] >= 2, report["show"]
+    start, end = report["show"]["transition"]
+    assert end > start
     for name, shot in report["shots"].items():
         assert Path(shot["file"]).stat().st_size > 10_000, name
         if shot["preview"] is not None:  # what the user sees in the window, not just GL
