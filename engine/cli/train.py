@@ -103,17 +103,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "style"
 
 
-def _progress_bar(total: int, label: str, quiet: bool):
+def _progress_bar(total: int, label: str, quiet: bool, initial: int = 0):
+    """A live bar on a terminal; a line every few seconds in a log (engine.progress)."""
     if quiet:
         return None, None
-    from tqdm import tqdm
+    from engine.progress import progress_bar
 
-    bar = tqdm(total=total, desc=label[:30], unit="it", dynamic_ncols=True, file=sys.stderr)
+    bar = progress_bar(total, desc=label[:30], unit="it", initial=initial)
 
     def update(ev) -> None:
-        bar.n = ev.iteration
         bar.set_postfix(sim=f"{ev.similarity:.3f}", res=ev.resolution, refresh=False)
-        bar.refresh()
+        bar.update(ev.iteration - bar.n)
 
     return bar, update
 
@@ -143,17 +143,23 @@ def _sigterm_as_interrupt(state: dict):
 
 
 def _train_one(trainer, label: str, args):
-    bar, update = _progress_bar(trainer.config.total_iterations, label, args.quiet)
-    if bar is not None:
-        bar.n = trainer.iteration
     state: dict = {}
+    bar = None
     try:
         with _sigterm_as_interrupt(state):
+            bar, update = _progress_bar(trainer.config.total_iterations, label, args.quiet,
+                                        initial=trainer.iteration)
             return trainer.run(on_progress=update)
     except Cancelled as exc:
         if state.get("terminated"):
             raise Terminated(str(exc)) from None
         raise
+    except KeyboardInterrupt:
+        # Outside the trainer's step loop (before its first step, or while it scores the
+        # result): the trainer did not save, so save here.
+        if not state.get("terminated"):
+            raise Cancelled(trainer.stop_message()) from None
+        raise Terminated(trainer.stop_message()) from None
     finally:
         if bar is not None:
             bar.close()

@@ -442,7 +442,7 @@ class Trainer:
         try:
             while self.iteration < total:
                 if cancel is not None and cancel.is_set():
-                    raise Cancelled(self._cancel_message())
+                    raise Cancelled(self.stop_message())
                 res = _stage_at(cfg.schedule, self.iteration)
                 t0 = time.perf_counter()
                 loss, sim = self.step()
@@ -461,7 +461,7 @@ class Trainer:
                     on_progress(TrainProgress(self.iteration, total, res, loss, sim,
                                               self.elapsed, self._eta(stage_times), preview))
         except KeyboardInterrupt:
-            raise Cancelled(self._cancel_message()) from None
+            raise Cancelled(self.stop_message()) from None
         score = self.evaluate()
         if self.run_dir:
             self.save_checkpoint()
@@ -469,7 +469,9 @@ class Trainer:
         clip_info = self.clip.spec.to_json() | {"label": self.clip.label}
         return TrainResult(self.cppn, cfg, score, self.elapsed, self.history, clip_info, thumb)
 
-    def _cancel_message(self) -> str:
+    def stop_message(self) -> str:
+        """Save a checkpoint (when the run has a folder) and say how to continue: what every
+        way of stopping a run early reports."""
         saved = self.save_checkpoint()
         where = f"; resume with: sonolume train --resume {saved}" if saved else ""
         done = f"{self.iteration}/{self.config.total_iterations}"
