@@ -84,7 +84,8 @@ def _fmt_seconds(s: float) -> str:
 
 
 class _Bar:
-    """tqdm bars for the two long stages (analysis, then frames with an ETA)."""
+    """Bars for the two long stages (analysis, then frames with an ETA); throttled to a
+    line every few seconds when stderr is a log file or a pipe (engine.progress)."""
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
@@ -94,17 +95,16 @@ class _Bar:
     def __call__(self, p) -> None:
         if self.quiet:
             return
-        from tqdm import tqdm
+        from engine.progress import progress_bar
 
         if p.stage != self.stage:
             self.close()
             self.stage = p.stage
             if p.stage == "analyse":
-                self.bar = tqdm(total=100, desc="analysing", unit="%", leave=False,
-                                file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}")
+                self.bar = progress_bar(100, desc="analysing", unit="%", leave=False,
+                                        bar_format="{l_bar}{bar}| {elapsed}")
             elif p.stage == "render":
-                self.bar = tqdm(total=p.total, desc="rendering", unit="frame",
-                                file=sys.stderr, dynamic_ncols=True)
+                self.bar = progress_bar(p.total, desc="rendering", unit="frame")
             elif p.stage == "finish" and p.done == 0:
                 print("finishing the video ...", file=sys.stderr, flush=True)
         if self.bar is None:
