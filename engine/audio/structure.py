@@ -49,7 +49,7 @@ import numpy as np
 
 from engine.errors import SonolumeError
 
-STRUCTURE_VERSION = 3  # bump when the cached structure changes meaning
+STRUCTURE_VERSION = 4  # bump when the cached structure changes meaning
 METER_RANGE = (2, 12)
 MIN_SECTION_BARS = 4  # shorter runs of one section type are merged into a neighbour
 MAX_UNITS = 1024  # beats grouped so the affinity matrix stays this size (a 3-hour file)
@@ -468,12 +468,30 @@ def _letter(i: int) -> str:
 # Entry points
 
 
+def _fill_gaps(beats: np.ndarray) -> np.ndarray:
+    """Beats the tracker skipped (an interval near 2x, 3x... the median) put back evenly,
+    so counting every ``meter``-th beat stays on the bar after the gap."""
+    d = np.diff(beats)
+    med = float(np.median(d))
+    if not med > 0 or not np.any(d > 1.5 * med):
+        return beats
+    out = [beats[:1]]
+    for a, b, step in zip(beats[:-1], beats[1:], d):
+        k = int(round(step / med))
+        if step > 1.5 * med and k >= 2:
+            out.append(a + (b - a) * np.arange(1, k) / k)
+        out.append(np.array([b]))
+    return np.concatenate(out)
+
+
 def extend_beats(beats: np.ndarray, duration: float) -> np.ndarray:
-    """The tracked beats continued at their median period over what the tracker left out
-    at either end (an intro or outro without drums), so bars cover the whole track."""
+    """The tracked beats with skipped ones filled in, continued at the tracked period over
+    what the tracker left out at either end (an intro or outro without drums), so bars
+    cover the whole track."""
     beats = np.asarray(beats, dtype=np.float64)
     if beats.size < 4:
         return beats.copy()
+    beats = _fill_gaps(beats)
 
     def fit(b: np.ndarray) -> tuple[float, float]:
         # Beat times sit on a ~23 ms frame grid; a line through 16 of them is far more

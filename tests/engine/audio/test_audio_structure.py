@@ -163,3 +163,15 @@ def test_short_and_silent_tracks_are_one_section(tmp_path):
     sf.write(str(path), np.zeros(3 * 22050, np.float32), 22050)
     s = analyze_structure(path, cache_dir=tmp_path)
     assert s.sections == (Section(0.0, 3.0, "A"),) and s.n_bars == 0
+
+
+def test_beats_are_extended_over_drumless_ends_and_gaps_filled():
+    from engine.audio.structure import extend_beats
+
+    true = np.arange(0.25, 30.0, 0.5)  # 120 BPM from 0.25 s
+    tracked = true[(true > 8.0) & (true < 26.0)]
+    tracked = np.delete(tracked, [10, 20, 21])  # skipped beats: one gap of 2, one of 3
+    got = extend_beats(tracked, duration=30.0)
+    assert len(got) == len(true)
+    assert np.allclose(got, true, atol=1e-6)
+    assert np.array_equal(extend_beats(np.array([1.0, 1.5]), 30.0), [1.0, 1.5])  # too few
