@@ -47,5 +47,5 @@ def parse_size(text: str, limit: int = 8192) -> tuple[int, int]:
         raise SonolumeError(f"bad size '{text}': use WIDTHxHEIGHT, e.g. 1280x720")
     w, h = int(m.group(1)), int(m.group(2))
     if not (1 <= w <= limit and 1 <= h <= limit):
-        raise SonolumeError(f"bad size '{text}': each side must be between 1 and {limit}")
+        raise SonolumeError(f"bad size '{text}': each side must be 1 to {limit}")
     return w, h
