@@ -175,3 +175,27 @@ def test_beats_are_extended_over_drumless_ends_and_gaps_filled():
     assert len(got) == len(true)
     assert np.allclose(got, true, atol=1e-6)
     assert np.array_equal(extend_beats(np.array([1.0, 1.5]), 30.0), [1.0, 1.5])  # too few
+
+
+def test_an_hour_long_analysis_stays_bounded():
+    """Beats are grouped so the similarity matrices stay at most MAX_UNITS square: an hour
+    at 120 BPM (7200 beats) takes well under a few seconds (measured 1.6 s with the imports)."""
+    import time
+
+    from engine.audio.cache import RawAnalysis
+    from engine.audio.frames import FRAME_RATE, RAW_KEYS
+    from engine.audio.structure import MAX_UNITS, _unit_bounds, structure_from_raw
+
+    k = int(3600 * FRAME_RATE)
+    rng = np.random.default_rng(0)
+    frames = {key: rng.random(k).astype(np.float32) for key in RAW_KEYS}
+    frames["chroma"] = rng.random((k, 12)).astype(np.float32)
+    frames["mfcc"] = rng.standard_normal((k, 13)).astype(np.float32)
+    beats = np.arange(0.5, 3600.0, 0.5)
+    raw = RawAnalysis(3600.0, 44100, 2, 120.0, beats, 0.9, frames)
+    bounds = _unit_bounds(np.rint(beats * FRAME_RATE).astype(np.int64), k, FRAME_RATE)
+    assert len(bounds) - 1 <= MAX_UNITS
+    t0 = time.perf_counter()
+    s = structure_from_raw(raw)
+    assert time.perf_counter() - t0 < 20.0
+    assert s.n_bars == 1800 and s.sections[-1].end == 3600.0
