@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
-from app.train_panel import format_seconds
+from app.common import format_seconds
 from app.workers import Worker
 from engine.export.sizes import OUTPUT_SIZES
 

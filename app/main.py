@@ -293,13 +293,13 @@ class MainWindow(QMainWindow):
         win = self.research.get(kind)
         if win is None:
             if kind == "nerv":
-                from app.nerv_panel import NervPanel
+                from app.nerv.panel import NervPanel
 
                 panel = NervPanel(self.settings, self.clip_service)
                 panel.openSettings.connect(self.open_settings)
                 win = ResearchWindow("NeRV-CLIP video models", "NervWindow", panel, self)
             elif kind == "spatial":
-                from app.spatial_panel import SpatialPanel
+                from app.spatial.panel import SpatialPanel
 
                 panel = SpatialPanel(self.settings, self.clip_service, self.library)
                 panel.openSettings.connect(self.open_settings)

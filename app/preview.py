@@ -21,21 +21,16 @@ import sys
 import threading
 import time
 
-import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, QThread, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app.common import to_qimage
 
 log = logging.getLogger("sonolume.app.preview")
 
 MIN_SIDE = 32
 STILL_SECONDS = 1.0  # the most a paused (still) frame may take to render
-
-
-def to_qimage(rgb: np.ndarray) -> QImage:
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w, _ = rgb.shape
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 class AdaptiveScale:

@@ -5,13 +5,12 @@ similarity curve. Finished styles land in the library at once."""
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.clip_service import ask_for_clip_weights, show_clip_choice
+from app.common import format_seconds, to_qimage
 from app.workers import Worker
 from engine.cppn.train import DEFAULT_PRESET, TRAIN_PRESETS, list_presets
 from engine.errors import ClipUnavailable
@@ -55,22 +55,6 @@ class TrainJob:
     @property
     def label(self) -> str:
         return self.name or " + ".join(t for t, _ in self.prompts)[:60]
-
-
-def format_seconds(s: float) -> str:
-    if s is None or not math.isfinite(s):
-        return "…"
-    s = int(round(s))
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def to_qimage(rgb: np.ndarray) -> QImage:
-    """(H, W, 3) uint8 -> a QImage that owns its pixels."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w, _ = rgb.shape
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 def train_job(job: TrainJob, clip_service, spec, user_dir, bundled_dir, *, progress, cancel):

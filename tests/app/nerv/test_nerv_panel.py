@@ -15,14 +15,14 @@ import pytest
 from tests.conftest import DATA, TINY_CLIP_CONFIG
 
 BUNNY = DATA / "bunny-16f-64x128.mp4"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WAIT = 60_000  # ms; a tiny run takes a few seconds, this only stops a hang
 
 
 @pytest.fixture
 def panel(qtbot, app_env, dialogs, monkeypatch):
     from app.clip_service import ClipService
-    from app.nerv_panel import NervPanel
+    from app.nerv.panel import NervPanel
     from app.settings import AppSettings
 
     monkeypatch.setenv("SONOLUME_CACHE", str(app_env / "cache"))

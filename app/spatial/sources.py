@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
-from app.spatial_jobs import IMAGE_FILTER, VIDEO_FILTER
+from app.spatial.jobs import IMAGE_FILTER, VIDEO_FILTER
 
 SOURCES = (("image", "Image file"), ("video", "Video frame"), ("style", "Style still"),
            ("run", "NeRV-CLIP run"))

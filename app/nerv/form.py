@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.clip_service import show_clip_choice
-from app.nerv_jobs import runs_root
+from app.nerv.jobs import runs_root
 from engine.errors import SonolumeError
 from engine.nerv.data import DEFAULT_SIZE, parse_hw, parse_split, probe_video
 from engine.nerv.models import list_models

@@ -2,7 +2,7 @@
 curves, the per-frame similarity plot and text reports of evaluate / verify.
 
 They only display arrays they are given (uint8 frames, per-frame metrics, history
-records); training and the engine stay in app.nerv_panel's workers, so the views never
+records); training and the engine stay in app.nerv.panel's workers, so the views never
 touch a model that another thread is updating.
 """
 
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.train_panel import to_qimage
+from app.common import to_qimage
 
 ROLE_COLOURS = {"train": (80, 160, 255), "unseen": (255, 140, 40), "skipped": (150, 150, 150)}
 ROLE_SYMBOLS = {"train": "o", "unseen": "t", "skipped": "x"}

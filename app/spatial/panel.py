@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.clip_service import ask_for_clip_weights
-from app.spatial_jobs import (
+from app.spatial.jobs import (
     ClipPool,
     MapResult,
     Source,
@@ -41,8 +41,8 @@ from app.spatial_jobs import (
     render_style,
     write_view_png,
 )
-from app.spatial_sources import SourcePicker
-from app.spatial_view import SpatialView
+from app.spatial.sources import SourcePicker
+from app.spatial.view import SpatialView
 from app.workers import Worker
 from engine.errors import ClipUnavailable, SonolumeError
 from engine.spatial import views

@@ -3,8 +3,8 @@ pixels and semantics — live curves, original vs reconstruction for any frame, 
 similarity of train vs unseen frames — then evaluate and verify the run, or open a
 finished run folder and browse it.
 
-The engine (engine.nerv) does the work; app.nerv_jobs runs it on worker threads and
-app.nerv_views draws what comes back. Every user-facing problem goes through app.dialogs.
+The engine (engine.nerv) does the work; app.nerv.jobs runs it on worker threads and
+app.nerv.views draws what comes back. Every user-facing problem goes through app.dialogs.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.clip_service import ask_for_clip_weights
-from app.nerv_form import VIDEO_FILTER, NervForm
-from app.nerv_jobs import (
+from app.common import format_seconds
+from app.nerv.form import VIDEO_FILTER, NervForm
+from app.nerv.jobs import (
     RunStart,
     default_run_dir,
     evaluate,
@@ -35,7 +36,7 @@ from app.nerv_jobs import (
     train_nerv,
     verify,
 )
-from app.nerv_views import (
+from app.nerv.views import (
     RANDOM_NOTE,
     CurvesView,
     FramePairView,
@@ -44,7 +45,6 @@ from app.nerv_views import (
     format_eval,
     format_verify,
 )
-from app.train_panel import format_seconds
 from app.workers import Worker
 from engine.errors import ClipUnavailable, VideoMissing
 

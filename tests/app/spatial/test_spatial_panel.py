@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 
 from tests.conftest import TINY_CLIP_CONFIG
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BUNNY = ROOT / "tests" / "data" / "bunny-16f-64x128.mp4"
 WAIT_MS = 60_000
 
@@ -37,7 +37,7 @@ def scene(w: int = 320, h: int = 200) -> np.ndarray:
 def panel(qtbot, app_env, dialogs, monkeypatch):
     from app.clip_service import ClipService
     from app.settings import AppSettings
-    from app.spatial_panel import SpatialPanel
+    from app.spatial.panel import SpatialPanel
     from engine.styles.library import Library
 
     monkeypatch.setenv("SONOLUME_CACHE", str(app_env / "engine-cache"))

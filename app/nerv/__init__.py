@@ -1,0 +1,1 @@
+"""The NeRV-CLIP research window: settings form, training and evaluation jobs, views."""

@@ -1,0 +1,1 @@
+"""The spatial CLIP map inspector window: sources, jobs, the map view."""
