@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.clip_service import ClipService
-from app.library_panel import LibraryPanel
+from app.library.panel import LibraryPanel
 from app.logs import log_path, setup_logging
 from app.reactivity_panel import ReactivityPanel
 from app.settings import AppSettings

@@ -239,7 +239,7 @@ class ReactivityPanel(QWidget):
         self._suggest_worker.on(finished=done, errored=failed).start()
 
     def _show_suggestions(self, ranked, with_clip: bool) -> None:
-        from app.library_panel import style_pixmap
+        from app.library.panel import style_pixmap
 
         self.suggestions.clear()
         self.suggest_note.setText(

@@ -13,7 +13,7 @@ def test_grid_shows_bundled_styles_with_untrained_badge(window):
     assert all(not s.trained for s in styles if s.readonly)
     assert "untrained" in panel.status.text()
     # The badge is painted into the icon: the bottom-left corner is not the thumbnail's.
-    from app.library_panel import style_pixmap
+    from app.library.panel import style_pixmap
 
     assert not style_pixmap(styles[0]).isNull()
     # Selecting a style shows it in the preview.
