@@ -186,19 +186,21 @@ def analyse_frames(
 
 
 def raw_analysis(path, cache_dir=None, progress: ProgressFn | None = None, cancel=None,
-                 use_cache: bool = True) -> RawAnalysis:
+                 use_cache: bool = True, entry=None) -> RawAnalysis:
     """The frame-level results of ``path``: from the cache when an entry for this content
-    exists, else computed (and stored unless ``use_cache`` is False)."""
+    exists, else computed (and stored unless ``use_cache`` is False). ``entry``: the
+    entry's path when the caller has already hashed the file (:func:`cache_path`)."""
     path = check_audio_path(path)
     raw = None
-    entry = None
-    if use_cache:
+    if not use_cache:
+        entry = None
+    elif entry is None:
         entry = cache_path(path, cache_dir)
-        if entry.is_file():
-            try:
-                raw = RawAnalysis.load(entry)
-            except Exception:  # a corrupt or stale entry is recomputed
-                raw = None
+    if entry is not None and entry.is_file():
+        try:
+            raw = RawAnalysis.load(entry)
+        except Exception:  # a corrupt or stale entry is recomputed
+            raw = None
     if raw is None:
         raw = analyse_frames(path, progress=progress, cancel=cancel)
         if entry is not None:

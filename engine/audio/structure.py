@@ -547,10 +547,11 @@ def analyze_structure(path, meter: int = 4, downbeat_shift: int = 0, cache_dir=N
 
     meter, shift = check_meter(meter, downbeat_shift)
     path = Path(path)
-    entry = None
+    entry = analysis_entry = None
     if use_cache:
         an.check_audio_path(path)
-        entry = structure_cache_path(an.cache_path(path, cache_dir), meter, shift)
+        analysis_entry = an.cache_path(path, cache_dir)  # hashes the file once for both
+        entry = structure_cache_path(analysis_entry, meter, shift)
         if entry.is_file():
             try:
                 import json
@@ -559,7 +560,7 @@ def analyze_structure(path, meter: int = 4, downbeat_shift: int = 0, cache_dir=N
             except (OSError, ValueError, SonolumeError):
                 pass  # a corrupt or foreign entry is recomputed
     raw = an.raw_analysis(path, cache_dir=cache_dir, progress=progress, cancel=cancel,
-                          use_cache=use_cache)
+                          use_cache=use_cache, entry=analysis_entry)
     if progress is not None:
         progress(0.95, "finding bars and sections")
     structure = structure_from_raw(raw, meter, shift)
