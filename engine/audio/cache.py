@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import paths
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, remove_stale_temporaries
 from engine.audio.beats import (
     BEAT_TIGHTNESS,
     MIN_BEAT_CONFIDENCE,
@@ -69,6 +69,7 @@ class RawAnalysis:
             "warnings": self.warnings,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent)  # what a killed run left half-written
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, meta=np.array(json.dumps(meta)), beat_times=self.beat_times,
                      **self.frames)

@@ -155,10 +155,11 @@ def run(args) -> int:
 
 def _write_json(path: Path, data: dict) -> None:
     """Atomically (engine.atomic): a full disk or a kill leaves no partial file behind."""
-    from engine.atomic import write_json
+    from engine.atomic import remove_stale_temporaries, write_json
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent)  # what a killed run left half-written
         write_json(path, data, indent=None)
     except OSError as exc:
         raise SonolumeError(f"cannot write {path}: {exc}") from exc

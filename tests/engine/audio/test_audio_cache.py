@@ -104,3 +104,20 @@ def test_memory_does_not_grow_with_length(tmp_path):
     p1, p4 = _peak_bytes(short), _peak_bytes(long_)
     assert p4 < 1.25 * p1 + 4e6, (p1, p4)
     assert p4 < 150e6
+
+
+def test_a_killed_runs_half_written_entry_is_removed(drum_120, tmp_path):
+    """A temporary left by a kill -9 mid-write (older than any live write) goes on the next
+    cache write; a fresh one (a write in progress elsewhere) stays."""
+    import os
+
+    from engine.atomic import STALE_AFTER_S, temp_path
+
+    entry = cache_path(drum_120[0], tmp_path)
+    stale, fresh = temp_path(entry), temp_path(entry)
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"busy")
+    old = time.time() - STALE_AFTER_S - 60
+    os.utime(stale, (old, old))
+    analyze(drum_120[0], cache_dir=tmp_path)
+    assert not stale.exists() and fresh.exists() and entry.is_file()
