@@ -3,7 +3,6 @@ and PNG plot."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -39,17 +38,19 @@ def register(sub) -> None:
 
 
 def _progress(quiet: bool):
+    """A live bar on a terminal; a line every few seconds in a log (engine.progress)."""
     if quiet:
         return None, None
-    from tqdm import tqdm
+    from engine.progress import progress_bar
 
-    bar = tqdm(total=100, desc="analysing", unit="%", file=sys.stderr, disable=None,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}", leave=False)
+    bar = progress_bar(total=100, desc="analysing", unit="%",
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}", leave=False)
 
     def update(fraction: float, stage: str) -> None:
         bar.set_description_str(stage, refresh=False)
-        bar.n = int(round(100 * fraction))
-        bar.refresh()
+        step = int(round(100 * fraction)) - bar.n
+        if step > 0:
+            bar.update(step)
 
     return bar, update
 

@@ -131,3 +131,11 @@ def test_analyze_names_folders_and_non_audio(cache, tmp_path, capsys):
     empty.write_bytes(b"")
     assert main(["analyze", str(empty)]) == 2
     assert "not a readable audio file (the file is empty" in capsys.readouterr().err
+
+
+def test_analyze_progress_in_a_log_is_a_few_lines(cache, capsys):
+    """stderr captured (not a terminal): a line every few seconds at most, not a redraw
+    per chunk."""
+    assert main(["analyze", str(DEMO), "--no-cache"]) == 0
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) <= 4 and "\r" not in err
