@@ -51,8 +51,8 @@ from engine.errors import SonolumeError
 
 STRUCTURE_VERSION = 4  # bump when the cached structure changes meaning
 METER_RANGE = (2, 12)
-MIN_SECTION_BARS = 4  # shorter runs of one section type are merged into a neighbour
-MAX_UNITS = 1024  # beats grouped so the affinity matrix stays this size (a 3-hour file)
+MIN_SECTION_BARS = 4  # section boundaries at least this many bars apart (and from either end)
+MAX_UNITS = 1024  # beats grouped so the similarity matrices stay this size (a 3-hour file)
 NOVELTY_BARS = 4  # the novelty kernel compares this many bars before and after
 NOVELTY_THRESHOLD = 0.25  # mean similarity drop (of 2) that makes a section boundary
 SAME_SECTION_RECURRENCE = 0.6  # normalised recurrence density of repeats of one section
