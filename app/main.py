@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         style = self.library_panel.current_style()
         if style is not None:
             self._style_selected(style)
+        QTimer.singleShot(0, self.output, self.output.restore)  # reopen it if open at quit
 
     # -- construction ----------------------------------------------------------------------
     def _dock(self, title, name, widget, area) -> QDockWidget:
@@ -148,6 +149,14 @@ class MainWindow(QMainWindow):
         self.fullscreen_action = self._action(v, "&Fullscreen preview", self.toggle_fullscreen,
                                               "F11")
         self._action(v, "&Search styles", self.focus_search, "Ctrl+F")
+        v.addSeparator()
+        from app.output_window import OutputControl  # the audience's window (issue 12)
+
+        self.output = OutputControl(self.stage, self.settings, self)
+        v.addAction(self.output.action)
+        self.addAction(self.output.action)  # its shortcut works in fullscreen too
+        v.addMenu(self.output.menu)
+        self.statusBar().addPermanentWidget(self.output.status_label)
         v.addSeparator()
         for dock in (self.library_dock, self.train_dock, self.reactivity_dock):
             v.addAction(dock.toggleViewAction())
@@ -384,6 +393,7 @@ class MainWindow(QMainWindow):
             self.leave_fullscreen()
         self.settings.set_window_bytes("geometry", self.saveGeometry())
         self.settings.set_window_bytes("state", self.saveState())
+        self.output.shutdown()  # remembers whether it was open
         self.settings.sync()
         self.train_panel.shutdown()
         for win in self.research.values():

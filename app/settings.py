@@ -18,6 +18,10 @@ ORGANIZATION = "Sonolume"
 APPLICATION = "Sonolume"
 
 PREVIEW_PATHS = ("auto", "gl", "torch")
+# The output window's internal resolution: "adaptive" holds the frame rate (as the preview
+# does), a height such as "720p" is drawn at that size and scaled to the screen, "native" at
+# the screen's own pixels.
+OUTPUT_RESOLUTIONS = ("adaptive", "360p", "540p", "720p", "1080p", "native")
 
 
 class AppSettings:
@@ -133,6 +137,38 @@ class AppSettings:
     @target_fps.setter
     def target_fps(self, value: int) -> None:
         self.set("preview/target_fps", int(value))
+
+    # -- output window -----------------------------------------------------------------------
+    @property
+    def output_screen(self) -> str:
+        """The screen the output window goes to, by name ('' = none chosen yet): a name
+        survives a restart and a projector plugged into another port reads differently."""
+        return self.get_str("output/screen")
+
+    @output_screen.setter
+    def output_screen(self, value: str) -> None:
+        self.set("output/screen", value or "")
+
+    @property
+    def output_resolution(self) -> str:
+        value = self.get_str("output/resolution", "adaptive")
+        return value if value in OUTPUT_RESOLUTIONS else "adaptive"
+
+    @output_resolution.setter
+    def output_resolution(self, value: str) -> None:
+        if value not in OUTPUT_RESOLUTIONS:
+            raise ValueError(f"unknown output resolution '{value}': choose one of "
+                             + ", ".join(OUTPUT_RESOLUTIONS))
+        self.set("output/resolution", value)
+
+    @property
+    def output_open(self) -> bool:
+        """Whether the output window was open when the app quit (it reopens on its screen)."""
+        return self.get_str("output/open", "false").lower() in ("true", "1")
+
+    @output_open.setter
+    def output_open(self, value: bool) -> None:
+        self.set("output/open", "true" if value else "false")
 
     # -- window ----------------------------------------------------------------------------
     def window_bytes(self, key: str) -> QByteArray | None:
