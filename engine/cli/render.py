@@ -52,6 +52,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the latent walk (default 0, or the show's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--cluster", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="render on a Ray cluster: chunks of whole GOPs drawn by its workers "
+                   "and joined without re-encoding; no ADDRESS starts a local Ray instance "
+                   "(needs: pip install 'sonolume[cluster]')")
     p.set_defaults(func=run)
 
     r = sub.add_parser("reactivity", help="list the reactivity presets",
@@ -226,6 +230,8 @@ def run(args) -> int:
     quality, renderer = args.quality, args.renderer
     rend = None
     try:
+        if args.cluster is not None:
+            return _run_on_cluster(args, scene, out, size, bar)
         if quality == "auto":
             quality, rend = _auto_quality(args, scene, size, args.renderer)
             renderer = rend
@@ -245,6 +251,31 @@ def run(args) -> int:
     print(f"wrote {result.path}: {w}x{h}, {result.fps:g} fps, {result.duration:.2f} s, "
           f"H.264 + AAC; drawn{drawn} by {result.renderer} in "
           f"{_fmt_seconds(result.seconds)} ({result.realtime:.2f}x realtime)")
+    return 0
+
+
+def _run_on_cluster(args, scene, out, size, bar) -> int:
+    """``--cluster``: the same video as chunks on Ray workers (engine.cluster.render).
+    ``auto`` quality draws every pixel there: a cluster is for the full-size render."""
+    from engine.cluster.render import export_chunked
+    from engine.export import ExportRequest
+
+    quality = "standard" if args.quality == "auto" else args.quality
+    if args.quality == "auto":
+        print("quality: standard (on a cluster every pixel is drawn; --quality fast draws "
+              "at 1/4 size)", flush=True)
+    where = f"the Ray cluster at {args.cluster}" if args.cluster else "a local Ray instance"
+    print(f"rendering on {where} ...", file=sys.stderr, flush=True)
+    result = export_chunked(
+        ExportRequest(scene, out, size=size, fps=args.fps, quality=quality,
+                      start=args.start, duration=args.duration),
+        cluster=args.cluster, progress=bar, warn=_warn)
+    w, h = result.size
+    t = result.timings
+    print(f"wrote {result.path}: {w}x{h}, {result.fps:g} fps, {result.duration:.2f} s, "
+          f"H.264 + AAC; {t['chunks']} chunks drawn by {result.renderer} in "
+          f"{_fmt_seconds(result.seconds)} ({result.realtime:.2f}x realtime; joining "
+          f"took {t['join']:.1f} s)")
     return 0
 
 
