@@ -46,6 +46,11 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a cancelled run")
     p.add_argument("--runs-dir", metavar="DIR", help=f"where checkpoints go (${paths.RUNS_ENV})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--cluster", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="train on a Ray cluster, one task per prompt (with --each or "
+                   "--batch); each style lands in the library as it finishes and prompts "
+                   "already there are skipped; no ADDRESS starts a local Ray instance "
+                   "(needs: pip install 'sonolume[cluster]')")
     add_clip_options(p)
     p.set_defaults(func=run)
 
@@ -195,6 +200,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.list_presets:
         print_presets()
         return 0
+    if args.resume and args.cluster is not None:
+        raise SonolumeError("--resume continues a run on this machine; drop --cluster")
     if args.resume:
         spec = Trainer.stored_clip_spec(args.resume)
         if args.clip_checkpoint or args.clip_config:
@@ -217,6 +224,8 @@ def _run(args: argparse.Namespace) -> int:
         cfg = with_schedule_scale(cfg, args.steps)
         cfg.validate()
         configs.append(cfg)
+    if args.cluster is not None:
+        return _train_on_cluster(args, configs)
     clip = load_clip(clip_spec_from_args(args))
     base = runs_dir(args)
     for i, cfg in enumerate(configs):
@@ -231,4 +240,46 @@ def _run(args: argparse.Namespace) -> int:
             print(f"[{i + 1}/{len(configs)}] {name}", file=sys.stderr)
         result = _train_one(trainer, name, args)
         _save(result, name, args)
+    return 0
+
+
+def _train_on_cluster(args, configs) -> int:
+    """``--cluster``: one Ray task per style (engine.cluster.train); each finished style is
+    imported here as it arrives. Exit status 1 when any prompt failed (the others land)."""
+    from engine.cluster.train import TrainJob, train_on_cluster
+    from engine.styles.library import Library
+
+    jobs = []
+    for i, cfg in enumerate(configs):
+        if args.name:
+            name = args.name if len(configs) == 1 else f"{args.name} {i + 1}"
+        else:
+            name = " + ".join(p.text for p in cfg.prompts)[:60]
+        image = Path(cfg.image_prompt) if cfg.image_prompt else None
+        jobs.append(TrainJob(name, cfg, image.read_bytes() if image else None,
+                             image.name if image else None))
+    library = Library(library_dir_from_args(args))
+    where = f"the Ray cluster at {args.cluster}" if args.cluster else "a local Ray instance"
+
+    def event(kind, landed) -> None:
+        if kind == "skip":
+            print(f"skipped '{landed.name}': already in the library as "
+                  f"'{landed.style.name}'", file=sys.stderr)
+        elif kind == "start":
+            print(f"training on {where} ...", file=sys.stderr, flush=True)
+        elif kind == "landed":
+            note = "  [random CLIP: for testing only]" if landed.style.clip_random else ""
+            print(f"saved style '{landed.style.name}' ({landed.style.id}) score "
+                  f"{landed.score or 0:.3f} in {landed.seconds or 0:.0f} s{note}", flush=True)
+        elif kind == "failed":
+            print(f"sonolume: '{landed.name}' failed: {landed.error}", file=sys.stderr,
+                  flush=True)
+
+    results = train_on_cluster(jobs, clip_spec_from_args(args), library,
+                               cluster=args.cluster, on_event=event)
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        print(f"sonolume: {len(failed)} of {len(results)} styles failed; run the same "
+              "command again to retry them (finished ones are skipped)", file=sys.stderr)
+        return 1
     return 0
