@@ -7,7 +7,8 @@ replaces a point at the same time, which is what a knob turned during playback n
 
 Controls (:data:`CONTROLS`): ``amount.<target>`` and ``amount.all`` multiply the
 reactivity amounts (1 = as set), ``hue`` adds turns of the colour wheel, ``brightness`` and
-``zoom`` multiply. A lane holds the value between points: ``linear`` interpolates,
+``zoom`` multiply; ``freeze`` (on at 1) holds the reactivity at the time it turned on. A
+lane holds the value between points: ``linear`` interpolates,
 ``step`` keeps each point's value until the next; before the first point the first
 value holds, after the last the last.
 """
@@ -44,6 +45,8 @@ def _controls() -> dict[str, Control]:
     out["hue"] = Control("hue", 0.0, -10.0, 10.0, "turns of the colour wheel added")
     out["brightness"] = Control("brightness", 1.0, 0.0, 3.0, "multiplies the brightness")
     out["zoom"] = Control("zoom", 1.0, 0.25, 4.0, "multiplies the zoom (> 1 magnifies)")
+    out["freeze"] = Control("freeze", 0.0, 0.0, 1.0, "1 holds the motion where it was when "
+                            "the lane turned on (read as steps)")
     return out
 
 
@@ -112,6 +115,20 @@ class Lane:
             return pts[i - 1][1]
         (t0, v0), (t1, v1) = pts[i - 1], pts[i]
         return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+
+    def held_since(self, t: float) -> float:
+        """For an on/off lane (``freeze``), read as steps: when it is on at ``t``, the time
+        its current run of "on" points began (0 when it is on from the start); else ``t``.
+        A freeze turned on at 12 s therefore shows the 12 s picture until it turns off."""
+        i = bisect.bisect_right(self._times, t) - 1
+        pts = self.points
+        if not pts or pts[max(i, 0)][1] < 0.5:
+            return t
+        if i < 0:
+            return 0.0
+        while i > 0 and pts[i - 1][1] >= 0.5:
+            i -= 1
+        return 0.0 if i == 0 else pts[i][0]
 
     def values_at(self, times):
         """The lane sampled at many times at once (a numpy array)."""

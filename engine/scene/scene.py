@@ -322,6 +322,7 @@ class Scene:
         self._windows: list[Window] | None = None
         self._starts: list[float] | None = None
         self._offsets = tuple(c for c in ("hue", "brightness", "zoom") if c in self.automation)
+        self._freeze = self.automation.lane("freeze")
 
     # -- what the scene knows ---------------------------------------------------------------
     @property
@@ -401,17 +402,20 @@ class Scene:
     def params_at(self, t: float, extra_inputs: int) -> FrameParams:
         """The reactivity at ``t`` for a CPPN with ``extra_inputs`` inputs, automation's
         offsets applied. With no track: a slow seeded drift (alive but calm)."""
+        # A frozen stretch holds the motion of its start; the offsets below still move.
+        held = self._freeze.held_since(t) if self._freeze is not None else t
         track = self.param_track(extra_inputs)
         if track is not None:
-            params = track.at(t)
+            params = track.at(held)
         elif not extra_inputs:
             params = FrameParams.neutral(extra_inputs)
         else:
             from engine.reactive.mapping import latent_walk
 
-            extras = latent_walk(np.array([t * IDLE_WALK_SPEED]), extra_inputs,
+            extras = latent_walk(np.array([held * IDLE_WALK_SPEED]), extra_inputs,
                                  self.seed)[0] * IDLE_WALK_SCALE
-            params = FrameParams(extras=extras.astype(np.float32), rotation=IDLE_ROTATION * t)
+            params = FrameParams(extras=extras.astype(np.float32),
+                                 rotation=IDLE_ROTATION * held)
         if self._offsets:
             a = self.automation
             params = replace(params, hue=params.hue + a.value("hue", t),

@@ -1,0 +1,24 @@
+"""Live control: every performable control by name, applied to a Scene "now", from OSC,
+MIDI or a script, and recorded as the show's own automation and arrangement.
+
+    from engine.control import Controller, ControlEvent, OscServer
+    ctl = Controller(scene, clock=lambda: player_time)
+    server = OscServer(ctl.submit, port=9000).start()   # /sonolume/amount/pulse 0.7 ...
+    ...                                                  # once per video frame:
+    ctl.flush()                                          # queued moves act on the scene
+
+:mod:`engine.control.controls` lists the controls and how each is recorded,
+:mod:`engine.control.controller` applies them, :mod:`engine.control.osc` and
+:mod:`engine.control.midi` receive them.
+"""
+
+from engine.control.controller import ControlEvent, Controller, TapTempo
+from engine.control.controls import ACTION, SPECS, TOGGLE, VALUE, ControlError, Spec, spec
+from engine.control.midi import Binding, MidiInput, MidiMap, MidiRouter
+from engine.control.osc import DEFAULT_HOST, DEFAULT_PORT, OscServer, event_for
+
+__all__ = [
+    "ACTION", "DEFAULT_HOST", "DEFAULT_PORT", "SPECS", "TOGGLE", "VALUE", "Binding",
+    "ControlError", "ControlEvent", "Controller", "MidiInput", "MidiMap", "MidiRouter",
+    "OscServer", "Spec", "TapTempo", "event_for", "spec",
+]
