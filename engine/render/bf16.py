@@ -83,28 +83,40 @@ def _cpuinfo_flags() -> frozenset[str]:
     return frozenset()
 
 
-def chunk_rgb(grid, coord, warp, w0, b0, hidden, w_out, b_out, color, threads: int):
-    """(n, 3) float32 colours in [0, 1] for n pixel-grid rows; traced by torch.compile.
+def chunk_rgb(gx, gy, coord, warp, w0, b0, hidden, w_out, b_out, color, threads: int,
+              sine=fast_sin):
+    """(n, 3) float32 colours in [0, 1] for n pixel centres (x ``gx``, y ``gy``, 1-D);
+    traced by torch.compile.
 
-    ``warp`` = [amplitude, phase] as a tensor (a Python float would recompile per value).
-    ``threads`` is only there to give each thread count its own compiled kernel: inductor
-    bakes the count it sees into the generated OpenMP code."""
+    The coordinates come as two 1-D vectors so the per-pixel transform (rotation, warp,
+    radius) runs 16 pixels per vector op; as (n, 2) rows it ran one masked vector per
+    pixel, ~15% of the frame. ``warp`` = [amplitude, phase] as a tensor (a Python float
+    would recompile per value). ``threads`` is only there to give each thread count its
+    own compiled kernel: inductor bakes the count it sees into the generated OpenMP code.
+    ``sine``: the activation (bench/render.py swaps in torch.sin to price the polynomial)."""
     if threads < 1:
         raise ValueError("threads must be >= 1")
-    p = grid[:, 0:1] * coord[0] + grid[:, 1:2] * coord[1]
-    p = p + warp[0] * torch.sin(p.flip(1) * WARP_FREQ + warp[1])
-    x, y = p[:, 0:1], p[:, 1:2]
+    px = gx * coord[0, 0] + gy * coord[1, 0]
+    py = gx * coord[0, 1] + gy * coord[1, 1]
+    x = px + warp[0] * torch.sin(py * WARP_FREQ + warp[1])
+    y = py + warp[0] * torch.sin(px * WARP_FREQ + warp[1])
     r = torch.sqrt(x * x + y * y)
-    h = fast_sin(x * w0[0] + y * w0[1] + r * w0[2] + b0).to(torch.bfloat16)
+    x, y, r = x[:, None], y[:, None], r[:, None]
+    h = sine(x * w0[0] + y * w0[1] + r * w0[2] + b0).to(torch.bfloat16)
     for w, b in hidden:
         # bmm, not mm: inductor's GEMM template takes non-constant weights only there
-        h = fast_sin(torch.bmm(h[None], w[None])[0].float() + b).to(torch.bfloat16)
+        h = sine(torch.bmm(h[None], w[None])[0].float() + b).to(torch.bfloat16)
     s = torch.sigmoid(torch.bmm(h[None], w_out[None])[0].float() + b_out)
     rgb = s[:, 0:1] * color[0] + s[:, 1:2] * color[1] + s[:, 2:3] * color[2]
     return rgb.clamp(0.0, 1.0)
 
 
-_COMPILE_OPTIONS = {"max_autotune": True, "max_autotune_gemm_backends": "CPP"}
+# max_autotune with only the CPP backend: the GEMM template, no benchmarking of choices.
+# cpp_wrapper: the whole graph is one C++ call that releases the GIL, so the export's
+# frame-parallel worker threads run at once (the default Python wrapper holds the GIL in
+# every kernel call, which serialises them).
+_COMPILE_OPTIONS = {"max_autotune": True, "max_autotune_gemm_backends": "CPP",
+                    "cpp_wrapper": True}
 _compiled = None
 _compile_lock = threading.Lock()
 

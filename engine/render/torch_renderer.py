@@ -145,7 +145,10 @@ class TorchRenderer(Renderer):
 
     def _render_bf16(self, params: FrameParams, width: int, height: int, as_uint8: bool):
         rows = bf16.CHUNK
-        grid = self._grid(width, height, pad_to=rows)
+        key = ("planar", width, height, rows)
+        planar = self._grids.get(key)
+        if planar is None:  # x and y as two contiguous rows: see bf16.chunk_rgb
+            planar = self._grids[key] = self._grid(width, height, pad_to=rows).T.contiguous()
         n = width * height
 
         def f32(a):
@@ -161,8 +164,8 @@ class TorchRenderer(Renderer):
         out = torch.empty((n, 3), dtype=torch.uint8 if as_uint8 else torch.float32)
         for s in range(0, n, rows):
             m = min(rows, n - s)
-            rgb = fn(grid[s : s + rows], coord, warp, self._w0_xyr, b0, self._layers, w_out,
-                     b_out, color, threads)
+            rgb = fn(planar[0, s : s + rows], planar[1, s : s + rows], coord, warp,
+                     self._w0_xyr, b0, self._layers, w_out, b_out, color, threads)
             if as_uint8:
                 out[s : s + m] = rgb[:m].mul_(255.0).add_(0.5)
             else:
