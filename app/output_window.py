@@ -248,24 +248,37 @@ class OutputWindow(QWidget):
             self.present(self.screen() or self.target, fullscreen=False)
 
     def _screen_removed(self, screen) -> None:
-        if not self.isVisible() or screen is not self.target:
+        if screen is not self.target:
             return
-        # After Qt has moved its own bookkeeping to a remaining screen: then place it there.
-        QTimer.singleShot(0, lambda: self._rehome(screen))
+        # Qt deletes the QScreen after this signal: keep its name only, and move the window
+        # once Qt has finished its own bookkeeping.
+        gone = screen.name()
+        self.target = None
+        if self.isVisible():
+            QTimer.singleShot(0, lambda: self._rehome(gone))
 
-    def _rehome(self, gone) -> None:
-        left = [s for s in QGuiApplication.screens() if s is not gone]
+    def _rehome(self, gone: str) -> None:
+        left = [s for s in QGuiApplication.screens() if s.name() != gone]
         screen = pick_screen(left, self.settings.output_screen, self._avoid())
         if screen is not None and self.isVisible():
-            log.info("output screen %s went away: moving to %s", gone.name(), screen.name())
+            log.info("output screen %s went away: moving to %s", gone, screen.name())
             self.present(screen, fullscreen=self.isFullScreen())
 
     def _screen_added(self, screen) -> None:
+        """The chosen screen is back (the projector plugged in again): go back to it."""
         name = self.settings.output_screen
-        if self.isVisible() and name and screen.name() == name and \
-                (self.target is None or self.target.name() != name):
-            QTimer.singleShot(0, lambda: self.isVisible()
-                              and self.present(screen, fullscreen=self.isFullScreen()))
+        if not self.isVisible() or not name or screen.name() != name:
+            return
+        if self.target is not None and self.target.name() == name:
+            return
+
+        def back():
+            for s in QGuiApplication.screens():
+                if s.name() == name and self.isVisible():
+                    self.present(s, fullscreen=self.isFullScreen())
+                    return
+
+        QTimer.singleShot(0, back)
 
     # -- the preview's share of the CPU --------------------------------------------------------
     def _cap_preview(self, on: bool) -> None:
@@ -313,7 +326,7 @@ class OutputWindow(QWidget):
         dropped = max(0, v.requested - v.shown)
         rate = f"{fps:4.1f} fps" if self.stage.playing else "paused"
         return (f"output {where}· {v.resolution} {w}×{h} · {rate} · {v.shown} frames"
-                + (f", {dropped} late" if dropped else ""))
+                + (f", {dropped} dropped" if dropped else ""))
 
     def shutdown(self) -> None:
         self._refine.stop()
@@ -340,7 +353,8 @@ class OutputControl(QObject):
         self.menu.aboutToShow.connect(lambda: self._fill(self.menu))
         self.status_label = QLabel()
         self.status_label.setToolTip("the output window: screen, internal resolution, "
-                                     "frame rate, frames shown and frames dropped as late")
+                                     "frame rate, frames shown, and frames dropped because "
+                                     "a newer one was due before they were drawn")
         self.status_label.hide()
         self._status = QTimer(self)
         self._status.setInterval(STATUS_MS)

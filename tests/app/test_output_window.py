@@ -166,6 +166,139 @@ def test_output_window_follows_the_stage(window, qtbot):
 def test_open_state_is_remembered_at_quit(window, qtbot, app_env):
     from app.settings import AppSettings
 
-    window.output.open()
+    control = window.output
+    control.open()
+    assert window.settings.output_screen == ""  # opened, not chosen: nothing to remember
     window.close()
     assert AppSettings().output_open is True
+    assert not control.window.isVisible()  # closed with the main window
+
+
+def test_reopens_at_start_only_on_its_own_screen(window, qtbot):
+    """A laptop alone is never covered by a fullscreen output at start-up: the output
+    reopens only on the screen it was on, and only when that is not the main window's."""
+    control, settings = window.output, window.settings
+    settings.output_open = True
+    settings.output_screen = "HDMI-gone"
+    assert control.restore() is False and not control.is_open
+    settings.output_screen = window.screen().name()  # offscreen Qt: the only screen
+    assert control.restore() is False and not control.is_open
+    control.choose_screen(window.screen().name())  # the user asks for it: it opens there
+    assert control.is_open and control.window.screen() is window.screen()
+    assert settings.output_screen == window.screen().name()
+    control.close()
+
+
+# -- the real app on two screens (Xvfb, one X screen split into two RandR monitors) ----------
+@pytest.fixture(scope="module")
+def two_screens():
+    from tests.app.output_run import SCREEN_A, SCREEN_B, X_SIZE, monitors, set_monitors
+
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb xauth): no virtual screens "
+                    "to put an output window on")
+    r, w = os.pipe()
+    # -noreset: Xvfb would forget the monitors when the client that set them disconnects.
+    proc = subprocess.Popen([exe, "-displayfd", str(w), "-noreset", "-screen", "0",
+                             f"{X_SIZE[0]}x{X_SIZE[1]}x24", "-nolisten", "tcp"],
+                            pass_fds=(w,), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    os.close(w)
+    with os.fdopen(r) as fh:
+        display = fh.readline().strip()
+    try:
+        if not display:
+            pytest.skip("Xvfb did not start")
+        display = f":{display}"
+        try:
+            set_monitors(display, [SCREEN_A, SCREEN_B])
+            names = [m[0] for m in monitors(display)]
+        except OSError as exc:  # no libXrandr, or a server without RandR 1.5 monitors
+            pytest.skip(f"cannot split the virtual X screen into two monitors: {exc}")
+        assert names == [SCREEN_A[0], SCREEN_B[0]], names
+        yield display
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_output_on_the_second_screen(two_screens, tmp_path):
+    from tests.app.output_run import SCREEN_A, SCREEN_B
+
+    out = Path(os.environ.get("SONOLUME_SCREENSHOT_DIR", ROOT / "out" / "screenshots"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SONOLUME_")}
+    env.update(DISPLAY=two_screens, QT_QPA_PLATFORM="xcb", SONOLUME_PREVIEW="torch",
+               SONOLUME_LIBRARY=str(tmp_path / "library"),
+               SONOLUME_SETTINGS=str(tmp_path / "settings.ini"),
+               SONOLUME_LOG=str(tmp_path / "sonolume.log"),
+               SONOLUME_CACHE_DIR=str(tmp_path / "cache"), SONOLUME_RUNS=str(tmp_path / "runs"),
+               HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-m", "tests.app.output_run",
+                           str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=140)
+    tail = (proc.stdout + proc.stderr)[-4000:]
+    assert proc.returncode == 0, tail
+    assert "Traceback" not in proc.stderr, tail  # a slot that raised (Qt only prints it)
+    rep = json.loads((out / "output-report.json").read_text())
+    assert rep["errors"] == [], rep["errors"]
+    a, b = list(SCREEN_A[1:]), list(SCREEN_B[1:])
+    assert rep["screens"] == {SCREEN_A[0]: a, SCREEN_B[0]: b}
+    assert rep["main_screen"] == SCREEN_A[0]
+
+    # Fullscreen, borderless, exactly on screen 2, for Qt and for the X server alike.
+    o = rep["output"]
+    assert o["screen"] == SCREEN_B[0] and o["remembered"] == SCREEN_B[0]
+    assert o["fullscreen"] and o["frameless"]
+    assert o["geometry"] == b and o["x_geometry"] == b and o["screen_geometry"] == b
+    assert o["frames_playing"] >= 5 and o["fps_playing"] > 0
+    assert SCREEN_B[0] in o["status"] and "frames" in o["status"]
+
+    # The same frame as the preview: pixel for pixel the engine's drawing of the stage's
+    # frame at the paused instant, in the preview's colours, and not blank on screen.
+    same = rep["same_frame"]
+    assert same["t"] == pytest.approx(3.0)
+    assert same["output_vs_engine_max_abs"] <= 2, same
+    assert same["histogram_overlap"] > 0.8, same
+    assert max(abs(x - y) for x, y in zip(same["output_mean_rgb"], same["preview_mean_rgb"],
+                                          strict=True)) < 12, same
+    for key in ("output_stats", "window_stats"):
+        st = same[key]
+        assert st["std"] > 8 and st["distinct"] > 50 and 5 < st["mean"] < 250, (key, st)
+    assert same["window_stats"]["size"] == b[2:]
+    for name in ("output-window.png", "output-main-window.png", "output-two-screens.png"):
+        assert (out / name).stat().st_size > 10_000, name
+
+    # A slow output (a full-size CPPN frame per tick asked, about a second each on a CPU)
+    # neither stops the stage's clock nor holds the event loop: frames are dropped instead.
+    slow = rep["slow_render"]
+    assert slow["stage_ticks_3s"] >= 30, slow
+    assert slow["loop_gap_ms_p99"] < 400, slow
+    assert slow["frames_shown"] < slow["frames_asked"], slow
+
+    # F11 toggles; Esc leaves fullscreen and, pressed again, changes nothing; never closes.
+    keys = rep["keys"]
+    assert [k["fullscreen"] for k in keys] == [False, True, False, False, True]
+    assert all(k["visible"] and k["screen"] == SCREEN_B[0] for k in keys)
+    for k in keys:
+        x, y, w, h = k["geometry"]
+        assert b[0] <= x and x + w <= b[0] + b[2] and b[1] <= y and y + h <= b[1] + b[3], k
+        assert (k["geometry"] == b) == k["fullscreen"]
+
+    # Screen 2 unplugged: on screen 1, fullscreen, still drawing; back on screen 2 when it
+    # returns (it is the one chosen).
+    un = rep["unplugged"]
+    assert un["removed"] == [SCREEN_B[0]] and un["screens"] == [SCREEN_A[0]]
+    assert un["screen"] == SCREEN_A[0] and un["geometry"] == a and un["x_geometry"] == a
+    assert un["fullscreen"] and un["visible"] and un["frames_after"] > 0
+    back = rep["replugged"]
+    assert back["screen"] == SCREEN_B[0] and back["geometry"] == b and back["fullscreen"]
+
+    # Closed: the menu item follows, the preview has its full size back and plays on.
+    closed = rep["closed"]
+    assert not closed["open"] and not closed["action_checked"]
+    assert closed["preview_pixels_cap"] > 384 * 216
+    assert closed["preview_playing"] and closed["preview_frames_1s"] > 0

@@ -1,0 +1,365 @@
+"""Drive the real app with the output window on a virtual X server with two monitors.
+
+Run by ``test_output_window.py`` in a subprocess (``QT_QPA_PLATFORM=xcb``) on an Xvfb
+display whose one wide X screen is split into two RandR monitors, ``OUT-A`` and ``OUT-B``
+(:func:`set_monitors`): Qt sees them as two screens, as it sees a laptop panel and a
+projector. Writes ``OUT_DIR/output-*.png`` and ``OUT_DIR/output-report.json``.
+
+The monitors are set through Xlib's RandR calls (libXrandr, by ctypes): no ``xrandr``
+program is needed. The server must run with ``-noreset``: Xvfb otherwise resets, and
+forgets the monitors, when its last client disconnects.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCREEN_A = ("OUT-A", 0, 0, 1280, 720)  # the laptop: the main window
+SCREEN_B = ("OUT-B", 1280, 0, 1024, 768)  # the projector: the output
+X_SIZE = (SCREEN_A[3] + SCREEN_B[3], max(SCREEN_A[4], SCREEN_B[4]))
+
+
+# -- RandR monitors through Xlib -------------------------------------------------------------
+class _Monitor(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_ulong), ("primary", ctypes.c_int),
+                ("automatic", ctypes.c_int), ("noutput", ctypes.c_int), ("x", ctypes.c_int),
+                ("y", ctypes.c_int), ("width", ctypes.c_int), ("height", ctypes.c_int),
+                ("mwidth", ctypes.c_int), ("mheight", ctypes.c_int),
+                ("outputs", ctypes.POINTER(ctypes.c_ulong))]
+
+
+class _Resources(ctypes.Structure):
+    _fields_ = [("timestamp", ctypes.c_ulong), ("config_timestamp", ctypes.c_ulong),
+                ("ncrtc", ctypes.c_int), ("crtcs", ctypes.c_void_p),
+                ("noutput", ctypes.c_int), ("outputs", ctypes.POINTER(ctypes.c_ulong))]
+
+
+def _libs():
+    x11 = ctypes.CDLL("libX11.so.6")
+    xrr = ctypes.CDLL("libXrandr.so.2")
+    vp, ul, i = ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int
+    ip = ctypes.POINTER(ctypes.c_int)
+    x11.XOpenDisplay.restype = vp
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XDefaultRootWindow.restype = ul
+    x11.XDefaultRootWindow.argtypes = [vp]
+    x11.XInternAtom.restype = ul
+    x11.XInternAtom.argtypes = [vp, ctypes.c_char_p, i]
+    x11.XGetAtomName.restype = ctypes.c_char_p
+    x11.XGetAtomName.argtypes = [vp, ul]
+    x11.XSync.argtypes = [vp, i]
+    x11.XCloseDisplay.argtypes = [vp]
+    x11.XGetGeometry.argtypes = [vp, ul, ctypes.POINTER(ul), ip, ip,
+                                 ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_uint),
+                                 ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_uint)]
+    x11.XTranslateCoordinates.argtypes = [vp, ul, ul, i, i, ip, ip, ctypes.POINTER(ul)]
+    xrr.XRRQueryVersion.argtypes = [vp, ip, ip]
+    xrr.XRRGetScreenResourcesCurrent.restype = ctypes.POINTER(_Resources)
+    xrr.XRRGetScreenResourcesCurrent.argtypes = [vp, ul]
+    xrr.XRRFreeScreenResources.argtypes = [ctypes.c_void_p]
+    xrr.XRRAllocateMonitor.restype = ctypes.POINTER(_Monitor)
+    xrr.XRRAllocateMonitor.argtypes = [vp, i]
+    xrr.XRRSetMonitor.argtypes = [vp, ul, ctypes.POINTER(_Monitor)]
+    xrr.XRRDeleteMonitor.argtypes = [vp, ul, ul]
+    xrr.XRRFreeMonitors.argtypes = [ctypes.c_void_p]
+    xrr.XRRGetMonitors.restype = ctypes.POINTER(_Monitor)
+    xrr.XRRGetMonitors.argtypes = [vp, ul, i, ip]
+    return x11, xrr
+
+
+class _Display:
+    def __init__(self, name: str):
+        self.x11, self.xrr = _libs()
+        self.d = self.x11.XOpenDisplay(name.encode())
+        if not self.d:
+            raise OSError(f"cannot open X display {name}")
+        major, minor = ctypes.c_int(), ctypes.c_int()
+        # The server takes monitor requests only from a client that said it speaks 1.5.
+        if not self.xrr.XRRQueryVersion(self.d, ctypes.byref(major), ctypes.byref(minor)) \
+                or (major.value, minor.value) < (1, 5):
+            self.close()
+            raise OSError(f"RandR {major.value}.{minor.value} has no monitors (need 1.5)")
+        self.root = self.x11.XDefaultRootWindow(self.d)
+
+    def close(self) -> None:
+        self.x11.XSync(self.d, 0)
+        self.x11.XCloseDisplay(self.d)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def set_monitors(display: str, monitors, give_output_to: int = 0) -> None:
+    """Define RandR monitors ``(name, x, y, w, h)``. The server's one output goes to the
+    ``give_output_to``-th, so its automatic whole-screen monitor does not stay beside them."""
+    with _Display(display) as x:
+        res = x.xrr.XRRGetScreenResourcesCurrent(x.d, x.root)
+        outputs = [res.contents.outputs[k] for k in range(res.contents.noutput)]
+        x.xrr.XRRFreeScreenResources(res)
+        for k, (name, left, top, w, h) in enumerate(monitors):
+            own = k == give_output_to and bool(outputs)
+            m = x.xrr.XRRAllocateMonitor(x.d, 1 if own else 0)
+            info = m.contents
+            info.name = x.x11.XInternAtom(x.d, name.encode(), 0)
+            info.x, info.y, info.width, info.height = left, top, w, h
+            info.mwidth, info.mheight = w * 254 // 960, h * 254 // 960  # 96 dpi
+            info.primary = int(k == 0)
+            if own:
+                info.outputs[0] = outputs[0]
+            x.xrr.XRRSetMonitor(x.d, x.root, m)
+            x.xrr.XRRFreeMonitors(m)
+
+
+def delete_monitor(display: str, name: str) -> None:
+    with _Display(display) as x:
+        x.xrr.XRRDeleteMonitor(x.d, x.root, x.x11.XInternAtom(x.d, name.encode(), 0))
+
+
+def monitors(display: str) -> list[tuple]:
+    with _Display(display) as x:
+        n = ctypes.c_int()
+        m = x.xrr.XRRGetMonitors(x.d, x.root, 1, ctypes.byref(n))
+        out = [(x.x11.XGetAtomName(x.d, m[k].name).decode(), m[k].x, m[k].y, m[k].width,
+                m[k].height) for k in range(n.value)]
+        x.xrr.XRRFreeMonitors(m)
+        return out
+
+
+def x_window_rect(display: str, wid: int) -> list[int]:
+    """Where the X server has the window (root coordinates): not what Qt believes."""
+    with _Display(display) as x:
+        root, child = ctypes.c_ulong(), ctypes.c_ulong()
+        gx, gy, rx, ry = (ctypes.c_int() for _ in range(4))
+        w, h, b, depth = (ctypes.c_uint() for _ in range(4))
+        x.x11.XGetGeometry(x.d, wid, ctypes.byref(root), ctypes.byref(gx), ctypes.byref(gy),
+                           ctypes.byref(w), ctypes.byref(h), ctypes.byref(b),
+                           ctypes.byref(depth))
+        x.x11.XTranslateCoordinates(x.d, wid, root.value, 0, 0, ctypes.byref(rx),
+                                    ctypes.byref(ry), ctypes.byref(child))
+        return [rx.value, ry.value, w.value, h.value]
+
+
+# -- the app ----------------------------------------------------------------------------------
+def main(out_dir: str) -> int:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="sonolume-output-"))
+    for key, name in (("SONOLUME_LIBRARY", "library"), ("SONOLUME_SETTINGS", "settings.ini"),
+                      ("SONOLUME_LOG", "sonolume.log"), ("SONOLUME_CACHE_DIR", "cache"),
+                      ("SONOLUME_RUNS", "runs")):
+        os.environ.setdefault(key, str(tmp / name))
+    display = os.environ["DISPLAY"]
+
+    from PySide6.QtCore import QRect, Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from tests.app.screenshots import qimage_array, spin, stats, wait_until
+
+    qapp = QApplication([sys.argv[0]])
+    qapp.setOrganizationName("SonolumeTest")
+    import app.dialogs as dialogs
+    from app.main import MainWindow
+    from app.settings import AppSettings
+
+    errors: list[str] = []
+    dialogs.error = lambda parent, title, message, details="": errors.append(
+        f"{title}: {message}")
+    report: dict = {"errors": errors}
+
+    def rect(r: QRect) -> list[int]:
+        return [r.x(), r.y(), r.width(), r.height()]
+
+    report["screens"] = {s.name(): rect(s.geometry()) for s in QGuiApplication.screens()}
+    w = MainWindow(AppSettings())
+    a = next(s for s in QGuiApplication.screens() if s.name() == SCREEN_A[0])
+    w.setScreen(a)
+    w.setGeometry(QRect(20, 20, 1200, 660))
+    w.show()
+    wait_until(w.isVisible, 5)
+    stage, control = w.stage, w.output
+    report["main_screen"] = w.screen().name()
+    report["style"] = stage.shown_style.name if stage.shown_style else None
+
+    # 1. The output on the second screen, fullscreen, with exactly that screen's geometry.
+    control.choose_screen(SCREEN_B[0])
+    o = control.window
+    stage.seek(2.0)
+    stage.play()
+    wait_until(lambda: o.view.shown >= 5 and len(stage.meter.stamps) > 3, 60)
+    spin(300)
+    b = next(s for s in QGuiApplication.screens() if s.name() == SCREEN_B[0])
+    report["output"] = {"screen": o.screen().name(), "geometry": rect(o.geometry()),
+                        "x_geometry": x_window_rect(display, int(o.winId())),
+                        "fullscreen": o.isFullScreen(),
+                        "frameless": bool(o.windowFlags()
+                                          & Qt.WindowType.FramelessWindowHint),
+                        "screen_geometry": rect(b.geometry()),
+                        "remembered": w.settings.output_screen,
+                        "frames_playing": o.view.shown,
+                        "fps_playing": round(o.view.meter.fps, 2),
+                        "preview_fps_playing": round(stage.meter.fps, 2),
+                        "render_size": list(o.view.shown_size),
+                        "preview_render_size": list(stage.raster.shown_size),
+                        "status": control.status_label.text()}
+
+    # 2. Slow rendering must not hold up the event loop: the output at the screen's own
+    # pixels (a 1024x768 CPPN frame takes about a second on a CPU) while a 10 ms timer
+    # measures how late the GUI thread answers and the stage's clock ticks on.
+    from PySide6.QtCore import QTimer
+
+    control.choose_resolution("native")
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def beat():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(beat)
+    ticks = [0]
+    stage.timer.timeout.connect(lambda: ticks.__setitem__(0, ticks[0] + 1))
+    shown0, asked0 = o.view.shown, o.view.requested
+    probe.start()
+    spin(3000)
+    probe.stop()
+    g = np.array(gaps[1:]) * 1000
+    report["slow_render"] = {"resolution": "native", "render_size": list(o.view.shown_size),
+                             "last_render_s": round(o.view.last_render_seconds, 3),
+                             "loop_gap_ms_p50": round(float(np.percentile(g, 50)), 1),
+                             "loop_gap_ms_p99": round(float(np.percentile(g, 99)), 1),
+                             "loop_gap_ms_max": round(float(g.max()), 1),
+                             "stage_ticks_3s": ticks[0],
+                             "frames_shown": o.view.shown - shown0,
+                             "frames_asked": o.view.requested - asked0}
+    control.choose_resolution("adaptive")
+
+    # 3. The same frame as the preview: paused at one instant, the output's still equals
+    # the engine's own drawing of the stage's frame there, and its colours match the
+    # preview's (the preview is another size and shape, so compared by colour).
+    stage.pause()
+    stage.seek(3.0)
+    spin(200)
+    wait_until(lambda: o.view.image is not None and o._still is not None
+               and o._still[0] == 3.0 and not o.view._next, 20)
+    spin(1500)  # the full-size still on both
+    wait_until(lambda: all(t._request is None for t in o.view.threads), 20)
+    spin(300)
+    from engine.render.torch_renderer import TorchRenderer
+    from engine.scene import SceneDrawer
+
+    frame = stage.frame_at(stage.current_time())
+    ow, oh = o.view.image.width(), o.view.image.height()
+    drawer = SceneDrawer(make=TorchRenderer)
+    ref = drawer.draw(frame, ow, oh)
+    drawer.release()
+    out_img = qimage_array(o.view.image)
+    prev_img = qimage_array(stage.raster.image)
+    diff = np.abs(out_img.astype(np.int16) - ref.astype(np.int16))
+
+    def hist(img):
+        q = (img // 64).reshape(-1, 3).astype(np.int32)
+        h = np.bincount(q[:, 0] * 16 + q[:, 1] * 4 + q[:, 2], minlength=64).astype(float)
+        return h / h.sum()
+
+    report["same_frame"] = {
+        "t": stage.current_time(), "output_size": [ow, oh],
+        "preview_size": [prev_img.shape[1], prev_img.shape[0]],
+        "output_vs_engine_mean_abs": round(float(diff.mean()), 3),
+        "output_vs_engine_max_abs": int(diff.max()),
+        "output_mean_rgb": [round(float(v), 1) for v in out_img.reshape(-1, 3).mean(0)],
+        "preview_mean_rgb": [round(float(v), 1) for v in prev_img.reshape(-1, 3).mean(0)],
+        "histogram_overlap": round(float(np.minimum(hist(out_img), hist(prev_img)).sum()), 3),
+        "output_stats": stats(out_img), "preview_stats": stats(prev_img)}
+    # What the audience sees (the window's pixels, scaled image included).
+    shot = o.grab()
+    shot.save(str(out / "output-window.png"))
+    report["same_frame"]["window_stats"] = stats(qimage_array(shot.toImage()))
+    w.grab().save(str(out / "output-main-window.png"))
+    # Both monitors side by side, as a person at the laptop and one in the audience see them.
+    from PySide6.QtGui import QImage, QPainter
+
+    desk = QImage(*X_SIZE, QImage.Format.Format_RGB32)
+    desk.fill(0)
+    painter = QPainter(desk)
+    for s in QGuiApplication.screens():
+        painter.drawPixmap(s.geometry().topLeft(), s.grabWindow(0))
+    painter.end()
+    desk.save(str(out / "output-two-screens.png"))
+    report["desktop_size"] = [desk.width(), desk.height()]
+
+    # 4. Keys on the output: F11 toggles, Esc leaves fullscreen only, never closes.
+    keys = []
+
+    def state(label):
+        keys.append({"after": label, "visible": o.isVisible(), "fullscreen": o.isFullScreen(),
+                     "screen": o.screen().name(), "geometry": rect(o.geometry())})
+
+    for label, key in (("F11", Qt.Key.Key_F11), ("F11", Qt.Key.Key_F11),
+                       ("Esc", Qt.Key.Key_Escape), ("Esc", Qt.Key.Key_Escape),
+                       ("F11", Qt.Key.Key_F11)):
+        QTest.keyClick(o, key)
+        spin(300)
+        state(label)
+    report["keys"] = keys
+
+    # 5. The projector unplugged: the output moves to the remaining screen, still
+    # fullscreen; plugged back, it returns to the screen it was set to.
+    stage.play()
+    removed = []
+    qapp.screenRemoved.connect(lambda s: removed.append(s.name()))
+    delete_monitor(display, SCREEN_B[0])
+    wait_until(lambda: removed and o.screen() is not None and o.screen().name() == SCREEN_A[0]
+               and o.geometry() == o.screen().geometry(), 10)
+    spin(300)
+    shown = o.view.shown
+    spin(1000)
+    report["unplugged"] = {"removed": removed, "screen": o.screen().name(),
+                           "geometry": rect(o.geometry()),
+                           "x_geometry": x_window_rect(display, int(o.winId())),
+                           "fullscreen": o.isFullScreen(), "visible": o.isVisible(),
+                           "frames_after": o.view.shown - shown,
+                           "screens": [s.name() for s in QGuiApplication.screens()]}
+    set_monitors(display, [SCREEN_B], give_output_to=-1)
+    wait_until(lambda: o.screen() is not None and o.screen().name() == SCREEN_B[0]
+               and o.geometry() == o.screen().geometry(), 10)
+    spin(300)
+    report["replugged"] = {"screen": o.screen().name(), "geometry": rect(o.geometry()),
+                           "fullscreen": o.isFullScreen(), "visible": o.isVisible()}
+
+    # 6. Closed: back to the normal preview, which plays on.
+    o.close()
+    spin(200)
+    preview_frames = [0]
+    stage.raster.frameShown.connect(lambda: preview_frames.__setitem__(0, preview_frames[0] + 1))
+    spin(1000)
+    report["closed"] = {"open": control.is_open, "action_checked": control.action.isChecked(),
+                        "preview_pixels_cap": stage.raster.scale.max_pixels,
+                        "preview_frames_1s": preview_frames[0],
+                        "preview_playing": stage.playing}
+    stage.pause()
+    report["log"] = os.environ["SONOLUME_LOG"]
+    (out / "output-report.json").write_text(json.dumps(report, indent=2))
+    w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "out" / "screenshots")))
