@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import re
 import signal
 import sys
@@ -39,6 +40,9 @@ def register(sub) -> None:
                    help=f"total iterations, 1 to {MAX_STEPS:,} (stages scaled to fit)")
     p.add_argument("--cutouts", type=int, help="random crops per step")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--independent", action="store_true",
+                   help="start from a network seeded by --seed instead of the shared base "
+                   "network (the old way; such styles morph poorly: shows crossfade them)")
     p.add_argument("--name", help="style name (default: from the prompt)")
     p.add_argument("--each", action="store_true", help="train each PROMPT as its own style")
     p.add_argument("--batch", metavar="FILE",
@@ -222,6 +226,8 @@ def _run(args: argparse.Namespace) -> int:
             image_prompt=args.image, seed=args.seed, cutouts=args.cutouts,
         )
         cfg = with_schedule_scale(cfg, args.steps)
+        if args.independent:
+            cfg = dataclasses.replace(cfg, base=None)
         cfg.validate()
         configs.append(cfg)
     if args.cluster is not None:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import checkpoint
+from engine.cppn.base import BASE_ID, base_cppn, check_base
 from engine.cppn.model import CPPN, CPPNConfig, coordinate_grid, to_uint8
 from engine.errors import Cancelled, SonolumeError
 from engine.runtime import tune_allocator
@@ -109,6 +110,9 @@ class TrainConfig:
     # torch.compile the CPPN and CLIP's image tower: ~1.4-2.4x faster steps for a one-off
     # ~30 s compile, so it pays off on long presets only.
     compile: bool = False
+    # Start from the shared base network (engine.cppn.base), so any two styles trained this
+    # way morph smoothly; None starts from a network seeded by ``seed`` (independent).
+    base: str | None = BASE_ID
 
     @classmethod
     def from_preset(cls, preset: str, prompts: list[Prompt], **overrides) -> TrainConfig:
@@ -149,6 +153,7 @@ class TrainConfig:
             raise SonolumeError("cutout_min must be in [0.1, 1]")
         if self.image_prompt and not Path(self.image_prompt).is_file():
             raise SonolumeError(f"image prompt not found: {self.image_prompt}")
+        check_base(self.base)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -162,6 +167,8 @@ class TrainConfig:
         data["prompts"] = [Prompt(**p) for p in data["prompts"]]
         data["cppn"] = CPPNConfig.from_json(data["cppn"])
         data["schedule"] = [tuple(s) for s in data["schedule"]]
+        # Runs saved before bases existed started from their own seed.
+        data.setdefault("base", None)
         return cls(**data)
 
 
@@ -200,6 +207,7 @@ class TrainResult:
             "schedule": [list(s) for s in cfg.schedule],
             "cutouts": cfg.cutouts,
             "seed": cfg.seed,
+            "base": cfg.base,
             "score": round(self.score, 5),
             "trained": True,
             "extra": {"preset": cfg.preset, "train_seconds": round(self.seconds, 1),
@@ -252,7 +260,10 @@ class Trainer:
         # Absolute: the resume command printed on a stop must work from any folder.
         self.run_dir = Path(run_dir).absolute() if run_dir else None
         self._saved_at = time.monotonic()
-        self.cppn = CPPN(config.cppn, seed=config.seed)
+        if config.base:
+            self.cppn = base_cppn(config.cppn, config.base)
+        else:
+            self.cppn = CPPN(config.cppn, seed=config.seed)
         self.optimizer = torch.optim.Adam(self.cppn.parameters(), lr=config.lr)
         self.iteration = 0
         self.elapsed = 0.0
