@@ -195,6 +195,9 @@ class Controller:
                         changed.add("automation")
                     if self._action(scene, s, e, t):
                         changed.add("arrangement")
+                    # the edit may have replaced the scene (the app starts a show)
+                    scene = self.scene
+                    auto0 = auto = scene.automation
             except ControlError as exc:
                 log.warning("%s%s", exc, f" (from {e.source})" if e.source else "")
             except SonolumeError as exc:
