@@ -67,29 +67,24 @@ def frame_key(frame) -> tuple:
     return (frame.t, frame.mode, frame.mix, tuple(layers))
 
 
-class OutputView(RasterView):
-    """A RasterView at a chosen internal resolution (or adaptive like the preview), black
-    where there is nothing to draw: a projector never shows a hint text."""
+class _OutputSizing:
+    """The output's internal size: adaptive (the view's own frame-rate rule, up to the
+    screen's pixels), a fixed height, or the screen's own pixels. Shared by both paths."""
 
-    def __init__(self, target_fps: int = 24, parent=None):
-        super().__init__(target_fps, parent)
-        self.placeholder = ""
-        self.resolution = "adaptive"
-        self.requested = 0  # frames asked for
-        self.shown = 0  # frames that reached the screen (the rest were late: dropped)
+    resolution = "adaptive"
 
     def set_resolution(self, name: str) -> None:
         if name not in OUTPUT_RESOLUTIONS:
             raise ValueError(f"unknown output resolution '{name}'")
         self.resolution = name
 
-    def _device(self) -> tuple[int, int]:
+    def _device_px(self) -> tuple[int, int]:
         dpr = self.devicePixelRatioF()
         return max(1, int(self.width() * dpr)), max(1, int(self.height() * dpr))
 
     @property
     def render_size(self) -> tuple[int, int]:
-        w, h = self._device()
+        w, h = self._device_px()
         if self.resolution == "native":
             return w, h
         height = resolution_height(self.resolution)
@@ -106,6 +101,17 @@ class OutputView(RasterView):
             return super().full_size
         return self.render_size
 
+
+class OutputView(_OutputSizing, RasterView):
+    """The torch path: frames drawn on the view's own threads; frames that come too late
+    are dropped. Black where there is nothing to draw: a projector never shows a hint."""
+
+    def __init__(self, target_fps: int = 24, parent=None):
+        super().__init__(target_fps, parent)
+        self.placeholder = ""
+        self.requested = 0  # frames asked for
+        self.shown = 0  # frames that reached the screen (the rest were late: dropped)
+
     def draw(self, frame, full: bool = False) -> None:
         if self.has_cppn:
             self.requested += 1
@@ -115,6 +121,32 @@ class OutputView(RasterView):
         if serial > self._shown:
             self.shown += 1
         super()._on_frame(thread, image, seconds, serial, full)
+
+    def grab_frame(self):
+        return self.image
+
+
+def gl_output_view(target_fps: int):
+    """The GL path, used when the preview runs on GL (its probe found the shader faster
+    than torch here: a real GPU). Built on demand: importing it loads GL modules."""
+    from app.glview import GLView
+
+    class GLOutputView(_OutputSizing, GLView):
+        def __init__(self):
+            super().__init__(target_fps, force=True)
+            self.requested = 0
+            self.shown = 0
+            self.frameShown.connect(self._count)
+
+        def _count(self) -> None:
+            self.shown += 1
+
+        def draw(self, frame, full: bool = False) -> None:
+            if self.has_cppn:
+                self.requested += 1  # repaints asked before the last one ran are merged
+            super().draw(frame, full)
+
+    return GLOutputView()
 
 
 class OutputWindow(QWidget):
@@ -136,13 +168,11 @@ class OutputWindow(QWidget):
         pal.setColor(QPalette.ColorRole.Window, QColor(0, 0, 0))
         self.setPalette(pal)
         self.setAutoFillBackground(True)
-        self.view = OutputView(settings.target_fps)
-        self.view.set_resolution(settings.output_resolution)
-        self.view.setMinimumSize(1, 1)
-        self.view.failed.connect(lambda m: log.warning("output: %s", m))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view)
+        self.view = None
+        self._use_view(stage.active_path)
+        stage.pathChanged.connect(self._preview_path_changed)
         self.target = None  # the QScreen it is meant to be on
         self._still = None  # frame_key of the still frame shown while paused
         self._preview_caps: list[tuple[object, int]] = []
@@ -155,6 +185,42 @@ class OutputWindow(QWidget):
         app = QGuiApplication.instance()
         app.screenRemoved.connect(self._screen_removed)
         app.screenAdded.connect(self._screen_added)
+
+    # -- the view ----------------------------------------------------------------------------
+    def _use_view(self, path: str) -> None:
+        """The same drawing path as the preview: GL where the preview found it faster (a
+        GPU), else torch on render threads."""
+        view = None
+        if path == "gl":
+            try:
+                view = gl_output_view(self.settings.target_fps)
+                view.fallback.connect(lambda why: self._gl_failed(why))
+            except Exception as exc:  # noqa: BLE001 - no GL here after all: torch draws
+                log.warning("output: no GL view (%s); using the torch renderer", exc)
+                view = None
+        if view is None:
+            view = OutputView(self.settings.target_fps)
+        view.set_resolution(self.settings.output_resolution)
+        view.setMinimumSize(1, 1)
+        view.failed.connect(lambda m: log.warning("output: %s", m))
+        old, self.view = self.view, view
+        if old is None:
+            self.layout().addWidget(view)
+        else:
+            self.layout().replaceWidget(old, view)
+            old.shutdown()
+            old.deleteLater()
+        self.path = "gl" if view.path == "gl" else "torch"
+        self.redraw()
+
+    def _gl_failed(self, why: str) -> None:
+        log.warning("output: %s; using the torch renderer", why)
+        if self.path == "gl":
+            self._use_view("torch")
+
+    def _preview_path_changed(self, path: str) -> None:
+        if path != self.path:
+            self._use_view(path)
 
     # -- frames ------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -325,7 +391,8 @@ class OutputWindow(QWidget):
         fps = v.meter.fps if self.stage.playing else 0.0
         dropped = max(0, v.requested - v.shown)
         rate = f"{fps:4.1f} fps" if self.stage.playing else "paused"
-        return (f"output {where}· {v.resolution} {w}×{h} · {rate} · {v.shown} frames"
+        path = "GL" if self.path == "gl" else "torch"
+        return (f"output {where}· {path} {v.resolution} {w}×{h} · {rate} · {v.shown} frames"
                 + (f", {dropped} dropped" if dropped else ""))
 
     def shutdown(self) -> None:

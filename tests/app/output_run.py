@@ -153,7 +153,28 @@ def x_window_rect(display: str, wid: int) -> list[int]:
 
 
 # -- the app ----------------------------------------------------------------------------------
-def main(out_dir: str) -> int:
+def _rect(r) -> list[int]:
+    return [r.x(), r.y(), r.width(), r.height()]
+
+
+def _hist(img: np.ndarray) -> np.ndarray:
+    q = (img // 64).reshape(-1, 3).astype(np.int32)
+    h = np.bincount(q[:, 0] * 16 + q[:, 1] * 4 + q[:, 2], minlength=64).astype(float)
+    return h / h.sum()
+
+
+def main(out_dir: str, path: str = "torch") -> int:
+    """``path``: "torch" runs every step; "gl" (the preview on the GL shader, the output
+    following it) the placement, the frames and the keys, which re-create the window
+    around its GL widget."""
+    t0 = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        phases[name] = round(time.monotonic() - t0, 2)
+
+    gl = path == "gl"
+    prefix = "output-gl-" if gl else "output-"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="sonolume-output-"))
@@ -164,12 +185,14 @@ def main(out_dir: str) -> int:
     display = os.environ["DISPLAY"]
 
     from PySide6.QtCore import QRect, Qt
-    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtGui import QGuiApplication, QImage, QPainter
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from tests.app.screenshots import qimage_array, spin, stats, wait_until
+    from app.glview import configure_gl_format
+    from tests.app.screenshots import spin, wait_until
 
+    configure_gl_format()
     qapp = QApplication([sys.argv[0]])
     qapp.setOrganizationName("SonolumeTest")
     import app.dialogs as dialogs
@@ -179,12 +202,9 @@ def main(out_dir: str) -> int:
     errors: list[str] = []
     dialogs.error = lambda parent, title, message, details="": errors.append(
         f"{title}: {message}")
-    report: dict = {"errors": errors}
-
-    def rect(r: QRect) -> list[int]:
-        return [r.x(), r.y(), r.width(), r.height()]
-
-    report["screens"] = {s.name(): rect(s.geometry()) for s in QGuiApplication.screens()}
+    report: dict = {"errors": errors, "path": path, "phases_s": phases}
+    phase("qt")
+    report["screens"] = {s.name(): _rect(s.geometry()) for s in QGuiApplication.screens()}
     w = MainWindow(AppSettings())
     a = next(s for s in QGuiApplication.screens() if s.name() == SCREEN_A[0])
     w.setScreen(a)
@@ -194,33 +214,103 @@ def main(out_dir: str) -> int:
     stage, control = w.stage, w.output
     report["main_screen"] = w.screen().name()
     report["style"] = stage.shown_style.name if stage.shown_style else None
+    report["preview_path"] = stage.active_path
 
+    phase("main window")
     # 1. The output on the second screen, fullscreen, with exactly that screen's geometry.
     control.choose_screen(SCREEN_B[0])
     o = control.window
     stage.seek(2.0)
     stage.play()
-    wait_until(lambda: o.view.shown >= 5 and len(stage.meter.stamps) > 3, 60)
+    wait_until(lambda: o.view.shown >= (3 if gl else 5) and len(stage.meter.stamps) > 2, 60)
     spin(300)
     b = next(s for s in QGuiApplication.screens() if s.name() == SCREEN_B[0])
-    report["output"] = {"screen": o.screen().name(), "geometry": rect(o.geometry()),
+    report["output"] = {"screen": o.screen().name(), "geometry": _rect(o.geometry()),
                         "x_geometry": x_window_rect(display, int(o.winId())),
                         "fullscreen": o.isFullScreen(),
                         "frameless": bool(o.windowFlags()
                                           & Qt.WindowType.FramelessWindowHint),
-                        "screen_geometry": rect(b.geometry()),
+                        "screen_geometry": _rect(b.geometry()),
                         "remembered": w.settings.output_screen,
+                        "path": o.path,
                         "frames_playing": o.view.shown,
                         "fps_playing": round(o.view.meter.fps, 2),
                         "preview_fps_playing": round(stage.meter.fps, 2),
                         "render_size": list(o.view.shown_size),
-                        "preview_render_size": list(stage.raster.shown_size),
+                        "preview_render_size": list(stage.view.shown_size),
                         "status": control.status_label.text()}
 
-    # 2. Slow rendering must not hold up the event loop: the output at the screen's own
-    # pixels (a 1024x768 CPPN frame takes about a second on a CPU) while a 10 ms timer
-    # measures how late the GUI thread answers and the stage's clock ticks on.
+    phase("output open")
+    if not gl:
+        _slow_render(report, control, stage, o)
+        phase("slow render")
+    _same_frame(report, stage, o, gl)
+    phase("same frame")
+    # What the audience sees (the window's pixels, the scaled image included), the main
+    # window, and both monitors side by side as the two rooms see them.
+    shot = o.grab()
+    shot.save(str(out / f"{prefix}window.png"))
+    from tests.app.screenshots import qimage_array, stats
+
+    report["same_frame"]["window_stats"] = stats(qimage_array(shot.toImage()))
+    w.grab().save(str(out / f"{prefix}main-window.png"))
+    desk = QImage(*X_SIZE, QImage.Format.Format_RGB32)
+    desk.fill(0)
+    painter = QPainter(desk)
+    for s in QGuiApplication.screens():
+        painter.drawPixmap(s.geometry().topLeft(), s.grabWindow(0))
+    painter.end()
+    desk.save(str(out / f"{prefix}two-screens.png"))
+    report["desktop_size"] = [desk.width(), desk.height()]
+
+    # 4. Keys on the output: F11 toggles, Esc leaves fullscreen only, never closes. Each
+    # change re-creates the native window (borderless or not): frames must go on after.
+    keys = []
+    presses = [("F11", Qt.Key.Key_F11), ("F11", Qt.Key.Key_F11), ("Esc", Qt.Key.Key_Escape),
+               ("Esc", Qt.Key.Key_Escape), ("F11", Qt.Key.Key_F11)]
+    for label, key in presses[2:] if gl else presses:  # GL on a CPU: a slow paint each
+        QTest.keyClick(o, key)
+        spin(300)
+        keys.append({"after": label, "visible": o.isVisible(), "fullscreen": o.isFullScreen(),
+                     "screen": o.screen().name(), "geometry": _rect(o.geometry())})
+    report["keys"] = keys
+    phase("keys")
+    stage.play()
+    shown = o.view.shown
+    wait_until(lambda: o.view.shown >= shown + 2, 20)
+    report["frames_after_keys"] = o.view.shown - shown
+    report["path_after_keys"] = o.path
+    phase("frames after keys")
+
+    if not gl:
+        _unplug(report, qapp, display, o)
+        phase("unplug")
+
+    # 6. Closed: back to the normal preview, which plays on.
+    o.close()
+    spin(200)
+    preview_frames = [0]
+    stage.view.frameShown.connect(lambda: preview_frames.__setitem__(0, preview_frames[0] + 1))
+    spin(1000)
+    report["closed"] = {"open": control.is_open, "action_checked": control.action.isChecked(),
+                        "preview_pixels_cap": stage.view.scale.max_pixels,
+                        "preview_frames_1s": preview_frames[0],
+                        "preview_playing": stage.playing}
+    stage.pause()
+    phase("closed")
+    report["log"] = os.environ["SONOLUME_LOG"]
+    (out / f"{prefix}report.json").write_text(json.dumps(report, indent=2))
+    w.close()
+    return 0
+
+
+def _slow_render(report, control, stage, o) -> None:
+    """2. Slow rendering must not hold up the event loop: the output at the screen's own
+    pixels (a 1024x768 CPPN frame takes a second or more on a CPU) while a 10 ms timer
+    measures how late the GUI thread answers, and the stage's clock ticks on."""
     from PySide6.QtCore import QTimer
+
+    from tests.app.screenshots import spin
 
     control.choose_resolution("native")
     gaps: list[float] = []
@@ -241,8 +331,7 @@ def main(out_dir: str) -> int:
     spin(3000)
     probe.stop()
     g = np.array(gaps[1:]) * 1000
-    report["slow_render"] = {"resolution": "native", "render_size": list(o.view.shown_size),
-                             "last_render_s": round(o.view.last_render_seconds, 3),
+    report["slow_render"] = {"resolution": "native", "render_size": list(o.view.render_size),
                              "loop_gap_ms_p50": round(float(np.percentile(g, 50)), 1),
                              "loop_gap_ms_p99": round(float(np.percentile(g, 99)), 1),
                              "loop_gap_ms_max": round(float(g.max()), 1),
@@ -251,78 +340,55 @@ def main(out_dir: str) -> int:
                              "frames_asked": o.view.requested - asked0}
     control.choose_resolution("adaptive")
 
-    # 3. The same frame as the preview: paused at one instant, the output's still equals
-    # the engine's own drawing of the stage's frame there, and its colours match the
-    # preview's (the preview is another size and shape, so compared by colour).
+
+def _same_frame(report, stage, o, gl: bool) -> None:
+    """3. The same frame as the preview: paused at one instant, the output's still (torch)
+    equals the engine's own drawing of the stage's frame there, and its colours match the
+    preview's (another size and shape, so compared by colour)."""
+    from tests.app.screenshots import qimage_array, spin, stats, wait_until
+
     stage.pause()
     stage.seek(3.0)
-    spin(200)
-    wait_until(lambda: o.view.image is not None and o._still is not None
-               and o._still[0] == 3.0 and not o.view._next, 20)
-    spin(1500)  # the full-size still on both
-    wait_until(lambda: all(t._request is None for t in o.view.threads), 20)
-    spin(300)
-    from engine.render.torch_renderer import TorchRenderer
-    from engine.scene import SceneDrawer
+    wait_until(lambda: o._still is not None and o._still[0] == 3.0, 20)
+    if gl:
+        spin(1500)  # the full-size still on both
+        out_img = qimage_array(o.view.grab_frame())
+        prev_img = qimage_array(stage.view.grab_frame())
+        diff = None
+    else:
+        # The full-size still on both: every render thread idle, nothing waiting.
+        wait_until(lambda: not o._refine.isActive() and o.view._next is None
+                   and len(o.view._idle) == len(o.view.threads)
+                   and not stage._refine.isActive(), 30)
+        spin(300)
+        from engine.render.torch_renderer import TorchRenderer
+        from engine.scene import SceneDrawer
 
-    frame = stage.frame_at(stage.current_time())
-    ow, oh = o.view.image.width(), o.view.image.height()
-    drawer = SceneDrawer(make=TorchRenderer)
-    ref = drawer.draw(frame, ow, oh)
-    drawer.release()
-    out_img = qimage_array(o.view.image)
-    prev_img = qimage_array(stage.raster.image)
-    diff = np.abs(out_img.astype(np.int16) - ref.astype(np.int16))
-
-    def hist(img):
-        q = (img // 64).reshape(-1, 3).astype(np.int32)
-        h = np.bincount(q[:, 0] * 16 + q[:, 1] * 4 + q[:, 2], minlength=64).astype(float)
-        return h / h.sum()
-
+        out_img = qimage_array(o.view.image)
+        prev_img = qimage_array(stage.view.grab_frame())
+        drawer = SceneDrawer(make=TorchRenderer)
+        ref = drawer.draw(stage.frame_at(stage.current_time()), out_img.shape[1],
+                          out_img.shape[0])
+        drawer.release()
+        diff = np.abs(out_img.astype(np.int16) - ref.astype(np.int16))
     report["same_frame"] = {
-        "t": stage.current_time(), "output_size": [ow, oh],
+        "t": stage.current_time(),
+        "output_size": [out_img.shape[1], out_img.shape[0]],
         "preview_size": [prev_img.shape[1], prev_img.shape[0]],
-        "output_vs_engine_mean_abs": round(float(diff.mean()), 3),
-        "output_vs_engine_max_abs": int(diff.max()),
+        "output_vs_engine_mean_abs": None if diff is None else round(float(diff.mean()), 3),
+        "output_vs_engine_max_abs": None if diff is None else int(diff.max()),
         "output_mean_rgb": [round(float(v), 1) for v in out_img.reshape(-1, 3).mean(0)],
         "preview_mean_rgb": [round(float(v), 1) for v in prev_img.reshape(-1, 3).mean(0)],
-        "histogram_overlap": round(float(np.minimum(hist(out_img), hist(prev_img)).sum()), 3),
+        "histogram_overlap": round(float(np.minimum(_hist(out_img), _hist(prev_img)).sum()),
+                                   3),
         "output_stats": stats(out_img), "preview_stats": stats(prev_img)}
-    # What the audience sees (the window's pixels, scaled image included).
-    shot = o.grab()
-    shot.save(str(out / "output-window.png"))
-    report["same_frame"]["window_stats"] = stats(qimage_array(shot.toImage()))
-    w.grab().save(str(out / "output-main-window.png"))
-    # Both monitors side by side, as a person at the laptop and one in the audience see them.
-    from PySide6.QtGui import QImage, QPainter
 
-    desk = QImage(*X_SIZE, QImage.Format.Format_RGB32)
-    desk.fill(0)
-    painter = QPainter(desk)
-    for s in QGuiApplication.screens():
-        painter.drawPixmap(s.geometry().topLeft(), s.grabWindow(0))
-    painter.end()
-    desk.save(str(out / "output-two-screens.png"))
-    report["desktop_size"] = [desk.width(), desk.height()]
 
-    # 4. Keys on the output: F11 toggles, Esc leaves fullscreen only, never closes.
-    keys = []
+def _unplug(report, qapp, display: str, o) -> None:
+    """5. The projector unplugged: the output moves to the remaining screen, still
+    fullscreen and drawing; plugged back, it returns to the screen it was set to."""
+    from tests.app.screenshots import spin, wait_until
 
-    def state(label):
-        keys.append({"after": label, "visible": o.isVisible(), "fullscreen": o.isFullScreen(),
-                     "screen": o.screen().name(), "geometry": rect(o.geometry())})
-
-    for label, key in (("F11", Qt.Key.Key_F11), ("F11", Qt.Key.Key_F11),
-                       ("Esc", Qt.Key.Key_Escape), ("Esc", Qt.Key.Key_Escape),
-                       ("F11", Qt.Key.Key_F11)):
-        QTest.keyClick(o, key)
-        spin(300)
-        state(label)
-    report["keys"] = keys
-
-    # 5. The projector unplugged: the output moves to the remaining screen, still
-    # fullscreen; plugged back, it returns to the screen it was set to.
-    stage.play()
     removed = []
     qapp.screenRemoved.connect(lambda s: removed.append(s.name()))
     delete_monitor(display, SCREEN_B[0])
@@ -331,8 +397,10 @@ def main(out_dir: str) -> int:
     spin(300)
     shown = o.view.shown
     spin(1000)
+    from PySide6.QtGui import QGuiApplication
+
     report["unplugged"] = {"removed": removed, "screen": o.screen().name(),
-                           "geometry": rect(o.geometry()),
+                           "geometry": _rect(o.geometry()),
                            "x_geometry": x_window_rect(display, int(o.winId())),
                            "fullscreen": o.isFullScreen(), "visible": o.isVisible(),
                            "frames_after": o.view.shown - shown,
@@ -341,25 +409,10 @@ def main(out_dir: str) -> int:
     wait_until(lambda: o.screen() is not None and o.screen().name() == SCREEN_B[0]
                and o.geometry() == o.screen().geometry(), 10)
     spin(300)
-    report["replugged"] = {"screen": o.screen().name(), "geometry": rect(o.geometry()),
+    report["replugged"] = {"screen": o.screen().name(), "geometry": _rect(o.geometry()),
                            "fullscreen": o.isFullScreen(), "visible": o.isVisible()}
-
-    # 6. Closed: back to the normal preview, which plays on.
-    o.close()
-    spin(200)
-    preview_frames = [0]
-    stage.raster.frameShown.connect(lambda: preview_frames.__setitem__(0, preview_frames[0] + 1))
-    spin(1000)
-    report["closed"] = {"open": control.is_open, "action_checked": control.action.isChecked(),
-                        "preview_pixels_cap": stage.raster.scale.max_pixels,
-                        "preview_frames_1s": preview_frames[0],
-                        "preview_playing": stage.playing}
-    stage.pause()
-    report["log"] = os.environ["SONOLUME_LOG"]
-    (out / "output-report.json").write_text(json.dumps(report, indent=2))
-    w.close()
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "out" / "screenshots")))
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "out" / "screenshots"),
+                  sys.argv[2] if len(sys.argv) > 2 else "torch"))

@@ -113,7 +113,7 @@ def test_output_window_follows_the_stage(window, qtbot):
     img = out.view.image
     assert img is not None and img.width() > 32
     qtbot.waitUntil(lambda: " fps · " in control.status_label.text(), timeout=5_000)
-    assert f"{out.screen().name()} · adaptive" in control.status_label.text()
+    assert f"{out.screen().name()} · torch adaptive" in control.status_label.text()
 
     # Paused: the output holds the preview's instant; a seek redraws it there.
     stage.pause()
@@ -226,25 +226,31 @@ def two_screens():
             proc.kill()
 
 
-def test_output_on_the_second_screen(two_screens, tmp_path):
-    from tests.app.output_run import SCREEN_A, SCREEN_B
-
+def _run_on_two_screens(display: str, tmp_path: Path, path: str) -> tuple[dict, Path]:
     out = Path(os.environ.get("SONOLUME_SCREENSHOT_DIR", ROOT / "out" / "screenshots"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SONOLUME_")}
-    env.update(DISPLAY=two_screens, QT_QPA_PLATFORM="xcb", SONOLUME_PREVIEW="torch",
+    env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", SONOLUME_PREVIEW=path,
                SONOLUME_LIBRARY=str(tmp_path / "library"),
                SONOLUME_SETTINGS=str(tmp_path / "settings.ini"),
                SONOLUME_LOG=str(tmp_path / "sonolume.log"),
                SONOLUME_CACHE_DIR=str(tmp_path / "cache"), SONOLUME_RUNS=str(tmp_path / "runs"),
                HF_HUB_OFFLINE="1")
     proc = subprocess.run([sys.executable, "-X", "faulthandler", "-m", "tests.app.output_run",
-                           str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                           str(out), path], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=140)
     tail = (proc.stdout + proc.stderr)[-4000:]
     assert proc.returncode == 0, tail
     assert "Traceback" not in proc.stderr, tail  # a slot that raised (Qt only prints it)
-    rep = json.loads((out / "output-report.json").read_text())
+    prefix = "output-gl-" if path == "gl" else "output-"
+    rep = json.loads((out / f"{prefix}report.json").read_text())
     assert rep["errors"] == [], rep["errors"]
+    return rep, out
+
+
+def test_output_on_the_second_screen(two_screens, tmp_path):
+    from tests.app.output_run import SCREEN_A, SCREEN_B
+
+    rep, out = _run_on_two_screens(two_screens, tmp_path, "torch")
     a, b = list(SCREEN_A[1:]), list(SCREEN_B[1:])
     assert rep["screens"] == {SCREEN_A[0]: a, SCREEN_B[0]: b}
     assert rep["main_screen"] == SCREEN_A[0]
@@ -254,7 +260,7 @@ def test_output_on_the_second_screen(two_screens, tmp_path):
     assert o["screen"] == SCREEN_B[0] and o["remembered"] == SCREEN_B[0]
     assert o["fullscreen"] and o["frameless"]
     assert o["geometry"] == b and o["x_geometry"] == b and o["screen_geometry"] == b
-    assert o["frames_playing"] >= 5 and o["fps_playing"] > 0
+    assert o["path"] == "torch" and o["frames_playing"] >= 5 and o["fps_playing"] > 0
     assert SCREEN_B[0] in o["status"] and "frames" in o["status"]
 
     # The same frame as the preview: pixel for pixel the engine's drawing of the stage's
@@ -297,8 +303,35 @@ def test_output_on_the_second_screen(two_screens, tmp_path):
     back = rep["replugged"]
     assert back["screen"] == SCREEN_B[0] and back["geometry"] == b and back["fullscreen"]
 
+    assert rep["frames_after_keys"] > 0
     # Closed: the menu item follows, the preview has its full size back and plays on.
     closed = rep["closed"]
     assert not closed["open"] and not closed["action_checked"]
     assert closed["preview_pixels_cap"] > 384 * 216
     assert closed["preview_playing"] and closed["preview_frames_1s"] > 0
+
+
+def test_output_follows_a_gl_preview(two_screens, tmp_path):
+    """With the preview on the GL shader (a GPU's path) the output draws with GL too; a
+    borderless switch re-creates the native window around the GL widget, which must keep
+    drawing. Short: Mesa's software GL draws a frame on the GUI thread, slowly."""
+    from tests.app.output_run import SCREEN_B
+
+    rep, out = _run_on_two_screens(two_screens, tmp_path, "gl")
+    if rep["preview_path"] != "gl":
+        pytest.skip("no OpenGL 3.3 on this virtual X server: the preview runs torch")
+    b = list(SCREEN_B[1:])
+    o = rep["output"]
+    assert o["path"] == "gl" and rep["path_after_keys"] == "gl"
+    assert o["geometry"] == b and o["x_geometry"] == b and o["fullscreen"] and o["frameless"]
+    assert o["frames_playing"] >= 3 and " GL " in o["status"]
+    same = rep["same_frame"]
+    assert same["output_size"] == b[2:]  # the GL widget's pixels, as shown
+    assert same["histogram_overlap"] > 0.8, same
+    st = same["output_stats"]
+    assert st["std"] > 8 and st["distinct"] > 50 and 5 < st["mean"] < 250, st
+    assert [k["fullscreen"] for k in rep["keys"]] == [False, False, True]
+    assert all(k["visible"] for k in rep["keys"])
+    assert rep["frames_after_keys"] > 0
+    assert not rep["closed"]["open"] and rep["closed"]["preview_playing"]
+    assert (out / "output-gl-two-screens.png").stat().st_size > 10_000
