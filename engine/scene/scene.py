@@ -290,8 +290,14 @@ class Scene:
         self._invalidate()
 
     def set_automation(self, automation: Automation) -> None:
+        # The reactivity tracks depend on the amount lanes only: a live hue, brightness,
+        # zoom or freeze move keeps them (a rebuild costs ~70 ms on a 5-minute track).
+        keep = self._tracks if automation.amount_lanes() == self.automation.amount_lanes() \
+            else None
         self.automation = automation
         self._invalidate()
+        if keep is not None:
+            self._tracks = keep
 
     def set_style(self, style) -> None:
         """Show one style for the whole track (the library click of the app)."""

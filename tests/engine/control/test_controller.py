@@ -215,3 +215,18 @@ def test_every_control_is_described():
     with pytest.raises(ControlError, match="unknown control"):
         spec("warp.speed")
     assert math.isclose(spec("hue").high, 10.0)
+
+
+def test_an_offset_knob_keeps_the_reactivity_track_an_amount_rebuilds_it():
+    """A hue / brightness / zoom / freeze move costs no rebuild of the whole track."""
+    scene, palette = one_style_scene()
+    ctl = Controller(scene, lambda: 2.0, palette=palette)
+    ctl.recording = True
+    track = scene.param_track(9)
+    for name, value in (("hue", 0.3), ("brightness", 0.5), ("zoom", 1.2), ("blackout", 1.0),
+                        ("freeze", 1.0)):
+        ctl.perform(ControlEvent(name, value))
+        assert scene.param_track(9) is track, name
+    ctl.perform(ControlEvent("amount.warp", 0.0))
+    again = scene.param_track(9)
+    assert again is not track and not np.array_equal(again.warp, track.warp)
