@@ -91,7 +91,7 @@ class FpsMeter:
 
 
 RENDER_NICE = 5  # how much less CPU the render threads get than the GUI thread, when short
-# Renderers a preview thread keeps (one per style it drew lately): a transition needs two, a
+# Renderers the GL preview keeps (one per style it drew lately): a transition needs two, a
 # morph one more; a VJ flicking through the library must not pile up one per click.
 PREVIEW_RENDERERS = 4
 
@@ -154,7 +154,6 @@ class TorchRenderThread(QThread):
         if self.single_threaded:
             torch.set_num_threads(1)  # per calling thread: training keeps its own count
         lower_thread_priority()
-        self.drawer = SceneDrawer(make=TorchRenderer, keep=PREVIEW_RENDERERS)
         try:
             while True:
                 with self._cond:
@@ -165,6 +164,9 @@ class TorchRenderThread(QThread):
                     frame, w, h, serial, full = self._request
                     self._request = None
                 try:
+                    if self.drawer is None:
+                        cppn = frame.layers[0].cppn
+                        self.drawer = SceneDrawer(TorchRenderer(cppn), cppn, switch=True)
                     t0 = time.perf_counter()
                     image = self.drawer.draw(frame, w, h)
                     dt = time.perf_counter() - t0
@@ -174,7 +176,9 @@ class TorchRenderThread(QThread):
                     continue
                 self.frameReady.emit(to_qimage(image), dt, serial, full)
         finally:
-            self.drawer.release()
+            if self.drawer is not None:
+                self.drawer.release()
+                self.drawer.first.release()
 
 
 class RasterView(QWidget):

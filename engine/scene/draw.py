@@ -52,10 +52,17 @@ class SceneDrawer:
     :meth:`release`."""
 
     def __init__(self, first: Renderer | None = None, first_cppn=None,
-                 make: Callable | None = None, keep: int | None = None):
+                 make: Callable | None = None, keep: int | None = None,
+                 switch: bool = False):
         if first is None and make is None:
             raise ValueError("SceneDrawer needs a renderer or a way to make one")
-        self.make = make if make is not None or first is None else sibling_factory(first)
+        if switch and first is None:
+            raise ValueError("switch=True needs the renderer to switch")
+        # ``switch``: one renderer for every style, given each network in turn (the live
+        # preview: a torch renderer takes a new network in microseconds, and one renderer
+        # keeps one set of buffers while a VJ clicks through the library).
+        self.make = None if switch else (
+            make if make is not None or first is None else sibling_factory(first))
         self.first = first
         # id(cppn) -> (cppn, renderer), least recently used first. The CPPN is held so its
         # id cannot be reused by a new network while its renderer is cached.
