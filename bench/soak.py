@@ -351,6 +351,7 @@ def summarise(events, proc_samples, code, exit_wall, args, track) -> dict:
                    "end": round(rss[-1][1], 1) if rss else None,
                    "max": round(max(r_ for _, r_ in rss), 1) if rss else None},
         "rss_mb_per_min_after_warmup": round(_slope_mb_per_min(late), 3) if late else None,
+        "rss_series": [[round(t), round(m, 1)] for t, m in rss[::10]],  # every 10 s
         "fps": {"median": round(statistics.median([s["fps"] for s in playing]), 1)
                 if playing else 0.0,
                 "p10": round(_percentile([s["fps"] for s in playing], 10), 1)},
