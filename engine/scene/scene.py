@@ -39,7 +39,7 @@ TRANSITIONS: dict[str, str] = {
     "cut": "the next style from the boundary's frame on (on the beat)",
     "crossfade": "the two pictures blended over N beats",
     "morph": "the two CPPNs' weights interpolated over N beats (one network drawn; "
-             "styles of different shapes fall back to a crossfade)",
+             "styles of different shapes, or that do not morph smoothly, crossfade)",
     "bloom": "the next style grows out of the outgoing pattern's own bright regions "
              "over N beats",
     "zoom": "a zoom-through: the outgoing picture is flown into while the next one "
@@ -462,12 +462,13 @@ class Scene:
                 continue  # not one beat fits: a cut
             kind = tr
             if tr.kind == "morph":
-                from engine.scene.morph import can_morph
+                from engine.scene.morph import morph_fallback
 
                 a_key, b_key = self.segments[i - 1].style, self.segments[i].style
-                if not can_morph(self.cppn(a_key), self.cppn(b_key)):
+                why = morph_fallback(self.cppn(a_key), self.cppn(b_key))
+                if why:  # other shapes, or not smooth (measured once per pair, cached)
                     kind = Transition("crossfade", tr.beats)
-                    note = "the two styles differ in shape: crossfade instead of morph"
+                    note = f"{why}: crossfade instead of morph"
             out.append(Window(i, b, end, kind, note))
         return out
 

@@ -46,7 +46,10 @@ def test_cuts_land_on_downbeat_frames(cppns):
 
 
 @pytest.mark.parametrize("kind", ["crossfade", "bloom", "zoom", "morph"])
-def test_transition_weights_are_monotone_sum_to_one_and_sit_on_beat_frames(cppns, kind):
+def test_transition_weights_are_monotone_sum_to_one_and_sit_on_beat_frames(cppns, kind,
+                                                                          monkeypatch):
+    # independent networks would crossfade instead (smoothness: test_morph.py)
+    monkeypatch.setattr("engine.scene.morph.SMOOTH_LIMIT", math.inf)
     scene = show_scene(cppns, Transition(kind, 2))
     windows = scene.windows()
     assert len(windows) == len(scene.segments) - 1
