@@ -274,16 +274,16 @@ class ControlPanel(QWidget):
         if on:
             if not self.stage.show_active:
                 self._start_show()
-            self._take_before = self.stage.scene.automation
+            self._take_before = (self.stage.scene, self.stage.scene.automation)
             self.controller.recording = True
             self.record_note.setText("Recording: moves are written into the show.")
         else:
             self.controller.recording = False
-            after = self.stage.scene.automation if self.stage.scene is not None else None
-            before, self._take_before = self._take_before, None
-            if self.editor is not None and after is not None and before is not None \
-                    and after != before:
-                self.editor.undo.push(RecordedTake(self.stage, before, after))
+            scene = self.stage.scene
+            (taken_on, before), self._take_before = self._take_before or (None, None), None
+            if self.editor is not None and scene is not None and scene is taken_on \
+                    and scene.automation != before:
+                self.editor.undo.push(RecordedTake(self.stage, before, scene.automation))
             self.record_note.setText("Recorded into the show: save it to keep the take.")
         if self.record.isChecked() != on:
             self.record.setChecked(on)

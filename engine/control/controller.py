@@ -120,6 +120,8 @@ class Controller:
         self._latched: dict[str, tuple] = {}  # control -> points set aside in this take
         self._stash: dict[str, Lane | None] = {}  # lanes a toggle replaced (not recording)
         self._brightness_after: float | None = None  # brightness to restore after blackout
+        self._take_scene = None  # the scene a take was recorded on
+        self._seen: tuple = (None, None)  # the scene and lanes the last moves acted on
 
     # -- the scene ---------------------------------------------------------------------------
     @property
@@ -144,6 +146,7 @@ class Controller:
             self._end_take(self.clock())
         self._recording = on
         self._latched = {}
+        self._take_scene = self.scene if on else None
         log.info("recording %s", "on" if on else "off")
 
     # -- moves -------------------------------------------------------------------------------
@@ -175,6 +178,7 @@ class Controller:
             log.info("no style or show to control: %d move(s) ignored", len(events))
             return set()
         t = float(self.clock() if t is None else t)
+        self._follow(scene)
         last = {e.control: i for i, e in enumerate(events)}
         auto0 = auto = scene.automation
         changed: set[str] = set()
@@ -205,7 +209,18 @@ class Controller:
         if auto is not auto0:
             scene.set_automation(auto)
             changed.add("automation")
+        self._seen = (scene, scene.automation)
         return changed
+
+    def _follow(self, scene) -> None:
+        """Another scene with other lanes (a new track, another show): the switches and
+        what they set aside belonged to the old one. (A scene rebuilt with the same lanes,
+        as when the app turns the library view into a show, keeps them.)"""
+        old, lanes = self._seen
+        if old is not None and scene is not old and scene.automation is not lanes:
+            self.frozen = self.blackout = False
+            self._stash.clear()
+            self._brightness_after = None
 
     # -- value and toggle controls -------------------------------------------------------------
     def _clamp(self, s, value, source: str) -> float:
@@ -250,8 +265,8 @@ class Controller:
     def _end_take(self, t: float) -> None:
         """Recording stops: the latched lanes get their set-aside points back from ``t``."""
         scene = self.scene
-        if scene is None or not self._latched:
-            return
+        if scene is None or not self._latched or scene is not self._take_scene:
+            return  # nothing set aside, or another scene (a new track) replaced the take's
         auto = scene.automation
         for control, later in self._latched.items():
             later = [p for p in later if p[0] > t + HOLD_S]

@@ -230,3 +230,22 @@ def test_an_offset_knob_keeps_the_reactivity_track_an_amount_rebuilds_it():
     ctl.perform(ControlEvent("amount.warp", 0.0))
     again = scene.param_track(9)
     assert again is not track and not np.array_equal(again.warp, track.warp)
+
+
+def test_switches_start_over_on_another_scene_and_a_take_stays_on_its_own():
+    scene, palette = one_style_scene()
+    scene.set_automation(Automation([Lane("hue", ((0.0, 0.0), (8.0, 0.8)))]))
+    holder = {"scene": scene}
+    ctl = Controller(lambda: holder["scene"], lambda: 1.0, palette=palette)
+    ctl.perform(ControlEvent("blackout", 1.0))
+    assert ctl.blackout
+    ctl.recording = True
+    ctl.perform(ControlEvent("hue", 0.5))
+    other = one_style_scene()[0]  # a new track loaded meanwhile
+    own = Automation([Lane("hue", ((0.0, 0.1),))])
+    other.set_automation(own)
+    holder["scene"] = other
+    ctl.recording = False  # the take's set-aside points do not land on the new scene
+    assert other.automation == own
+    ctl.perform(ControlEvent("blackout"))  # a switch on the new scene: on, not off
+    assert ctl.blackout and other.frame_at(1.0).params.brightness == 0.0
