@@ -20,7 +20,8 @@ show's styles). ``midi_lister`` / ``midi_opener``: stand-ins for mido's port fun
 
 Signals: ``moveReceived(ControlEvent)`` (emitted on the OSC / MIDI threads, delivered
 queued on the GUI thread), ``learned(Binding)``, ``midiStatus(str)``,
-``recordingChanged(bool)``, ``statusMessage(str)``.
+``recordingChanged(bool)``, ``statusMessage(str)``, ``tapped(float)`` (BPM from
+``/sonolume/tap`` or a tap pad: connect it to the live beat tracker's resync).
 
 Moves are queued into the engine's :class:`~engine.control.Controller` and applied to the
 stage's scene once per video frame, so they act on the next frame and a fast knob costs one
@@ -96,6 +97,7 @@ class ControlPanel(QWidget):
     midiStatus = Signal(str)
     recordingChanged = Signal(bool)
     statusMessage = Signal(str)
+    tapped = Signal(float)  # BPM from tap tempo: for a live beat tracker to resync
 
     def __init__(self, stage, settings, editor=None, styles=None, parent=None,
                  midi_lister=None, midi_opener=None):
@@ -103,8 +105,7 @@ class ControlPanel(QWidget):
         self.stage, self.settings, self.editor = stage, settings, editor
         self.controller = Controller(lambda: stage.scene, stage.current_time, palette=styles,
                                      apply_arrangement=self._arrangement,
-                                     on_tap=lambda bpm: self.statusMessage.emit(
-                                         f"tap tempo: {bpm:.1f} BPM"))
+                                     on_tap=self._tapped)
         self.osc: OscServer | None = None
         self._take_before = None
         self._flush = QTimer(self)
@@ -260,6 +261,10 @@ class ControlPanel(QWidget):
         if self.editor is not None:
             self.editor.changed.emit()
             self.editor.titleChanged.emit(self.editor.title())
+
+    def _tapped(self, bpm: float) -> None:
+        self.tapped.emit(bpm)
+        self.statusMessage.emit(f"tap tempo: {bpm:.1f} BPM")
 
     # -- record ------------------------------------------------------------------------------
     def set_recording(self, on: bool) -> None:

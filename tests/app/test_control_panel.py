@@ -132,6 +132,11 @@ def test_osc_moves_reach_the_preview(panel, qtbot):
     qtbot.waitUntil(lambda: scene.automation.value("hue", 0.0) == pytest.approx(0.3),
                     timeout=5000)
     qtbot.waitUntil(lambda: panel.stage.frame_at(0.0).params.brightness == 0.0, timeout=5000)
+    with qtbot.waitSignal(panel.tapped, timeout=5000) as tap:
+        for _ in range(3):
+            client.send_message("/sonolume/tap", [])
+            qtbot.wait(100)
+    assert 60 < tap.args[0] < 2000
     # a second panel on the same port says why it cannot listen
     panel.osc_on.setChecked(False)
     assert panel.osc is None and panel.osc_status.text() == "OSC off"
