@@ -107,6 +107,7 @@ class ControlPanel(QWidget):
                                      apply_arrangement=self._arrangement,
                                      on_tap=self._tapped)
         self.osc: OscServer | None = None
+        self._midi_problem = ""
         self._take_before = None
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
@@ -201,6 +202,7 @@ class ControlPanel(QWidget):
         # -- Record --
         self.record = QPushButton("● Record")
         self.record.setCheckable(True)
+        self.record.setStyleSheet("QPushButton:checked { background: #b03030; color: white; }")
         self.record.setToolTip("write every move into the show at the time it happens "
                                "(save the show to keep it; render it to get the set)")
         self.record.toggled.connect(self.set_recording)
@@ -332,9 +334,11 @@ class ControlPanel(QWidget):
     def refresh_devices(self) -> None:
         try:
             names = self.midi.ports()
+            self._midi_problem = ""
         except ControlError as exc:
             names = []
-            self.midi_status.setText(f"MIDI unavailable: {exc}")
+            self._midi_problem = f"MIDI unavailable: {exc}"
+            self.midi_status.setText(self._midi_problem)
         chosen = self.settings.get_str("control/midi_device", "")
         self.device.blockSignals(True)
         self.device.clear()
@@ -351,7 +355,11 @@ class ControlPanel(QWidget):
         self.midi.set_device(name)
 
     def _on_midi_status(self, text: str) -> None:
-        self.midi_status.setText(f"MIDI: {text}")
+        if text == "no device chosen" and self._midi_problem:
+            text = self._midi_problem  # say why there is nothing to choose
+        else:
+            text = f"MIDI: {text}"
+        self.midi_status.setText(text)
 
     def learn(self, control: str) -> None:
         """Arm MIDI-learn for ``control`` (again: cancel)."""
