@@ -245,7 +245,8 @@ class OutputWindow(QWidget):
         if key != self._still:
             self._still = key
             self.view.draw(frame)
-            self._refine.start()
+            if self.view.resolution == "adaptive":  # a fixed size is its own full size
+                self._refine.start()
 
     def _draw_full(self) -> None:
         if self.isVisible() and not self.stage.playing and self.stage.scene is not None:

@@ -324,7 +324,7 @@ def test_output_follows_a_gl_preview(two_screens, tmp_path):
     o = rep["output"]
     assert o["path"] == "gl" and rep["path_after_keys"] == "gl"
     assert o["geometry"] == b and o["x_geometry"] == b and o["fullscreen"] and o["frameless"]
-    assert o["frames_playing"] >= 3 and " GL " in o["status"]
+    assert o["frames_playing"] >= 2 and " GL " in o["status"]
     same = rep["same_frame"]
     assert same["output_size"] == b[2:]  # the GL widget's pixels, as shown
     assert same["histogram_overlap"] > 0.8, same
