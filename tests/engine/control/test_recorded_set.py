@@ -113,4 +113,5 @@ def test_a_recorded_set_renders_the_frames_the_preview_showed(tmp_path, library_
     for k, data in enumerate(rendered):
         frame = np.frombuffer(data, np.uint8).reshape(SIZE, SIZE, 3).astype(int)
         worst = max(worst, int(np.abs(frame - shown[k]).max()))
+    print(f"worst difference rendered vs preview: {worst}/255")
     assert worst <= 1, f"a rendered frame differs from the preview's by {worst}/255"
