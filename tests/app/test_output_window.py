@@ -121,6 +121,15 @@ def test_output_window_follows_the_stage(window, qtbot):
     qtbot.waitUntil(lambda: out._still is not None and out._still[0] == pytest.approx(1.25),
                     timeout=10_000)
     qtbot.waitUntil(lambda: "paused" in control.status_label.text(), timeout=5_000)
+    # A control acts on the output's next frame, paused too: another style is drawn there.
+    before = out._still
+    shown = out.view.shown
+    ids = window.library_panel.visible_ids()
+    window.select_style(ids[2])
+    qtbot.waitUntil(lambda: out._still is not None and out._still != before
+                    and out.view.shown > shown, timeout=30_000)
+    assert out._still[3][0][1] == id(stage.frame_at(stage.current_time()).cppn)
+    assert out._still[3][0][1] != before[3][0][1]
 
     # Keys: Esc leaves fullscreen and nothing else, again is harmless; F11 toggles.
     qtbot.keyClick(out, Qt.Key.Key_Escape)
