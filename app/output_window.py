@@ -3,9 +3,10 @@ projector, a second monitor), while the main window keeps the controls and a sma
 
 It draws the very frames the preview draws: on every tick of the stage's timer (the same
 clock, right after the stage's own tick) it asks the stage's scene for the frame at the
-stage's time and hands it to its own :class:`~app.preview.RasterView`, which renders on
-its own threads at its own size and drops frames that come too late. The GUI thread only
-paints finished images, so a slow render never holds up a control or an audio event.
+stage's time and hands it to its own view, at its own size. That view takes the preview's
+path: a :class:`~app.preview.RasterView` (torch on render threads, frames that come too
+late dropped; the GUI thread only paints finished images, so a slow render never holds up
+a control or an audio event), or the GL shader where the preview found GL faster.
 
 Keys as a VJ expects: F11 toggles fullscreen, Esc only leaves fullscreen (it never closes
 the show), Space plays / pauses. Closing the window is the only way to close it; the
