@@ -287,7 +287,7 @@ def test_output_on_the_second_screen(two_screens, tmp_path):
     for name in ("output-window.png", "output-main-window.png", "output-two-screens.png"):
         assert (out / name).stat().st_size > 10_000, name
 
-    # A slow output (a full-size CPPN frame per tick asked, about a second each on a CPU)
+    # A slow output (a 540p CPPN frame asked per tick, about a second each on a CPU)
     # neither stops the stage's clock nor holds the event loop: frames are dropped instead.
     slow = rep["slow_render"]
     assert slow["stage_ticks_3s"] >= 30, slow
