@@ -12,7 +12,8 @@ API (everything on the GUI thread)::
                                 # InputDevice. False (and errorOccurred) when it cannot
     live.stop()
     live.tap(); live.resync(); live.release_tap()      # the beat, by hand
-    live.start_recording(path)  # .flac / .wav, lossless, atomic; stop_recording() -> path
+    live.start_recording(path)  # .flac / .wav, lossless, atomic; stop_recording() -> path;
+                                # recording_started_at: the stream time of its sample 0
     live.latest                 # the newest LiveFeatures (None before the first)
     live.stream_time()          # seconds of audio analysed, for LiveParams' clock
 
@@ -111,6 +112,7 @@ class LiveInput(QObject):
         self.smoothing = smoothing
         self.analyzer: LiveAnalyzer | None = None
         self.recorder: LiveRecorder | None = None
+        self.recording_started_at = 0.0
         self.state = "stopped"
         self.device: InputDevice | None = None
         self._qdevice = None
@@ -324,6 +326,9 @@ class LiveInput(QObject):
         except SonolumeError as exc:
             self.errorOccurred.emit(str(exc))
             return None
+        # Sample 0 of the file is this stream time: the analysis and the recording count
+        # the same samples, so a set recorded here lines up with its features exactly.
+        self.recording_started_at = self.stream_time()
         return self.recorder
 
     def stop_recording(self):
