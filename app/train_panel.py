@@ -5,13 +5,14 @@ similarity curve. Finished styles land in the library at once."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -48,6 +49,7 @@ class TrainJob:
     preset: str = "draft"
     seed: int = 0
     steps: int = 0  # 0: the preset's own schedule
+    independent: bool = False  # start from the seed, not the shared base network
     name: str = ""
     state: str = "waiting"  # waiting, running, done, failed, cancelled
     note: str = ""
@@ -70,6 +72,8 @@ def train_job(job: TrainJob, clip_service, spec, user_dir, bundled_dir, *, progr
         job.preset, [Prompt(t, w) for t, w in job.prompts], negatives=list(job.negatives),
         seed=job.seed)
     cfg = with_schedule_scale(cfg, job.steps or None)
+    if job.independent:
+        cfg = replace(cfg, base=None)
     cfg.preview_every = max(1, min(10, cfg.total_iterations // 30 or 1))
     cfg.validate()
     progress(("status", "training…" + (" (compiling first, ~30 s)" if cfg.compile else "")))
@@ -170,6 +174,9 @@ class TrainPanel(QWidget):
                                                .description))
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
+        self.independent = QCheckBox("Independent start (not the shared base)")
+        self.independent.setToolTip("more variety between seeds, but the style morphs poorly "
+                                    "into others, so shows crossfade it instead")
         self.steps = QSpinBox()
         self.steps.setRange(0, 100000)
         self.steps.setSpecialValueText("preset default")
@@ -196,6 +203,7 @@ class TrainPanel(QWidget):
         form.addRow("Preset:", self.preset)
         form.addRow("", self.preset_note)
         form.addRow("Seed:", self.seed)
+        form.addRow("", self.independent)
         form.addRow("Iterations:", self.steps)
         form.addRow("Name:", self.name)
         form.addRow("CLIP:", clip_row)
@@ -301,7 +309,8 @@ class TrainPanel(QWidget):
         negatives = [n.strip() for n in self.negative.text().split(";") if n.strip()]
         return TrainJob(prompts=prompts, negatives=negatives, preset=self.preset.currentData(),
                         seed=self.seed.value(), steps=self.steps.value(),
-                        name=self.name.text().strip())
+                        name=self.name.text().strip(),
+                        independent=self.independent.isChecked())
 
     def start_from_form(self) -> None:
         job = self.job_from_form()
@@ -314,13 +323,15 @@ class TrainPanel(QWidget):
             return
         base = self.job_from_form_defaults()
         jobs = [TrainJob(prompts=[(p, 1.0)], negatives=base.negatives, preset=base.preset,
-                         seed=base.seed, steps=base.steps) for p in dlg.prompts()]
+                         seed=base.seed, steps=base.steps, independent=base.independent)
+                for p in dlg.prompts()]
         self.enqueue(jobs)
 
     def job_from_form_defaults(self) -> TrainJob:
         negatives = [n.strip() for n in self.negative.text().split(";") if n.strip()]
         return TrainJob(prompts=[], negatives=negatives, preset=self.preset.currentData(),
-                        seed=self.seed.value(), steps=self.steps.value())
+                        seed=self.seed.value(), steps=self.steps.value(),
+                        independent=self.independent.isChecked())
 
     def enqueue(self, jobs: list[TrainJob]) -> None:
         for job in jobs:
