@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.clip_service import ClipService
+from app.control_panel import ControlPanel
 from app.library.panel import LibraryPanel
 from app.logs import log_path, setup_logging
 from app.reactivity_panel import ReactivityPanel
@@ -69,6 +70,8 @@ class MainWindow(QMainWindow):
         self.show_panel = ShowPanel(self.stage, self.show_editor,
                                     self.library_panel.current_style)
         self.stage.add_show_timeline(self.show_panel)
+        self.control_panel = ControlPanel(self.stage, self.settings, editor=self.show_editor,
+                                          styles=lambda: self.library.list())
 
         self.library_dock = self._dock("Library", "LibraryDock", self.library_panel,
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -77,7 +80,11 @@ class MainWindow(QMainWindow):
         self.reactivity_dock = self._dock("Track && reactivity", "ReactivityDock",
                                           _scroll(self.reactivity_panel),
                                           Qt.DockWidgetArea.RightDockWidgetArea)
+        self.control_dock = self._dock("Live control", "ControlDock",
+                                       _scroll(self.control_panel),
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.train_dock, self.reactivity_dock)
+        self.tabifyDockWidget(self.reactivity_dock, self.control_dock)
         self.train_dock.raise_()
         self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea,
                             self.tabPosition(Qt.DockWidgetArea.RightDockWidgetArea))
@@ -158,7 +165,8 @@ class MainWindow(QMainWindow):
         v.addMenu(self.output.menu)
         self.statusBar().addPermanentWidget(self.output.status_label)
         v.addSeparator()
-        for dock in (self.library_dock, self.train_dock, self.reactivity_dock):
+        for dock in (self.library_dock, self.train_dock, self.reactivity_dock,
+                     self.control_dock):
             v.addAction(dock.toggleViewAction())
         r = mb.addMenu("&Research")
         self._action(r, "&NeRV-CLIP video models…", lambda: self.open_research("nerv"),
@@ -185,6 +193,8 @@ class MainWindow(QMainWindow):
         self.show_editor.statusMessage.connect(
             lambda m: self.statusBar().showMessage(m, 8000))
         self.show_editor.titleChanged.connect(self._show_title)
+        self.control_panel.statusMessage.connect(
+            lambda m: self.statusBar().showMessage(m, 8000))
         self.clip_service.loaded.connect(
             lambda label: self.statusBar().showMessage(f"CLIP loaded: {label}", 8000))
 
@@ -256,7 +266,8 @@ class MainWindow(QMainWindow):
             self.leave_fullscreen()
             return
         self._saved_state = self.saveState()
-        for dock in (self.library_dock, self.train_dock, self.reactivity_dock):
+        for dock in (self.library_dock, self.train_dock, self.reactivity_dock,
+                     self.control_dock):
             dock.hide()
         self.menuBar().hide()
         self.statusBar().hide()
@@ -396,6 +407,7 @@ class MainWindow(QMainWindow):
         self.output.shutdown()  # remembers whether it was open
         self.settings.sync()
         self.train_panel.shutdown()
+        self.control_panel.shutdown()
         for win in self.research.values():
             win.shutdown()
         if self.export_dialog is not None:

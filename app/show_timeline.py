@@ -75,12 +75,18 @@ class ShowEditor(QObject):
         self.stage = stage
         self.library = library_getter  # callable: the app's current Library
         self.undo = QUndoStack(self)
-        self.undo.cleanChanged.connect(lambda _clean: self.titleChanged.emit(self.title()))
+        self.undo.cleanChanged.connect(self._clean_changed)
         self.path: Path | None = None
         self.name = ""
         self.worker: Worker | None = None
         self._pending = None  # (Show, path) waiting for its track's analysis
         self._waiting = False
+
+    def _clean_changed(self, _clean: bool) -> None:
+        import shiboken6
+
+        if shiboken6.isValid(self.undo):  # not while the window tears the stack down
+            self.titleChanged.emit(self.title())
 
     # -- state ---------------------------------------------------------------------------
     @property

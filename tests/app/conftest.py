@@ -109,7 +109,11 @@ def window(qtbot, app_env, dialogs):
     w.show()
     qtbot.waitExposed(w)
     yield w
+    # A test may leave a show with unsaved edits: quitting asks, and a refused close would
+    # leave the stage's threads running while qtbot deletes the window.
+    dialogs.answers["confirm"] = [True]
     w.close()
+    assert not w.isVisible(), "the window refused to close"
 
 
 def write_track(path: Path, seconds: float = 3.0, bpm: float = 120.0, sr: int = 22050,
