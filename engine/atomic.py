@@ -55,20 +55,31 @@ def atomic_path(target: Path | str, suffix: str = "", mode: int | None = 0o644,
     tmp = temp_path(target, suffix)
     try:
         yield tmp
-        if fsync and tmp.is_file():
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        if mode is not None and tmp.is_file():
-            os.chmod(tmp, mode & ~_UMASK)
-        os.replace(tmp, target)
-        if fsync:
-            _fsync_dir(target.parent)
+        commit(tmp, target, mode=mode, fsync=fsync)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+def commit(tmp: Path | str, target: Path | str, mode: int | None = 0o644,
+           fsync: bool = True) -> Path:
+    """Put a finished temporary in ``target``'s place: flushed to disk, readable as a normal
+    file (``mode`` less the umask), renamed over the target. For writers that manage their
+    temporary themselves (a render streaming into ffmpeg for minutes); the caller removes
+    the temporary when anything fails before this."""
+    tmp, target = Path(tmp), Path(target)
+    if fsync and tmp.is_file():
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    if mode is not None and tmp.is_file():
+        os.chmod(tmp, mode & ~_UMASK)
+    os.replace(tmp, target)
+    if fsync:
+        _fsync_dir(target.parent)
+    return target
 
 
 def write_bytes(target: Path | str, data: bytes) -> Path:

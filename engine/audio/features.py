@@ -48,13 +48,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_path
 from engine.errors import SonolumeError
 
 FEATURE_NAMES = (
@@ -265,14 +264,8 @@ class AudioFeatures:
             arrays["peak"] = np.asarray(self.peak, dtype=np.float32)
         arrays["meta"] = np.array(json.dumps(self._meta()))
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
         return path
 
     @classmethod

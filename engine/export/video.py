@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import atomic
 from engine.atomic import remove_stale_temporaries, stale_temporaries, temp_path
 from engine.errors import Cancelled, SonolumeError
 from engine.export.ffmpeg import Encoding, encode_command, explain_failure, ffmpeg_exe
@@ -492,8 +493,7 @@ def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | 
         report("finish", 0, 1)
         pipe.finish()
         t_encoded = time.perf_counter()
-        os.chmod(tmp, 0o666 & ~_umask())  # created private; a video is not
-        os.replace(tmp, out)
+        atomic.commit(tmp, out, mode=0o666)  # created private; a video is not
     except BaseException:
         if pipe is not None:
             pipe.kill()
