@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -26,6 +27,7 @@ CHECK_SIZE = 32  # pixels a side: the check's pictures
 CHECK_STEPS = 16  # in-betweens the check draws
 _CACHE_SIZE = 64
 _checked: OrderedDict[tuple, Smoothness] = OrderedDict()
+_lock = threading.Lock()  # the preview and an export may schedule at the same time
 
 
 def _layers(cppn) -> list:
@@ -135,13 +137,16 @@ def smoothness(a, b) -> Smoothness:
     """:func:`measure` at the check's size, cached per pair of weights (keyed by their
     digest, so a network edited in place is measured again)."""
     key = tuple(sorted((_digest(a), _digest(b))))
-    found = _checked.get(key)
-    if found is None:
-        found = _checked[key] = measure(a, b)
+    with _lock:
+        found = _checked.get(key)
+        if found is not None:
+            _checked.move_to_end(key)
+            return found
+    found = measure(a, b)
+    with _lock:
+        _checked[key] = found
         while len(_checked) > _CACHE_SIZE:
             _checked.popitem(last=False)
-    else:
-        _checked.move_to_end(key)
     return found
 
 
