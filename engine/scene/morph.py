@@ -5,7 +5,7 @@ anything depends on the pair: two networks fine-tuned from one base
 (:mod:`engine.cppn.base`) keep their hidden units aligned and morph nearly as straight as
 a crossfade; two independently initialised ones go muddy and flash halfway (the issue's
 "model soups" question). bench/morph.py measured it: the worst step between consecutive
-in-betweens is ~1.6-1.8x a crossfade's for shared-base pairs and 4-7x for independent
+in-betweens is ~1.6-2.0x a crossfade's for shared-base pairs and 4-7x for independent
 ones. :func:`morph_fallback` therefore measures every pair the same way, at a small size
 (a few milliseconds, cached per pair), and a show crossfades a pair that is not smooth.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 #: A morph is smooth when its worst step is at most this many times a crossfade's worst
-#: step over the same frames. Measured (bench/morph.py): shared-base pairs 1.6-1.8,
+#: step over the same frames. Measured (bench/morph.py): shared-base pairs 1.6-2.0,
 #: independent pairs 4-7 (the bundled seeded patterns, all independent, 1.4-9).
 SMOOTH_LIMIT = 3.0
 CHECK_SIZE = 32  # pixels a side: the check's pictures
