@@ -32,7 +32,7 @@ from app.settings import AppSettings
 from app.settings_dialog import SettingsDialog
 from app.show_timeline import ShowEditor, ShowPanel
 from app.stage import Stage
-from app.train_panel import TrainPanel
+from app.train.panel import TrainPanel
 from app.workers import Worker
 from engine.styles.library import Library
 

@@ -43,7 +43,7 @@ def test_train_tiny_clip_adds_style_to_grid(window, qtbot, dialogs):
 
 
 def test_mood_board_queue_trains_one_style_per_prompt(window, qtbot, dialogs):
-    from app.train_panel import TrainJob
+    from app.train.panel import TrainJob
 
     window.settings.clip_config = str(TINY_CLIP_CONFIG)
     panel = window.train_panel

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from app.train_panel import TrainJob, train_job
+from app.train.panel import TrainJob, train_job
 from engine.cppn.base import BASE_ID
 from engine.styles.library import Library
 

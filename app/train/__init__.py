@@ -1,0 +1,1 @@
+"""The Train panel: prompts, presets, the queue (mood board), live image and curve."""
