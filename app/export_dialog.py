@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDoubleSpinBox,
@@ -43,6 +44,15 @@ def run_export(request, *, progress, cancel):
     from engine.export import export
 
     return export(request, progress=progress, cancel=cancel, warn=log.warning)
+
+
+def run_cluster_export(request, *, address: str, progress, cancel):
+    """On a worker thread: the same request as chunks on a Ray cluster (engine.cluster);
+    an empty address starts a local Ray instance."""
+    from engine.cluster.render import export_chunked
+
+    return export_chunked(request, cluster=address, progress=progress, cancel=cancel,
+                          warn=log.warning)
 
 
 def _title(scene) -> str:
@@ -168,6 +178,14 @@ class ExportDialog(QDialog):
         form.addRow("Quality:", self.quality)
         form.addRow("", self.quality_note)
         form.addRow("Save as:", target_row)
+        self.cluster = QCheckBox("Render on cluster")
+        self.cluster_address = QLineEdit(settings.get_str("export/cluster_address"))
+        self.cluster_address.setPlaceholderText("empty: local Ray; HEAD:6379 or "
+                                                "ray://HEAD:10001")
+        cluster_row = QHBoxLayout()
+        cluster_row.addWidget(self.cluster)
+        cluster_row.addWidget(self.cluster_address, 1)
+        form.addRow("Cluster:", cluster_row)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -269,7 +287,13 @@ class ExportDialog(QDialog):
         self.open_button.setVisible(False)
         self.cancel_button.setVisible(True)
         self.close_button.setEnabled(False)
-        self.worker = Worker(run_export, self.request(out_path), name="export")
+        if self.cluster.isChecked():
+            address = self.cluster_address.text().strip()
+            self.settings.set("export/cluster_address", address)
+            self.worker = Worker(run_cluster_export, self.request(out_path), name="export",
+                                 address=address)
+        else:
+            self.worker = Worker(run_export, self.request(out_path), name="export")
         self.worker.on(progress=self._progress, finished=self._finished,
                        errored=self._failed, cancelled=self._cancelled, done=self._done)
         return self.worker.start()

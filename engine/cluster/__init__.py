@@ -37,19 +37,25 @@ def require_ray():
 
 
 def connect(address: str | None = None, num_cpus: int | None = None):
-    """Join the cluster at ``address`` ("host:port", or "auto" for the one this machine
-    belongs to), or start a local Ray instance when ``address`` is None. A Ray already
+    """Join the cluster at ``address`` ("host:port" or "auto" from a machine of the
+    cluster, "ray://host:10001" through Ray Client from one outside it), or start a local
+    Ray instance when ``address`` is None. A Ray already
     connected in this process (a test fixture, a notebook) is used as it is. Returns
     ``(ray, started)``: ``started`` says whether we made the connection and so should
     :func:`disconnect` it at the end."""
     ray = require_ray()
     if ray.is_initialized():
         return ray, False
-    kw: dict = {"include_dashboard": False} if address is None else {}
-    if num_cpus is not None and address is None:
-        kw["num_cpus"] = int(num_cpus)
+    if address is None:
+        kw: dict = {"include_dashboard": False, "log_to_driver": False}
+        if num_cpus is not None:
+            kw["num_cpus"] = int(num_cpus)
+    elif address.startswith("ray://"):
+        kw = {}  # Ray Client (a machine outside the cluster): the server picks the rest
+    else:
+        kw = {"log_to_driver": False}
     try:
-        ray.init(address=address, log_to_driver=False, **kw)
+        ray.init(address=address, **kw)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise ClusterError(f"cannot connect to {where}: {exc}") from exc

@@ -106,8 +106,9 @@ def export_chunked(request: ExportRequest, *, cluster: str | None = None,
     CPU torch renderer, the one that draws the same bits on every worker. ``hook`` runs on
     the worker before each frame (see :func:`render_chunk_task`). Errors, cancel and
     leftovers behave as in :func:`engine.export.export`; ``timings`` in the result has
-    ``analyse``, ``prepare`` (split: portable scene, object store), ``render`` (chunks,
-    the parallel part) and ``join`` (concat + audio mux + rename)."""
+    ``analyse``, ``connect`` (Ray start or join; cluster only), ``prepare`` (the split:
+    portable scene, object store, submission), ``render`` (chunks: the parallel part),
+    ``join`` (concat + audio mux + rename) and ``chunks`` (how many)."""
     from engine.audio.analyze import analyze, audio_info
 
     t_start = time.perf_counter()
@@ -182,12 +183,12 @@ def export_chunked(request: ExportRequest, *, cluster: str | None = None,
             t_render0 = time.perf_counter()
             _render_here(job, chunks, workers, cancel, hook, on_chunk, frames_done)
             renderer = "torch cpu fp32, chunked here"
+            timings["render"] = time.perf_counter() - t_render0
         else:
             renderer = _render_on_ray(scene, chunks, start, fps, (rw, rh), (w, h), q,
                                       cluster, workers, cancel, hook, on_chunk, frames_done,
                                       max_retries, timings)
         t_rendered = time.perf_counter()
-        timings["render"] = t_rendered - t_render0
         report("finish", 0, 1)
         channels = 1 if info["channels"] == 1 else 2
         rate = info["sample_rate"] if 8000 <= info["sample_rate"] <= 48000 else 48000
@@ -237,6 +238,8 @@ def _render_on_ray(scene, chunks, start, fps, frame_size, out_size, q, cluster, 
     t0 = time.perf_counter()
     address = None if cluster in ("", "local") else cluster
     ray, started = connect(address, num_cpus=workers)
+    timings["connect"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     refs: dict = {}
     counter = None
     try:
@@ -246,6 +249,7 @@ def _render_on_ray(scene, chunks, start, fps, frame_size, out_size, q, cluster, 
         task = ray.remote(num_cpus=1, max_retries=int(max_retries))(render_chunk_task)
         refs = {task.remote(job_ref, c, counter, hook): c for c in chunks}
         timings["prepare"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         cpus = ray.cluster_resources().get("CPU", 0)
         shown = 0
         while refs:
@@ -264,6 +268,7 @@ def _render_on_ray(scene, chunks, start, fps, frame_size, out_size, q, cluster, 
                     shown = n
                     frames_done(n)
         frames_done(sum(c.count for c in chunks))
+        timings["render"] = time.perf_counter() - t0
         return f"torch cpu fp32 on a Ray cluster ({cpus:g} CPUs)"
     except BaseException:
         for ref in refs:  # stop every task still queued or running

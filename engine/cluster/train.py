@@ -123,10 +123,12 @@ def already_trained(library, config) -> object | None:
 
 
 def training_resources(ray, cpus: int = 1) -> dict:
-    """A GPU per task where the cluster has GPUs, else ``cpus`` CPUs per task."""
-    if ray.cluster_resources().get("GPU", 0) >= 1:
-        return {"num_gpus": 1, "num_cpus": 1}
-    return {"num_cpus": cpus}
+    """What one prompt's task asks for: ``cpus`` CPUs. Not a GPU, even where the cluster
+    has some: the trainer (engine.cppn.train) runs on the CPU today, so a GPU request would
+    only hold a GPU idle and cap the prompts in flight at the GPU count. Once the trainer
+    takes a device, this returns ``{"num_gpus": 1}`` where
+    ``ray.cluster_resources()["GPU"]`` is at least 1."""
+    return {"num_cpus": max(1, int(cpus))}
 
 
 def train_on_cluster(jobs: list[TrainJob], clip_spec, library, *, cluster: str | None = "",

@@ -88,3 +88,29 @@ def test_unwritable_target_is_a_message(window, qtbot, track, dialogs, tmp_path)
     qtbot.waitUntil(lambda: worker.is_done, timeout=60_000)
     assert dialogs.errors and "no-such-folder" in dialogs.errors[0][1]
     assert not (tmp_path / "no-such-folder").exists()
+
+
+def test_render_on_cluster_sends_the_request_and_address_to_the_cluster_render(
+        window, qtbot, track, dialogs, tmp_path, monkeypatch):
+    """The checkbox routes the same request to engine.cluster's chunked render with the
+    address (remembered in the settings); here it runs the chunked render locally."""
+    import engine.cluster.render as cluster_render
+    from engine.export import probe
+
+    real, seen = cluster_render.export_chunked, []
+
+    def chunked_here(request, *, cluster, **kw):
+        seen.append((request.size, cluster))
+        return real(request, **kw)
+
+    monkeypatch.setattr(cluster_render, "export_chunked", chunked_here)
+    dlg = _ready(window, qtbot, track)
+    out = tmp_path / "cluster.mp4"
+    _small(dlg, out)
+    dlg.cluster.setChecked(True)
+    dlg.cluster_address.setText(" 10.0.0.5:6379 ")
+    worker = dlg.start_export()
+    qtbot.waitUntil(lambda: worker.is_done, timeout=120_000)
+    assert dialogs.errors == [] and seen == [((96, 64), "10.0.0.5:6379")]
+    assert probe(out)["video"]["frames"] == 48 and dlg.result.timings["chunks"] == 1
+    assert window.settings.get_str("export/cluster_address") == "10.0.0.5:6379"

@@ -131,37 +131,6 @@ def test_cluster_render_decodes_to_the_local_chunked_frames(ray_local, show, loc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cluster.mp4"]
 
 
-def test_a_worker_killed_mid_chunk_is_retried(ray_local, show, local_frames, tmp_path):
-    marker = tmp_path / "killed-once"
-
-    def kill_once(chunk, frame):
-        if chunk.index == 1 and frame == chunk.first + 3 and not marker.exists():
-            marker.touch()
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    out = tmp_path / "retried.mp4"
-    export_chunked(request(show, out), cluster="", chunk_seconds=1.0, hook=kill_once)
-    assert marker.exists()  # the first attempt died
-    assert np.array_equal(decode(out), local_frames)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed-once", "retried.mp4"]
-
-
-def test_cancel_stops_every_task_and_leaves_no_file(ray_local, show, tmp_path):
-    def slow(chunk, frame):
-        time.sleep(0.2)
-
-    cancel = threading.Event()
-    with pytest.raises(Cancelled):
-        export_chunked(request(show, tmp_path / "x.mp4"), cluster="", chunk_seconds=1.0,
-                       hook=slow, cancel=cancel,
-                       progress=lambda p: p.stage == "render" and p.done >= 2 and cancel.set())
-    assert list(tmp_path.iterdir()) == []
-    deadline = time.monotonic() + 20
-    while ray_local.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert ray_local.available_resources().get("CPU", 0) == 2  # no task kept running
-
-
 def test_cli_render_on_the_cluster(ray_local, track, tmp_path, monkeypatch, capsys):
     from engine.cli.main import main
 
@@ -184,7 +153,7 @@ def test_train_batch_on_the_cluster_lands_each_style_and_skips_them_next_time(
     board = tmp_path / "board.txt"
     board.write_text("red fire\nblue ice | frozen lake\ngreen moss\n")
     args = ["train", "--batch", str(board), "--cluster", "--clip-config",
-            str(tiny_clip_config), "--steps", "2", "--quiet"]
+            str(tiny_clip_config), "--steps", "1", "--quiet"]
     assert main(args) == 0
     styles = [s for s in Library(tmp_path / "lib").list() if s.trained]
     assert sorted(s.name for s in styles) == ["blue ice + frozen lake", "green moss",
@@ -230,3 +199,35 @@ def test_ray_is_imported_only_when_a_cluster_is_used():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout
     assert out.strip() == "False"
+
+
+# Last: these two kill worker processes, which the tests above would have to restart.
+def test_a_worker_killed_mid_chunk_is_retried(ray_local, show, local_frames, tmp_path):
+    marker = tmp_path / "killed-once"
+
+    def kill_once(chunk, frame):
+        if chunk.index == 1 and frame == chunk.first + 3 and not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    out = tmp_path / "retried.mp4"
+    export_chunked(request(show, out), cluster="", chunk_seconds=1.0, hook=kill_once)
+    assert marker.exists()  # the first attempt died
+    assert np.array_equal(decode(out), local_frames)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed-once", "retried.mp4"]
+
+
+def test_cancel_stops_every_task_and_leaves_no_file(ray_local, show, tmp_path):
+    def slow(chunk, frame):
+        time.sleep(0.2)
+
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        export_chunked(request(show, tmp_path / "x.mp4"), cluster="", chunk_seconds=1.0,
+                       hook=slow, cancel=cancel,
+                       progress=lambda p: p.stage == "render" and p.done >= 2 and cancel.set())
+    assert list(tmp_path.iterdir()) == []
+    deadline = time.monotonic() + 20
+    while ray_local.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray_local.available_resources().get("CPU", 0) == 2  # no task kept running
