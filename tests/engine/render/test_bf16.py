@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from engine.cppn.model import CPPN, CPPNConfig
 from engine.reactive import FrameParams
 from engine.render import RenderError, TorchRenderer, make_renderer
 from engine.render import factory as factory_mod
@@ -119,9 +118,7 @@ def test_selection_refuses_bf16_when_accuracy_or_speed_falls_short(style_cppn):
 
 @needs_hw
 def test_factory_auto_precision_draws(style_cppn):
-    small = CPPN(CPPNConfig(hidden=32, layers=2, extra_inputs=2), seed=1)
-    for cppn in (style_cppn, small):
-        r = make_renderer(cppn, "torch", device="cpu", precision="auto")
-        assert r.dtype in (torch.float32, torch.bfloat16)
-        img = r.render(moved(cppn.config.extra_inputs), 40, 24)
-        assert img.shape == (24, 40, 3)
+    r = make_renderer(style_cppn, "torch", device="cpu", precision="auto")
+    assert r.dtype in (torch.float32, torch.bfloat16)  # bf16 unless this run was too busy
+    ref = TorchRenderer(style_cppn).render(moved(9), 40, 24)
+    assert FAST_BUDGET.admits(frame_error(r.render(moved(9), 40, 24), ref))
