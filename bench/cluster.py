@@ -15,7 +15,10 @@ medium) on N workers: T(N) = serial + ceil(chunks / N) x chunk time, where the c
 comes from a measured single-threaded 960x540 draw scaled by pixel count to 4K plus a
 measured 4K x264 medium encode per frame, and the serial part from the measured split and
 join scaled to the 4K file (stream copy: bytes) and 5 minutes of AAC. Amdahl's limit is
-T(1) / serial. The machine is shared, so the load average is printed beside the figures.
+T(1) / serial. The machine is shared, so the load average is printed beside the figures,
+with the CPU seconds the workers (and their ffmpeg) really got and that over the render's
+wall time ("cores got"): the work is the same with 1 and 2 workers, so the speed-up is the
+ratio of cores got, which other programs on the machine decide.
 
     .venv/bin/python bench/cluster.py [--seconds 8] [--fps 30] [--out table.md]
 """
@@ -76,6 +79,20 @@ def _warm() -> int:
     return os.getpid()
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU of these processes and their finished children (ffmpeg), from
+    /proc (Linux): what the workers really got from a shared machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / tick
+
+
 def run_with(workers: int, scene, seconds: float, fps: float, out: Path, tmp: Path):
     ray = require_ray()
     tmp.mkdir(exist_ok=True)
@@ -85,11 +102,12 @@ def run_with(workers: int, scene, seconds: float, fps: float, out: Path, tmp: Pa
         warm = ray.remote(num_cpus=1)(_warm)
         pids = set(ray.get([warm.remote() for _ in range(workers)]))
         load = os.getloadavg()[0]
+        cpu0 = cpu_seconds(pids)
         result = export_chunked(
             ExportRequest(scene, out, size=(1920, 1080), fps=fps, quality="fast",
                           duration=seconds),
             cluster="", chunk_seconds=CHUNK_SECONDS)
-        return result, load, len(pids)
+        return result, load, cpu_seconds(pids) - cpu0
     finally:
         ray.shutdown()
 
@@ -244,14 +262,16 @@ def main() -> int:
              f"{CHUNK_SECONDS:g} s; track analysed once beforehand in {analyse_s:.1f} s; "
              f"fastest of {max(1, args.repeats)} interleaved runs each.", "",
              "| workers | total s | split s | render s | join+mux s | serial share | "
-             "speed-up | load avg |", "|---|---|---|---|---|---|---|---|"]
+             "speed-up | load avg | worker CPU s | cores got |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     t1 = runs[1][0].seconds
-    for n, (res, load, _pids, _out) in runs.items():
+    for n, (res, load, cpu, _out) in runs.items():
         tm = res.timings
         serial = tm["prepare"] + tm["join"]
         lines.append(f"| {n} | {res.seconds:.1f} | {tm['prepare']:.2f} | {tm['render']:.1f} "
                      f"| {tm['join']:.2f} | {100 * serial / res.seconds:.1f}% | "
-                     f"{t1 / res.seconds:.2f}x | {load:.1f} |")
+                     f"{t1 / res.seconds:.2f}x | {load:.1f} | {cpu:.1f} | "
+                     f"{cpu / res.timings['render']:.2f} |")
     lines += ["", f"The 1- and 2-worker videos decode to identical frames: {same}. The "
               "ordinary (unchunked) export of the same request against them: "
               + (f"PSNR {plain[2]:.1f} dB, largest difference {plain[3]:.0f}/255 "

@@ -273,7 +273,8 @@ def _run_on_cluster(args, scene, out, size, bar) -> int:
     w, h = result.size
     t = result.timings
     print(f"wrote {result.path}: {w}x{h}, {result.fps:g} fps, {result.duration:.2f} s, "
-          f"H.264 + AAC; {t['chunks']} chunks drawn by {result.renderer} in "
+          f"H.264 + AAC; {t['chunks']} chunk{'s' if t['chunks'] != 1 else ''} drawn by "
+          f"{result.renderer} in "
           f"{_fmt_seconds(result.seconds)} ({result.realtime:.2f}x realtime; joining "
           f"took {t['join']:.1f} s)")
     return 0

@@ -140,7 +140,7 @@ def test_cli_render_on_the_cluster(ray_local, track, tmp_path, monkeypatch, caps
                  "--size", "64x36", "--fps", "10", "--duration", "2", "--cluster",
                  "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "quality: standard" in text and "chunks drawn by" in text
+    assert "quality: standard" in text and "1 chunk drawn by torch cpu fp32 on a Ray" in text
     assert probe(out)["video"]["frames"] == 20
 
 
