@@ -119,6 +119,10 @@ class OutputView(_OutputSizing, RasterView):
         super().draw(frame, full)
 
     def _on_frame(self, thread, image, seconds, serial, full) -> None:
+        if not self.isVisible():  # drawn for a window that has closed since: not shown
+            self._next = None
+            self._idle.append(thread)
+            return
         if serial > self._shown:
             self.shown += 1
         super()._on_frame(thread, image, seconds, serial, full)
