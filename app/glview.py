@@ -28,7 +28,6 @@ load_triton_before_gl()
 
 log = logging.getLogger("sonolume.app.glview")
 
-PROBE_SIZE = (160, 90)
 _BLIT_VS = """
 #version 330
 in vec2 in_pos;
@@ -212,9 +211,11 @@ class GLView(QOpenGLWidget):
             self._bind_cppn()
 
     def _probe(self) -> None:
-        """Time the shader and the torch renderer on the same small frame; keep the faster."""
+        """Time the shader (in Qt's context) and the torch renderer on the same small frame
+        with the engine's timing rule; keep the faster."""
         from engine.cppn.model import CPPN
         from engine.reactive import FrameParams
+        from engine.render.factory import PROBE_SIZE, seconds_per_frame
         from engine.render.gl_renderer import GLRenderer
         from engine.render.torch_renderer import TorchRenderer
 
@@ -226,18 +227,11 @@ class GLView(QOpenGLWidget):
             self._give_up(f"the OpenGL shader cannot run here: {exc}")
             return
 
-        def timed(fn) -> float:
-            fn()  # warm-up (shader compile, allocations)
-            t0 = time.perf_counter()
-            fn()
-            return time.perf_counter() - t0
-
         try:
-            t_gl = timed(lambda: gl.render(params, *PROBE_SIZE))
+            t_gl = seconds_per_frame(gl, params)
         finally:
             gl.release()
-        tr = TorchRenderer(cppn)
-        t_torch = timed(lambda: tr.render(params, *PROBE_SIZE))
+        t_torch = seconds_per_frame(TorchRenderer(cppn), params)
         self.probe = {"gl_ms": t_gl * 1e3, "torch_ms": t_torch * 1e3}
         log.info("preview probe %dx%d: GL (%s) %.1f ms, torch %.1f ms", *PROBE_SIZE,
                  self.description, t_gl * 1e3, t_torch * 1e3)

@@ -88,7 +88,10 @@ def torch_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _seconds_per_frame(renderer: Renderer, params: FrameParams, size, budget: float) -> float:
+def seconds_per_frame(renderer: Renderer, params: FrameParams, size=PROBE_SIZE,
+                      budget: float = 0.3) -> float:
+    """Seconds one frame of ``size`` takes, after a warm-up: the one timing rule for every
+    GL-or-torch choice (this factory's, and the app's GL preview in Qt's own context)."""
     renderer.render(params, *size)  # warm-up: shader compile, grids, first-touch allocs
     runs, start = 0, time.perf_counter()
     while True:
@@ -222,8 +225,8 @@ def make_renderer(cppn, kind: str = "auto", ctx=None, device=None,
     if choice is None:
         tr = TorchRenderer(cppn, device=device)
         params = FrameParams.neutral(cppn.config.extra_inputs)
-        t_gl = _seconds_per_frame(gl, params, PROBE_SIZE, probe_budget)
-        t_torch = _seconds_per_frame(tr, params, PROBE_SIZE, probe_budget)
+        t_gl = seconds_per_frame(gl, params, PROBE_SIZE, probe_budget)
+        t_torch = seconds_per_frame(tr, params, PROBE_SIZE, probe_budget)
         choice = "gl" if t_gl <= t_torch else "torch"
         with _lock:
             _choice[key] = choice
