@@ -62,6 +62,7 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
     MULTIMEDIA_ERROR = str(exc)
 
 POLL_MS = 10  # read the device this often as well as on readyRead
+BUFFER_S = 1.0  # capture buffer (see _open)
 STALL_S = 2.0  # no audio this long from a running device: say so
 START_S = 6.0  # ... or this long after opening it (PulseAudio took 1-2 s on a busy machine)
 LEVEL_RATE = 30.0
@@ -239,9 +240,13 @@ class LiveInput(QObject):
                                         "format Sonolume reads (float, 16 or 32 bit)")
             return False
         source = QAudioSource(qdev, fmt, self)
-        # Qt's default buffer (~250 ms) is kept: data still arrives every ~20 ms, and a
-        # busy GUI thread stalling for a few tens of ms loses no samples (a 40 ms buffer
-        # dropped ~4 % of them on a loaded machine, which reads as a faster tempo).
+        # A 1 s buffer: data still arrives every ~20 ms (the buffer does not add latency
+        # while the GUI thread keeps up), but a render or a busy machine stalling the GUI
+        # thread for up to a second loses no samples. Measured: a 600 ms stall lost 7 % of
+        # a second's audio with Qt's default 250 ms buffer, none with 1 s; lost samples
+        # read as a faster tempo.
+        source.setBufferSize(int(fmt.sampleRate() * fmt.channelCount() * fmt.bytesPerSample()
+                                 * BUFFER_S))
         io = source.start()
         if io is None or source.error().name != "NoError":
             if not quiet:
@@ -377,7 +382,12 @@ class LiveInput(QObject):
         an = self.analyzer
         if an is None:
             return
-        an.push(block)
+        try:
+            an.push(block)
+        except SonolumeError as exc:  # a block the analysis cannot take: say it, go on
+            log.warning("live input: %s", exc)
+            self.errorOccurred.emit(f"Live audio skipped a block: {exc}")
+            return
         lv = self._level
         if block.size:
             lv[0] = max(lv[0], float(np.max(np.abs(block))))

@@ -48,6 +48,7 @@ MIN_HISTORY_S = 3.0  # no tempo before this much audio
 ACQUIRE_CONFIDENCE = 0.4
 TEMPO_EVERY = 8  # frames between tempo estimates (~0.19 s)
 AC_MEMORY_S = 3.0  # time constant of the averaged autocorrelation
+AC_WINDOW = TEMPOGRAM_WIN  # envelope frames in each autocorrelation
 SWITCH_MARGIN = 1.15  # a new lag must score this much better than the held one
 COMB_BEATS = 12  # comb teeth (beats back in time)
 COMB_DECAY = 0.85  # weight of each older tooth
@@ -67,7 +68,8 @@ class OnlineBeatTracker:
 
     def __init__(self, frame_rate: float = FRAME_RATE):
         self.frame_rate = float(frame_rate)
-        self._env = np.zeros(TEMPOGRAM_WIN, np.float64)  # ring, newest last
+        self._ac_window = int(AC_WINDOW)
+        self._env = np.zeros(max(self._ac_window, TEMPOGRAM_WIN), np.float64)  # newest last
         self.n = 0  # frames pushed; the newest is frame n - 1
         self._ac: np.ndarray | None = None
         self.period = 0.0  # frames per beat (0: no beat)
@@ -75,7 +77,6 @@ class OnlineBeatTracker:
         self.confidence = 0.0
         self._low_since: int | None = None
         self._disagree = 0
-        self._next_beat: float | None = None
         self.beats: list[float] = []  # seconds, as placed when passed
         self.tapped = False
         self._taps: list[float] = []
@@ -104,9 +105,9 @@ class OnlineBeatTracker:
         env[:-1] = env[1:]
         env[-1] = max(float(onset), 0.0) if math.isfinite(onset) else 0.0
         self.n += 1
-        have = min(self.n, TEMPOGRAM_WIN)
+        have = min(self.n, env.size)
         if self.n % TEMPO_EVERY == 0 and have >= MIN_HISTORY_S * self.frame_rate:
-            self._update_tempo(env[-have:])
+            self._update_tempo(env[-min(have, self._ac_window):])
         if self.period > 0:
             self._update_phase(env[-have:])
             self._pass_beats()
@@ -117,7 +118,7 @@ class OnlineBeatTracker:
         x = env - uniform_filter1d(env, size=int(round(self.frame_rate)), mode="nearest")
         x = gaussian_filter1d(x, TEMPO_ONSET_SIGMA, mode="constant")
         x = x * np.hanning(x.size)
-        nfft = 1 << int(math.ceil(math.log2(2 * TEMPOGRAM_WIN)))
+        nfft = 1 << int(math.ceil(math.log2(2 * max(x.size, TEMPOGRAM_WIN))))
         spec = np.fft.rfft(x, nfft)
         ac = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, nfft)[:TEMPOGRAM_WIN]
         if ac[0] <= 1e-12:
@@ -150,7 +151,6 @@ class OnlineBeatTracker:
                 self._low_since = self.n
             if self.n - self._low_since >= LOSE_AFTER_S * self.frame_rate or self.period <= 0:
                 self.period = 0.0
-                self._next_beat = None
             return
         self._low_since = None
         lag = float(best)
@@ -162,8 +162,7 @@ class OnlineBeatTracker:
         first = self.period <= 0
         self.period = lag
         if first:
-            self.anchor = self._best_beat(self._env[-min(self.n, TEMPOGRAM_WIN):])
-            self._next_beat = None
+            self.anchor = self._best_beat(self._env[-min(self.n, self._env.size):])
 
     def _best_beat(self, env: np.ndarray) -> float:
         """Position (frames) of the newest beat the comb finds in ``env`` (newest last)."""
@@ -195,12 +194,16 @@ class OnlineBeatTracker:
         if abs(err) <= window * p:
             self.anchor += PLL_GAIN * err
             self._disagree = 0
-        else:
-            self._disagree += 1
-            if self._disagree >= JUMP_AFTER_S * self.frame_rate and self.n >= self._hold_until:
-                self.anchor += err
-                self._disagree = 0
-        # Keep the anchor near now so float error never grows.
+            return self._wrap_anchor()
+        self._disagree += 1
+        if self._disagree >= JUMP_AFTER_S * self.frame_rate and self.n >= self._hold_until:
+            self.anchor += err
+            self._disagree = 0
+        self._wrap_anchor()
+
+    def _wrap_anchor(self) -> None:
+        """Keep the anchor near now so float error never grows."""
+        p = self.period
         self.anchor += p * math.floor((self.n - 1 - self.anchor) / p)
 
     def _pass_beats(self) -> None:
