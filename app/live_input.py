@@ -409,7 +409,7 @@ class LiveInput(QObject):
             # The device list is watched too, but a missed signal must not strand the set.
             if time.monotonic() - self._last_look > 1.0:
                 self._last_look = time.monotonic()
-                self._inputs_changed()
+                self._check_device()
             return
         self._read()
         src = self._source
@@ -451,6 +451,10 @@ class LiveInput(QObject):
         log.debug("inputs changed: %s", [(_device_id(d), d.preferredFormat().sampleRate())
                                          for d in QMediaDevices.audioInputs()])
         self.devicesChanged.emit()
+        self._check_device()
+
+    def _check_device(self) -> None:
+        """React to our device going, coming back, or changing its rate."""
         if self.device is None or self.state == "stopped":
             return
         now = {_device_id(d): d for d in QMediaDevices.audioInputs()}
