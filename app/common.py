@@ -7,6 +7,10 @@ import math
 import numpy as np
 from PySide6.QtGui import QImage
 
+#: The drag-and-drop type of a library style (its id): dragged from the library, dropped
+#: on a show's segment.
+STYLE_MIME = "application/x-sonolume-style"
+
 
 def format_seconds(s: float | None) -> str:
     """A duration or ETA as m:ss (h:mm:ss past an hour); '…' while unknown."""

@@ -27,11 +27,11 @@ from app.clip_service import ClipService
 from app.control_panel import ControlPanel
 from app.library.panel import LibraryPanel
 from app.logs import log_path, setup_logging
-from app.reactivity_panel import ReactivityPanel
 from app.settings import AppSettings
 from app.settings_dialog import SettingsDialog
-from app.show_timeline import ShowEditor, ShowPanel
-from app.stage import Stage
+from app.stage.reactivity import ReactivityPanel
+from app.stage.show import ShowEditor, ShowPanel
+from app.stage.stage import Stage
 from app.train.panel import TrainPanel
 from app.workers import Worker
 from engine.styles.library import Library
@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
                                               "F11")
         self._action(v, "&Search styles", self.focus_search, "Ctrl+F")
         v.addSeparator()
-        from app.output_window import OutputControl  # the audience's window (issue 12)
+        from app.stage.output import OutputControl  # the audience's window (issue 12)
 
         self.output = OutputControl(self.stage, self.settings, self)
         v.addAction(self.output.action)
@@ -463,9 +463,9 @@ def run_app(argv: list[str]) -> int:
 
     tune_allocator()
     if QApplication.instance() is None:
-        from app.glview import configure_gl_format, preload_llvm_users
+        from app.stage.glview import configure_gl_format, preload_llvm_users
 
-        preload_llvm_users()  # before any GL context (see app.glview)
+        preload_llvm_users()  # before any GL context (see app.stage.glview)
         configure_gl_format()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName("Sonolume")

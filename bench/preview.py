@@ -107,7 +107,7 @@ def settle_app(view=(1280, 720), target_fps: float = 24.0, seconds: float = 6.0)
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.preview import RasterView
+    from app.stage.preview import RasterView
     from engine.reactive import latent_walk
 
     app = QApplication.instance() or QApplication([])
@@ -137,7 +137,7 @@ def settle_app(view=(1280, 720), target_fps: float = 24.0, seconds: float = 6.0)
 
 def settle(render, view=(1280, 720), target_fps: float = 24.0, seconds: float = 6.0) -> dict:
     """Run the app's adaptive-resolution loop against ``render`` for a few seconds."""
-    from app.preview import AdaptiveScale
+    from app.stage.preview import AdaptiveScale
 
     scale = AdaptiveScale(target_fps)
     start, frames, last = time.perf_counter(), 0, None
@@ -154,9 +154,9 @@ def settle(render, view=(1280, 720), target_fps: float = 24.0, seconds: float = 
 
 def gl_renderer(cppn):
     try:
-        from app.glview import preload_llvm_users
+        from app.stage.glview import preload_llvm_users
 
-        preload_llvm_users()  # see app.glview: triton after llvmpipe segfaults
+        preload_llvm_users()  # see app.stage.glview: triton after llvmpipe segfaults
         from engine.render.gl_renderer import GLRenderer
 
         gl = GLRenderer(cppn)

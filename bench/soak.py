@@ -60,7 +60,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def child_main(args) -> int:
-    from app.glview import configure_gl_format, preload_llvm_users
+    from app.stage.glview import configure_gl_format, preload_llvm_users
 
     preload_llvm_users()
     configure_gl_format()

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
-from app.show_timeline import STYLE_MIME
+from app.common import STYLE_MIME
 from app.workers import Worker
 from engine.errors import SonolumeError
 from engine.styles.library import SHARE_SUFFIX, Library

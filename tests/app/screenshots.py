@@ -80,7 +80,7 @@ def main(out_dir: str) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.glview import configure_gl_format
+    from app.stage.glview import configure_gl_format
 
     configure_gl_format()
     qapp = QApplication([sys.argv[0]])

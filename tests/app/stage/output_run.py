@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 SCREEN_A = ("OUT-A", 0, 0, 1280, 720)  # the laptop: the main window
 SCREEN_B = ("OUT-B", 1280, 0, 1024, 768)  # the projector: the output
@@ -189,7 +189,7 @@ def main(out_dir: str, path: str = "torch") -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from app.glview import configure_gl_format
+    from app.stage.glview import configure_gl_format
     from tests.app.screenshots import spin, wait_until
 
     configure_gl_format()

@@ -2,7 +2,7 @@
 fullscreen on a chosen screen.
 
 The first tests run in this process on Qt's offscreen platform (one screen). The last one
-runs the real app on a virtual X server with two monitors (``tests/app/output_run.py`` in a
+runs the real app on a virtual X server with two monitors (``tests/app/stage/output_run.py`` in a
 subprocess, ``QT_QPA_PLATFORM=xcb``): the output on the second screen, fullscreen with that
 screen's geometry, drawing the preview's frames, F11 / Esc, the screen unplugged and
 plugged back, and screenshots in ``out/screenshots/``.
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 # -- pieces without a window -----------------------------------------------------------------
@@ -34,7 +34,7 @@ class FakeScreen:
 
 
 def test_pick_screen_by_name_else_the_last_other_screen():
-    from app.output_window import pick_screen
+    from app.stage.output import pick_screen
 
     laptop, projector, tv = FakeScreen("eDP-1"), FakeScreen("HDMI-1"), FakeScreen("DP-2")
     screens = [laptop, projector, tv]
@@ -48,8 +48,8 @@ def test_pick_screen_by_name_else_the_last_other_screen():
 
 
 def test_resolution_names():
-    from app.output_window import resolution_height
     from app.settings import OUTPUT_RESOLUTIONS
+    from app.stage.output import resolution_height
 
     assert [resolution_height(r) for r in OUTPUT_RESOLUTIONS] == [None, 360, 540, 720, 1080,
                                                                    None]
@@ -72,7 +72,7 @@ def test_settings_remember_screen_resolution_and_open(tmp_path, qapp):
 
 
 def test_frame_key_changes_with_what_is_drawn():
-    from app.output_window import frame_key
+    from app.stage.output import frame_key
     from engine.reactive import FrameParams
     from engine.scene.scene import Frame, Layer
 
@@ -201,7 +201,7 @@ def test_reopens_at_start_only_on_its_own_screen(window, qtbot):
 # -- the real app on two screens (Xvfb, one X screen split into two RandR monitors) ----------
 @pytest.fixture(scope="module")
 def two_screens():
-    from tests.app.output_run import SCREEN_A, SCREEN_B, X_SIZE, monitors, set_monitors
+    from tests.app.stage.output_run import SCREEN_A, SCREEN_B, X_SIZE, monitors, set_monitors
 
     exe = shutil.which("Xvfb")
     if exe is None:
@@ -244,7 +244,7 @@ def _run_on_two_screens(display: str, tmp_path: Path, path: str) -> tuple[dict, 
                SONOLUME_LOG=str(tmp_path / "sonolume.log"),
                SONOLUME_CACHE_DIR=str(tmp_path / "cache"), SONOLUME_RUNS=str(tmp_path / "runs"),
                HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-m", "tests.app.output_run",
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-m", "tests.app.stage.output_run",
                            str(out), path], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=140)
     tail = (proc.stdout + proc.stderr)[-4000:]
@@ -257,7 +257,7 @@ def _run_on_two_screens(display: str, tmp_path: Path, path: str) -> tuple[dict, 
 
 
 def test_output_on_the_second_screen(two_screens, tmp_path):
-    from tests.app.output_run import SCREEN_A, SCREEN_B
+    from tests.app.stage.output_run import SCREEN_A, SCREEN_B
 
     rep, out = _run_on_two_screens(two_screens, tmp_path, "torch")
     a, b = list(SCREEN_A[1:]), list(SCREEN_B[1:])
@@ -324,7 +324,7 @@ def test_output_follows_a_gl_preview(two_screens, tmp_path):
     """With the preview on the GL shader (a GPU's path) the output draws with GL too; a
     borderless switch re-creates the native window around the GL widget, which must keep
     drawing. Short: Mesa's software GL draws a frame on the GUI thread, slowly."""
-    from tests.app.output_run import SCREEN_B
+    from tests.app.stage.output_run import SCREEN_B
 
     rep, out = _run_on_two_screens(two_screens, tmp_path, "gl")
     if rep["preview_path"] != "gl":

@@ -2,7 +2,7 @@
 
 Two drawing paths share one interface:
 
-* ``GLView`` (see :mod:`app.glview`): a QOpenGLWidget that draws the CPPN as a shader with
+* ``GLView`` (see :mod:`app.stage.glview`): a QOpenGLWidget that draws the CPPN as a shader with
   moderngl inside Qt's own GL context;
 * ``RasterView``: the torch renderer on a background thread, painted as an image. Its
   resolution adapts frame by frame to hold the target frame rate (a software-GL machine

@@ -30,13 +30,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
 from app import dialogs
+from app.common import STYLE_MIME
 from app.workers import Worker
 from engine.errors import SonolumeError
 from engine.scene import TRANSITIONS, Transition, edit
 
 log = logging.getLogger("sonolume.app.show")
 
-STYLE_MIME = "application/x-sonolume-style"
 SECTION_H, BLOCK_H, BAR_H = 16, 40, 14
 HEIGHT = SECTION_H + BLOCK_H + BAR_H + 4
 GRAB_PX = 6  # how close to a boundary a click picks it

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
-from app.preview import FpsMeter, RasterView
+from app.stage.preview import FpsMeter, RasterView
 from app.workers import Worker
 from engine.reactive import FrameParams
 
@@ -274,14 +274,14 @@ class Stage(QWidget):
 
     # -- render path -----------------------------------------------------------------------
     def _choose_path(self) -> None:
-        """Start with the GL view when asked for or when it may win; app.glview decides
+        """Start with the GL view when asked for or when it may win; app.stage.glview decides
         after measuring and may hand back to the torch view."""
         want = self.settings.preview_path
         if want == "torch":
             self._use_raster("torch renderer (chosen in Settings)")
             return
         try:
-            from app.glview import GLView, gl_possible
+            from app.stage.glview import GLView, gl_possible
         except ImportError as exc:
             self._use_raster(f"torch renderer (no GL view: {exc})")
             return

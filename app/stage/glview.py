@@ -2,7 +2,7 @@
 moderngl inside Qt's own context.
 
 The CPPN is drawn into an offscreen texture at an adaptive internal size (the same
-:class:`~app.preview.AdaptiveScale` as the torch path) and scaled up to the widget, so a
+:class:`~app.stage.preview.AdaptiveScale` as the torch path) and scaled up to the widget, so a
 slow GL (Mesa's llvmpipe) still answers quickly. In ``auto`` mode the widget first times
 the shader against the torch renderer on a small frame and hands over to torch when torch
 is faster on this machine; the reason is shown to the user.
@@ -20,7 +20,7 @@ from PySide6.QtGui import QGuiApplication, QSurfaceFormat
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QSizePolicy
 
-from app.preview import STILL_SECONDS, AdaptiveScale, FpsMeter
+from app.stage.preview import STILL_SECONDS, AdaptiveScale, FpsMeter
 from engine.runtime import load_triton_before_gl
 
 # Before Qt makes a GL context in this process (Mesa's LLVM vs triton's: engine.runtime).
@@ -300,7 +300,7 @@ class GLView(QOpenGLWidget):
         the export does (a GL renderer per style on this context, read back, blended on the
         CPU) and the result is uploaded; a transition lasts a few beats, so the read-back
         costs little, and preview and export cannot disagree."""
-        from app.preview import PREVIEW_RENDERERS
+        from app.stage.preview import PREVIEW_RENDERERS
         from engine.render.gl_renderer import GLRenderer
         from engine.scene import SceneDrawer
 

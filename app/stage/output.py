@@ -4,7 +4,7 @@ projector, a second monitor), while the main window keeps the controls and a sma
 It draws the very frames the preview draws: on every tick of the stage's timer (the same
 clock, right after the stage's own tick) it asks the stage's scene for the frame at the
 stage's time and hands it to its own view, at its own size. That view takes the preview's
-path: a :class:`~app.preview.RasterView` (torch on render threads, frames that come too
+path: a :class:`~app.stage.preview.RasterView` (torch on render threads, frames that come too
 late dropped; the GUI thread only paints finished images, so a slow render never holds up
 a control or an audio event), or the GL shader where the preview found GL faster.
 
@@ -24,8 +24,8 @@ from PySide6.QtCore import QObject, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QLabel, QMenu, QVBoxLayout, QWidget
 
-from app.preview import RasterView
 from app.settings import OUTPUT_RESOLUTIONS
+from app.stage.preview import RasterView
 
 log = logging.getLogger("sonolume.app.output")
 
@@ -134,7 +134,7 @@ class OutputView(_OutputSizing, RasterView):
 def gl_output_view(target_fps: int):
     """The GL path, used when the preview runs on GL (its probe found the shader faster
     than torch here: a real GPU). Built on demand: importing it loads GL modules."""
-    from app.glview import GLView
+    from app.stage.glview import GLView
 
     class GLOutputView(_OutputSizing, GLView):
         def __init__(self):
