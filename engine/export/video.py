@@ -415,6 +415,7 @@ def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | 
     here. If the scene's features are not at ``fps`` the track is analysed again."""
     from engine.audio.analyze import analyze, audio_info
     from engine.render import Renderer, make_renderer
+    from engine.render.factory import QUALITY_BUDGETS
 
     t_start = time.perf_counter()
     r = request
@@ -472,7 +473,12 @@ def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | 
         for e in {scene.extra_inputs(s.style) for s in scene.segments}:
             scene.param_track(e)  # reactivity errors before ffmpeg; workers share it
         scene.windows()
-        rend = make_renderer(cppn, renderer, warn=warn) if own_renderer else renderer
+        # bf16 where the CPU has the hardware and the style stays within the quality's
+        # error budget of fp32 (engine.render.factory.choose_precision): in practice only
+        # `fast`, whose budget (p99.9 <= 4/255) bf16 meets; standard/high stay fp32.
+        rend = make_renderer(cppn, renderer, warn=warn,
+                             precision="auto" if quality == "fast" else "fp32",
+                             budget=QUALITY_BUDGETS[quality]) if own_renderer else renderer
         channels = 1 if info["channels"] == 1 else 2
         rate = info["sample_rate"] if 8000 <= info["sample_rate"] <= 48000 else 48000
         cmd = encode_command(

@@ -24,6 +24,7 @@ cached on disk by inductor across runs).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ import numpy as np
 import torch
 
 from engine.reactive.params import WARP_FREQ
+
+# Compiling the C++ kernel makes torch look for CUDA and log "No CUDA runtime is found" as
+# a warning on every CPU-only machine: noise in a user's render output, not news.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 CHUNK = 16384  # rows per compiled call: big enough that the per-call cost vanishes
 TWO_PI = 2.0 * math.pi
