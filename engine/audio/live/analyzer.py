@@ -26,9 +26,9 @@ Smoothing: the same attack/release time constants (:data:`DEFAULT_SMOOTHING`), a
 the analysis frame rate instead of the video fps (a one-pole filter with time constant
 ``tau`` behaves the same at either rate up to the step size), because a renderer at any
 display rate then reads the newest frame without waiting for a video frame to fill: the
-latency from a sample arriving to the features that include it is the resampler's hold
-(14 ms at 48 kHz, 0 at 22050 Hz) plus at most one hop (23 ms) plus the computing
-(~0.3 ms a frame); ``bench/live.py`` measures it.
+latency from a sample arriving to the features that include it is at most one hop
+(23 ms) plus the computing (~0.5 ms a frame) plus, above 22050 Hz, the anti-alias
+filter's ~0.1 ms (see :mod:`engine.audio.live.frames`); ``bench/live.py`` measures it.
 """
 
 from __future__ import annotations

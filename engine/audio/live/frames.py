@@ -18,10 +18,16 @@ each frame; live it is over the newest 31 frames (causal), so a sustained note i
 harmonic ~0.35 s later than offline and a hit's percussive share is the same.
 
 Input at any rate >= :data:`MIN_SAMPLE_RATE` is mixed to mono and resampled to
-:data:`~engine.audio.decode.ANALYSIS_SR` by a streaming soxr resampler of quality ``LQ``:
-it holds back 14 ms at 48 kHz (``HQ``, which the file decoder uses, holds back 31 ms, more
-than the latency budget allows; its extra stop-band attenuation is inaudible in these
-features).
+:data:`~engine.audio.decode.ANALYSIS_SR`. soxr's filtering resamplers hold samples back
+to look ahead (``HQ``, which the file decoder uses: 31 ms at 48 kHz; ``LQ``: 14 ms, and it
+already dulls 9 kHz by 3 dB), more than the latency budget allows. So a higher input rate
+goes through a causal 8th-order elliptic low-pass at :data:`ANTI_ALIAS_HZ` (0.01 dB
+ripple; -33 dB at 12 kHz, -70 dB from 13 kHz; group delay 0.06 ms at 1 kHz, 0.3 ms at
+10 kHz) and then soxr's ``QQ`` cubic interpolation, which holds nothing back. Measured on
+40 s of music against ``VHQ``: rms and bands within 0.1 % (median), treble 0.4 %,
+centroid 0.6 %, onset envelope correlation 0.9999; a 15 kHz tone stays out of the treble
+band as with ``VHQ`` (``QQ`` alone folds it in at nearly full level). A lower rate
+(16 kHz microphones) is upsampled by ``LQ``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ from engine.errors import SonolumeError
 
 MIN_SAMPLE_RATE = 16000
 MAX_CHANNELS = 64
-RESAMPLE_QUALITY = "LQ"
+UPSAMPLE_QUALITY = "LQ"
+ANTI_ALIAS_HZ = 10300.0
+ANTI_ALIAS_ORDER = 8
 #: The raw per-frame values, as in :data:`engine.audio.frames.RAW_KEYS` (plus chroma).
 FRAME_KEYS = ("rms", "onset", "harm_frac", "bass", "mid", "treble", "centroid_hz", "peak")
 
@@ -107,12 +115,31 @@ class CausalFrames:
         self.samples_in = 0  # input samples (per channel) consumed
 
     def _make_resampler(self):
+        self._sos = self._zi = None
         if self.sample_rate == ANALYSIS_SR:
             return None
         import soxr
 
+        if self.sample_rate < ANALYSIS_SR:
+            return soxr.ResampleStream(self.sample_rate, ANALYSIS_SR, 1, dtype="float32",
+                                       quality=UPSAMPLE_QUALITY)
+        from scipy.signal import ellip
+
+        self._sos = ellip(ANTI_ALIAS_ORDER, 0.01, 70, ANTI_ALIAS_HZ, fs=self.sample_rate,
+                          output="sos")
+        self._zi = np.zeros((self._sos.shape[0], 2))  # the stream starts from silence
         return soxr.ResampleStream(self.sample_rate, ANALYSIS_SR, 1, dtype="float32",
-                                   quality=RESAMPLE_QUALITY)
+                                   quality="QQ")
+
+    def _resample(self, mono: np.ndarray) -> np.ndarray:
+        if self._resampler is None:
+            return mono
+        if self._sos is not None and len(mono):
+            from scipy.signal import sosfilt
+
+            mono, self._zi = sosfilt(self._sos, mono, zi=self._zi)
+            mono = mono.astype(np.float32)
+        return self._resampler.resample_chunk(mono)
 
     def reconfigure(self, sample_rate: int, channels: int) -> None:
         """A new input format mid-stream (the device changed): the frames, the harmonic
@@ -135,7 +162,7 @@ class CausalFrames:
     def push(self, block) -> list[tuple[int, dict]]:
         mono = to_mono(block, self.channels)
         self.samples_in += len(mono)
-        y = mono if self._resampler is None else self._resampler.resample_chunk(mono)
+        y = self._resample(mono)
         if len(self._pending):
             y = np.concatenate([self._pending, y])
         out = []
