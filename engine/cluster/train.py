@@ -38,6 +38,15 @@ class ClipSource:
 
     @classmethod
     def of(cls, spec) -> ClipSource:
+        """From the driver's ClipSpec; a checkpoint named by this machine's environment
+        (``SONOLUME_CLIP_CHECKPOINT``) is made explicit, since a node's environment is its
+        own: every node then needs the file at that same path."""
+        import os
+
+        from engine.clip.loader import CHECKPOINT_ENV
+
+        checkpoint = spec.checkpoint or (None if spec.config else
+                                         os.environ.get(CHECKPOINT_ENV) or None)
         text = name = None
         if spec.config:
             path = Path(spec.config)
@@ -46,7 +55,7 @@ class ClipSource:
             except OSError as exc:
                 raise SonolumeError(f"cannot read CLIP config {path}: {exc}") from exc
             name = path.name
-        return cls(spec.model, spec.pretrained, spec.checkpoint, name, text)
+        return cls(spec.model, spec.pretrained, checkpoint, name, text)
 
     def load(self, folder: Path):
         from engine.clip import ClipSpec, load_clip

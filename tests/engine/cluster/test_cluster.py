@@ -187,6 +187,23 @@ def test_one_failing_prompt_loses_no_other(ray_local, tmp_path, tiny_clip_config
     assert sorted(events) == ["failed", "landed", "landed", "start"]
 
 
+def test_a_node_without_clip_weights_fails_that_task_with_the_usual_message(ray_local,
+                                                                            tmp_path):
+    from engine.clip import ClipSpec
+    from engine.cluster.train import TrainJob, train_on_cluster
+    from engine.cppn.train import Prompt, TrainConfig
+    from engine.styles.library import Library
+
+    job = TrainJob("glass", TrainConfig.from_preset("draft", [Prompt("glass")],
+                                                    schedule=[(1, 40)], cutouts=1))
+    library = Library(tmp_path / "lib")
+    [landed] = train_on_cluster([job], ClipSpec(checkpoint=str(tmp_path / "no-clip.pt")),
+                                library)
+    assert landed.style is None
+    assert f"CLIP checkpoint file not found: {tmp_path / 'no-clip.pt'}" in landed.error
+    assert not [s for s in library.list() if s.trained]
+
+
 def test_missing_ray_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ClusterError, match=r"pip install 'sonolume\[cluster\]'"):
