@@ -331,7 +331,7 @@ class MainWindow(QMainWindow):
         return win
 
     def open_export(self) -> None:
-        from app.export_dialog import ExportDialog
+        from app.export.dialog import ExportDialog
 
         style = self.library_panel.current_style()
         if style is None:
