@@ -57,7 +57,8 @@ def pulse_server(tmp_path):
     # runtime path. --exit-idle-time=-1: stay up between clients.
     res = subprocess.run(
         [exe, "-D", "-n", "--exit-idle-time=-1", "--disallow-exit=no", "--use-pid-file=yes",
-         "--load=module-null-sink sink_name=sono_null", "--load=module-native-protocol-unix",
+         "--load=module-null-sink sink_name=sono_null rate=48000",
+         "--load=module-native-protocol-unix",
          f"--log-target=file:{tmp_path / 'pulse.log'}"],
         env=env, capture_output=True, text=True, timeout=30)
     ok = False
@@ -105,13 +106,11 @@ def test_capture_the_monitor_of_a_playing_sink(pulse_server, tmp_path):
     assert r["frames"] > 150
     assert r["rms_max"] > 0.5 and r["level_peak"] > 0.3
     assert r["pulse_max"] > 0.9 and r["pulse_min"] < 0.1
-    # 8 %: on this shared machine, under heavy load, a capture has shown short dropouts
-    # (a click 0.36-0.45 s after the previous one instead of 0.5 s) that a parec capture
-    # of the same sink did not; they shift the tempo a few percent. An octave error or no
-    # beat would be off by 33 % or more.
-    assert r["locked"] and abs(r["tempo"] - BPM) < 0.08 * BPM, r
-    # The recording is the captured audio, sample for sample: between dropouts the clicks
-    # are exactly 0.5 s apart, and its length is what the recorder counted.
+    assert r["locked"] and abs(r["tempo"] - BPM) < 0.03 * BPM, r
+    # The recording is the captured audio, sample for sample: the clicks are exactly 0.5 s
+    # apart, and its length is what the recorder counted. (The sink runs at 48 kHz: with a
+    # 44.1 kHz null sink, QAudioSource lost audio in bursts from ~3.5 s on, on this machine,
+    # while parec on the same source, even at 20 ms latency, did not.)
     import soundfile as sf
 
     y, sr = sf.read(tmp_path / "set.wav", always_2d=True)
@@ -120,7 +119,7 @@ def test_capture_the_monitor_of_a_playing_sink(pulse_server, tmp_path):
     hits = np.flatnonzero((a[1:] > 0.3) & (a[:-1] <= 0.3)) / sr
     hits = hits[np.r_[True, np.diff(hits) > 0.1]]
     gaps = np.diff(hits)
-    assert len(hits) >= 10 and np.mean(np.abs(gaps - 0.5) < 0.002) >= 0.6, gaps.round(3)
+    assert len(hits) >= 10 and np.mean(np.abs(gaps - 0.5) < 0.002) >= 0.9, gaps.round(3)
     # Unplugged mid-set: one clear message, the features keep coming.
     assert r["lost_state"] == "lost"
     assert any("unplugged" in m or "No audio from" in m for m in r["messages"]), r["messages"]
@@ -229,8 +228,8 @@ def _capture_main(wav: str, out: str, rec_path: str) -> None:  # pragma: no cove
         run_for(1.0)
         r["frames_while_lost"] = len(feats) - n0
         # Plug back in at another rate.
-        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=sono_null"],
-                       check=True, capture_output=True)
+        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=sono_null",
+                        "rate=48000"], check=True, capture_output=True)
         res = subprocess.run(["pactl", "load-module", "module-remap-source",
                               "master=sono_null.monitor", "source_name=sonolume_monitor",
                               "rate=32000"], check=True, capture_output=True, text=True)
