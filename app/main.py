@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.clip_service import ClipService
-from app.control_panel import ControlPanel
 from app.library.panel import LibraryPanel
+from app.live.control import ControlPanel
 from app.logs import log_path, setup_logging
 from app.settings import AppSettings
 from app.settings_dialog import SettingsDialog

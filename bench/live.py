@@ -7,9 +7,9 @@ quiet noise) is pushed block by block into :class:`engine.audio.live.LiveAnalyze
 each click the latency is the stream time from the end of the block holding the click to
 the end of the block whose ``push`` first returned features where the click shows
 (normalised onset > 0.5), plus the wall-clock time that ``push`` took. A capture running
-in real time adds nothing else. "+ frame" adds the wait until :class:`app.live_input.LiveInput`
-emits (at most once per video frame at 30 fps). The goal (issue 12): < 30 ms + one video
-frame.
+in real time adds nothing else. "+ frame" adds the wait until
+:class:`app.live.audio_input.LiveInput` emits (at most once per video frame at 30 fps).
+The goal (issue 12): < 30 ms + one video frame.
 
 Beats. For each track: the file analysis' beats (``engine.audio.analyze``: whole-track
 dynamic programming) are the reference; the live tracker hears the file in 1024-sample

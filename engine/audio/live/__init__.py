@@ -1,7 +1,7 @@
 """Live audio: features from a stream of samples as they arrive, an online beat tracker,
 and a lossless recorder.
 
-Qt-free: the app's :mod:`app.live_input` captures with QtMultimedia and feeds
+Qt-free: the app's :mod:`app.live.audio_input` captures with QtMultimedia and feeds
 :class:`LiveAnalyzer`; any other source (a test, a PortAudio callback, a file played in
 real time by ``bench/live.py``) feeds it the same way::
 

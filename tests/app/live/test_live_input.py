@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BPM = 120.0
 PLAY_S = 12.0
 
@@ -87,7 +87,7 @@ def pulse_server(tmp_path):
 
 
 def test_capture_the_monitor_of_a_playing_sink(pulse_server, tmp_path):
-    from app.live_input import LiveInput
+    from app.live.audio_input import LiveInput
 
     ok, why = LiveInput.available()
     if not ok:
@@ -131,7 +131,7 @@ def test_capture_the_monitor_of_a_playing_sink(pulse_server, tmp_path):
 
 
 def test_no_device_and_unknown_device_say_so(qtbot):
-    from app.live_input import LiveInput
+    from app.live.audio_input import LiveInput
 
     live = LiveInput()
     messages = []
@@ -147,7 +147,7 @@ def test_no_device_and_unknown_device_say_so(qtbot):
 def test_features_are_emitted_at_the_video_rate(qtbot):
     """The analysis path without a device: blocks in, featuresReady at most once per video
     frame, levels for the meter."""
-    from app.live_input import LiveInput
+    from app.live.audio_input import LiveInput
     from engine.audio.live import LiveAnalyzer
 
     live = LiveInput(fps=25.0)
@@ -173,7 +173,7 @@ def test_features_are_emitted_at_the_video_rate(qtbot):
 def _capture_main(wav: str, out: str, rec_path: str) -> None:  # pragma: no cover - child
     from PySide6.QtCore import QCoreApplication
 
-    from app.live_input import LiveInput
+    from app.live.audio_input import LiveInput
 
     app = QCoreApplication([])
     live = LiveInput(fps=30.0)

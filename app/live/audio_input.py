@@ -51,7 +51,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.audio.live import MIN_SAMPLE_RATE, LiveAnalyzer, LiveRecorder
 from engine.errors import SonolumeError
 
-log = logging.getLogger("sonolume.app.live_input")
+log = logging.getLogger("sonolume.app.live.audio_input")
 
 try:  # QtMultimedia needs system libraries (libpulse); the app runs without it
     from PySide6.QtMultimedia import QAudioDevice, QAudioFormat, QAudioSource, QMediaDevices

@@ -45,7 +45,7 @@ class Ports:
 
 @pytest.fixture
 def panel(window, qtbot, tmp_path, monkeypatch):
-    from app.control_panel import ControlPanel
+    from app.live.control import ControlPanel
 
     monkeypatch.setenv("SONOLUME_CONFIG_DIR", str(tmp_path / "config"))
     ports = Ports()
