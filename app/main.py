@@ -20,11 +20,15 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
+    QVBoxLayout,
+    QWidget,
 )
 
 from app import dialogs
 from app.clip_service import ClipService
 from app.library.panel import LibraryPanel
+from app.live.audio_input import LiveInput
+from app.live.bar import LiveBar
 from app.live.control import ControlPanel
 from app.logs import log_path, setup_logging
 from app.settings import AppSettings
@@ -80,8 +84,15 @@ class MainWindow(QMainWindow):
         self.reactivity_dock = self._dock("Track && reactivity", "ReactivityDock",
                                           _scroll(self.reactivity_panel),
                                           Qt.DockWidgetArea.RightDockWidgetArea)
-        self.control_dock = self._dock("Live control", "ControlDock",
-                                       _scroll(self.control_panel),
+        self.live_input = LiveInput(fps=float(self.settings.target_fps))
+        self.live_bar = LiveBar(self.stage, self.live_input)
+        self.control_panel.tapped.connect(lambda _bpm: self.live_input.tap())
+        live_box = QWidget()
+        live_lay = QVBoxLayout(live_box)
+        live_lay.setContentsMargins(0, 0, 0, 0)
+        live_lay.addWidget(self.live_bar)
+        live_lay.addWidget(self.control_panel)
+        self.control_dock = self._dock("Live", "ControlDock", _scroll(live_box),
                                        Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.train_dock, self.reactivity_dock)
         self.tabifyDockWidget(self.reactivity_dock, self.control_dock)
@@ -408,6 +419,8 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.train_panel.shutdown()
         self.control_panel.shutdown()
+        self.stage.stop_live()
+        self.live_input.shutdown()
         for win in self.research.values():
             win.shutdown()
         if self.export_dialog is not None:

@@ -178,6 +178,7 @@ class Stage(QWidget):
     trackLoaded = Signal(object)  # AudioFeatures
     trackReady = Signal()  # bars and sections are known too (the show's grid)
     showChanged = Signal()  # a show started, was edited or closed
+    liveChanged = Signal(bool)  # live audio started (True) or stopped driving the preview
     trackCleared = Signal()
     statusMessage = Signal(str)
     pathChanged = Signal(str)
@@ -193,6 +194,9 @@ class Stage(QWidget):
         self.show_active = False  # the scene is a show, not the library's selected style
         self.show_timeline = None
         self.structure = None  # engine.audio.structure.Structure of the loaded track
+        self._live = None  # the LiveInput driving the preview, while one does
+        self._live_params = None  # engine.reactive.live.LiveParams, stepped per features
+        self._live_time = None
         self.bars: Worker | None = None
         self.features = None
         self.track_path: str | None = None
@@ -476,6 +480,8 @@ class Stage(QWidget):
         self.amounts = dict(amounts or {})
         if self.scene is not None:
             self.scene.set_reactivity(preset, self.amounts)
+            if self._live_params is not None:
+                self._live_params.set_preset(self.scene.effective_preset())
         self._dirty = True
 
     def effective_preset(self):
@@ -613,7 +619,74 @@ class Stage(QWidget):
         log.warning("media player: %s", text)
         self.statusMessage.emit(f"audio playback unavailable ({text}); visuals keep time")
 
+    # -- live audio ----------------------------------------------------------------------
+    @property
+    def live_active(self) -> bool:
+        return self._live_params is not None
+
+    def start_live(self, live_input, device=None) -> bool:
+        """Let live sound drive the preview instead of the track: ``live_input`` (an
+        app.live.audio_input.LiveInput) captures and analyses it, and the engine's
+        LiveParams turns each new set of features into the frame's parameters with the
+        scene's preset and amounts. The style is the scene's at the paused position (seek
+        to pick a show's segment). False (with the input's own message) when it cannot
+        start."""
+        from engine.reactive.live import LiveParams
+
+        if self.scene is None:
+            self.statusMessage.emit("choose a style first: live sound moves a style")
+            return False
+        self.pause()
+        if not live_input.start(device):
+            return False
+        self.stop_live()
+        self._live = live_input
+        self._live_params = LiveParams(self.scene.effective_preset(), seed=self.scene.seed,
+                                       fps=float(self.settings.target_fps))
+        self._live_time = None
+        live_input.featuresReady.connect(self._live_step)
+        self.liveChanged.emit(True)
+        return True
+
+    def stop_live(self) -> None:
+        live, self._live = self._live, None
+        if live is not None:
+            live.featuresReady.disconnect(self._live_step)
+            live.stop()
+        if self._live_params is not None:
+            self._live_params = None
+            self._dirty = True
+            self.liveChanged.emit(False)
+
+    def _live_step(self, features) -> None:
+        lp = self._live_params
+        if lp is None:
+            return
+        dt = None if self._live_time is None else max(0.0, features.time - self._live_time)
+        self._live_time = features.time
+        lp.step(features, dt=dt)
+        self._dirty = True
+
+    def live_frame(self):
+        """The scene's frame at the paused position with the live parameters in it."""
+        from dataclasses import replace
+
+        frame = self.scene.frame_at(self.clock.now())
+        lp = self._live_params
+        layers = tuple(replace(layer, params=lp.params(int(layer.cppn.config.extra_inputs)))
+                       for layer in frame.layers)
+        return replace(frame, layers=layers)
+
     def tick(self) -> None:
+        if self.live_active and self.scene is not None:
+            if self._dirty:
+                self._dirty = False
+                self.view.draw(self.live_frame())
+            now = time.perf_counter()
+            if now - self._last_tick > 0.5:
+                self._last_tick = now
+                self._update_labels()
+            return
         t = self.clock.now()
         if self.features is not None and self.playing and t >= self.clock.duration - 1e-3:
             self.pause()
@@ -646,12 +719,14 @@ class Stage(QWidget):
 
     def _update_labels(self) -> None:
         view = self.view
-        w, h = view.render_size if self.playing else view.shown_size
-        fps = self.meter.fps if self.playing else 0.0
+        running = self.playing or self.live_active
+        w, h = view.render_size if running else view.shown_size
+        fps = self.meter.fps if running else 0.0
         name = "GL" if self.active_path == "gl" else "torch"
         self.path_label.setText(f"{name} · {w}×{h}")
         self.path_label.setToolTip(self.path_note)
-        self.fps_label.setText(f"{fps:4.1f} fps" if self.playing else "paused")
+        self.fps_label.setText((f"live {fps:4.1f} fps" if self.live_active else
+                                f"{fps:4.1f} fps") if running else "paused")
 
     def set_target_fps(self, fps: int) -> None:
         self.timer.setInterval(max(5, int(1000 / fps)))
@@ -681,6 +756,7 @@ class Stage(QWidget):
 
     def shutdown(self) -> None:
         self.timer.stop()
+        self.stop_live()
         if self.analysis is not None:
             self.analysis.cancel()
         if self.player is not None:
