@@ -24,8 +24,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from engine import atomic
 from engine.atomic import temp_path
 from engine.cluster import ClusterError, connect, disconnect, task_error
 from engine.cluster.chunks import (
@@ -38,20 +38,19 @@ from engine.cluster.chunks import (
     run_join,
     write_listing,
 )
-from engine.errors import Cancelled, SonolumeError
+from engine.errors import Cancelled
 from engine.export.ffmpeg import ffmpeg_exe
 from engine.export.video import (
     QUALITIES,
     ExportProgress,
     ExportRequest,
     ExportResult,
-    _check_args,
     _check_cancel,
     _temp_target,
     _Toucher,
-    _umask,
     _what,
     render_size_for,
+    resolve,
 )
 
 MAX_RETRIES = 3  # Ray retries of a chunk whose worker died (system failures only)
@@ -109,30 +108,15 @@ def export_chunked(request: ExportRequest, *, cluster: str | None = None,
     ``analyse``, ``connect`` (Ray start or join; cluster only), ``prepare`` (the split:
     portable scene, object store, submission), ``render`` (chunks: the parallel part),
     ``join`` (concat + audio mux + rename) and ``chunks`` (how many)."""
-    from engine.audio.analyze import analyze, audio_info
+    from engine.audio.analyze import analyze
 
     t_start = time.perf_counter()
-    r = request
-    fps, start, duration, quality = r.fps, r.start, r.duration, r.quality
-    w, h = _check_args(r.size, fps, quality, start, duration)
+    p = resolve(request)
+    r, scene, track_path, out, info = request, p.scene, p.track, p.output, p.info
+    fps, start, quality = r.fps, r.start, r.quality
+    w, h = p.size
     q = QUALITIES[quality]
-    scene = r.scene.copy()
-    track_path = r.track if r.track is not None else scene.track
-    if track_path is None:
-        raise SonolumeError("no track to render: the scene has none and the request "
-                            "names none")
-    track_path = Path(track_path)
-    out = Path(r.output).expanduser()
-    info = audio_info(track_path)
-    if info["duration"] <= 0:
-        raise SonolumeError(f"the track {track_path} has no audio")
-    if start >= info["duration"]:
-        raise SonolumeError(f"start {start:g} s is past the end of the track "
-                            f"({info['duration']:.2f} s)")
-    seg = info["duration"] - start if duration is None else min(duration,
-                                                                info["duration"] - start)
-    n_frames = max(1, round(seg * fps))
-    exact = n_frames / fps
+    n_frames, exact = p.frames, p.duration
     chunks = plan_chunks(n_frames, fps, chunk_seconds)
     preset = scene.loaded_preset()
     for s in scene.segments:  # a broken style fails now, not on a worker
@@ -198,8 +182,7 @@ def export_chunked(request: ExportRequest, *, cluster: str | None = None,
             encoding=q.encoding, audio_channels=channels, audio_rate=rate,
             comment=f"Sonolume: {_what(scene)}, reactivity '{preset.name}', "
                     f"quality {quality}, {len(chunks)} chunks"), cancel)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, out)
+        atomic.commit(tmp, out, mode=0o666)
         timings["join"] = time.perf_counter() - t_rendered
     except BaseException:
         tmp.unlink(missing_ok=True)

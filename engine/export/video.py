@@ -142,18 +142,6 @@ def _check_args(size, fps, quality, start, duration) -> tuple[int, int]:
     return w, h
 
 
-def _umask() -> int:
-    """The process umask, read without changing it (Linux), else the common 022."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
 def remove_leftovers(folder: Path) -> list[Path]:
     """Remove what killed exports left in ``folder``: our video temporaries untouched for
     :data:`VIDEO_STALE_S`, any other temporary of ours past engine.atomic's limit, and the
@@ -407,38 +395,63 @@ class ExportRequest:
     track: Path | str | None = None
 
 
+@dataclass(frozen=True)
+class ResolvedRequest:
+    """An ExportRequest checked against its track: what the local and the cluster export
+    both start from."""
+
+    scene: object  # a copy: edits to the caller's scene during the export change nothing
+    track: Path
+    output: Path
+    info: dict  # audio_info of the track
+    size: tuple[int, int]
+    frames: int
+    duration: float  # exactly frames / fps
+
+
+def resolve(request: ExportRequest) -> ResolvedRequest:
+    """Check a request (sizes, rates, range, track) and work out its frame count; one
+    clear SonolumeError for anything a user got wrong."""
+    from engine.audio.analyze import audio_info
+
+    r = request
+    size = _check_args(r.size, r.fps, r.quality, r.start, r.duration)
+    scene = r.scene.copy()
+    track = r.track if r.track is not None else scene.track
+    if track is None:
+        raise SonolumeError("no track to render: the scene has none and the request "
+                            "names none")
+    track = Path(track)
+    info = audio_info(track)
+    if info["duration"] <= 0:
+        raise SonolumeError(f"the track {track} has no audio")
+    if r.start >= info["duration"]:
+        raise SonolumeError(f"start {r.start:g} s is past the end of the track "
+                            f"({info['duration']:.2f} s)")
+    left = info["duration"] - r.start
+    seg = left if r.duration is None else min(r.duration, left)
+    frames = max(1, round(seg * r.fps))
+    return ResolvedRequest(scene, track, Path(r.output).expanduser(), info, size, frames,
+                           frames / r.fps)
+
+
 def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | None = None,
            cancel=None, warn: Callable[[str], None] | None = None) -> ExportResult:
     """Render ``request`` into an MP4. Raises SonolumeError (Cancelled when cancelled); in
     every failure the target path is left as it was and no temporary file remains. The
     scene is copied first, so editing it meanwhile (the app's preview) changes nothing
     here. If the scene's features are not at ``fps`` the track is analysed again."""
-    from engine.audio.analyze import analyze, audio_info
+    from engine.audio.analyze import analyze
     from engine.render import Renderer, make_renderer
     from engine.render.factory import QUALITY_BUDGETS
 
     t_start = time.perf_counter()
-    r = request
-    fps, start, duration, quality = r.fps, r.start, r.duration, r.quality
-    w, h = _check_args(r.size, fps, quality, start, duration)
+    p = resolve(request)
+    r, scene, track_path, out, info = request, p.scene, p.track, p.output, p.info
+    fps, start, quality = r.fps, r.start, r.quality
+    w, h = p.size
     q = QUALITIES[quality]
-    scene = r.scene.copy()
-    track_path = r.track if r.track is not None else scene.track
-    if track_path is None:
-        raise SonolumeError("no track to render: the scene has none and the request "
-                            "names none")
-    track_path = Path(track_path)
-    out = Path(r.output).expanduser()
-    info = audio_info(track_path)
-    if info["duration"] <= 0:
-        raise SonolumeError(f"the track {track_path} has no audio")
-    if start >= info["duration"]:
-        raise SonolumeError(f"start {start:g} s is past the end of the track "
-                            f"({info['duration']:.2f} s)")
-    seg = info["duration"] - start if duration is None else min(duration,
-                                                                info["duration"] - start)
-    n_frames = max(1, round(seg * fps))
-    exact = n_frames / fps
+    n_frames, exact = p.frames, p.duration
     preset = scene.loaded_preset()
     first_key = scene.segments[scene.segment_index(start)].style
     cppn = scene.cppn(first_key)
