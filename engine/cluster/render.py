@@ -49,6 +49,7 @@ from engine.export.video import (
     _temp_target,
     _Toucher,
     _what,
+    prepare_scene,
     render_size_for,
     resolve,
 )
@@ -108,7 +109,6 @@ def export_chunked(request: ExportRequest, *, cluster: str | None = None,
     ``analyse``, ``connect`` (Ray start or join; cluster only), ``prepare`` (the split:
     portable scene, object store, submission), ``render`` (chunks: the parallel part),
     ``join`` (concat + audio mux + rename) and ``chunks`` (how many)."""
-    from engine.audio.analyze import analyze
 
     t_start = time.perf_counter()
     p = resolve(request)
@@ -135,21 +135,9 @@ def export_chunked(request: ExportRequest, *, cluster: str | None = None,
     try:
         parts.mkdir()
         _check_cancel(cancel)
-        features = scene.features
-        if features is None or abs(float(features.fps) - fps) > 1e-9:
-            report("analyse", 0, 1)
-
-            def analysing(f, stage=""):
-                touch()
-                report("analyse", f, 1)
-
-            features = analyze(track_path, fps=fps, cancel=cancel, progress=analysing)
-            scene = scene.copy(features=features)
+        scene = prepare_scene(scene, track_path, fps, report, touch, cancel)
         t_analysed = time.perf_counter()
         timings["analyse"] = t_analysed - t_start
-        for e in {scene.extra_inputs(s.style) for s in scene.segments}:
-            scene.param_track(e)  # reactivity errors here, not on every worker
-        scene.windows()
 
         def on_chunk(chunk: Chunk, data: bytes) -> None:
             (parts / chunk_name(chunk.index)).write_bytes(data)

@@ -435,13 +435,35 @@ def resolve(request: ExportRequest) -> ResolvedRequest:
                            frames / r.fps)
 
 
+def prepare_scene(scene, track, fps: float, report, touch, cancel):
+    """The scene with the track's features at the video rate (analysed again when they are
+    not) and its reactivity and transitions computed once, so a bad preset fails before
+    any frame and every worker reads the same tracks. ``touch`` keeps the export's
+    temporary fresh during a long analysis."""
+    from engine.audio.analyze import analyze
+
+    features = scene.features
+    if features is None or abs(float(features.fps) - fps) > 1e-9:
+        report("analyse", 0, 1)
+
+        def analysing(f, stage=""):
+            touch()
+            report("analyse", f, 1)
+
+        features = analyze(track, fps=fps, cancel=cancel, progress=analysing)
+        scene = scene.copy(features=features)
+    for e in {scene.extra_inputs(s.style) for s in scene.segments}:
+        scene.param_track(e)
+    scene.windows()
+    return scene
+
+
 def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | None = None,
            cancel=None, warn: Callable[[str], None] | None = None) -> ExportResult:
     """Render ``request`` into an MP4. Raises SonolumeError (Cancelled when cancelled); in
     every failure the target path is left as it was and no temporary file remains. The
     scene is copied first, so editing it meanwhile (the app's preview) changes nothing
     here. If the scene's features are not at ``fps`` the track is analysed again."""
-    from engine.audio.analyze import analyze
     from engine.render import Renderer, make_renderer
     from engine.render.factory import QUALITY_BUDGETS
 
@@ -472,20 +494,8 @@ def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | 
     rend = None
     try:
         _check_cancel(cancel)
-        features = scene.features
-        if features is None or abs(float(features.fps) - fps) > 1e-9:
-            report("analyse", 0, 1)
-
-            def analysing(f, stage=""):
-                touch()
-                report("analyse", f, 1)
-
-            features = analyze(track_path, fps=fps, cancel=cancel, progress=analysing)
-            scene = scene.copy(features=features)
+        scene = prepare_scene(scene, track_path, fps, report, touch, cancel)
         t_analysed = time.perf_counter()
-        for e in {scene.extra_inputs(s.style) for s in scene.segments}:
-            scene.param_track(e)  # reactivity errors before ffmpeg; workers share it
-        scene.windows()
         # bf16 where the CPU has the hardware and the style stays within the quality's
         # error budget of fp32 (engine.render.factory.choose_precision): in practice only
         # `fast`, whose budget (p99.9 <= 4/255) bf16 meets; standard/high stay fp32.
