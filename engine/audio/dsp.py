@@ -293,5 +293,24 @@ def follow(x: np.ndarray, a_attack, a_release, init=None) -> np.ndarray:
         return arr.copy()
     y = flat[0].copy() if init is None else np.broadcast_to(
         np.asarray(init, dtype=np.float64), (d,)).copy()
+    if np.array_equal(a_att, a_rel):
+        return _follow_linear(flat, a_att, y).reshape(arr.shape)
     kernel = _jit(_follow_loop) if n >= FOLLOW_JIT_STEPS else _follow_py
     return kernel(flat, a_att, a_rel, y).reshape(arr.shape)
+
+
+def _follow_linear(x, a, y0):
+    """Equal rise and fall make the follower a linear first-order filter, which scipy
+    runs in C: the reactive mapping's smoothing of a 5-minute track (~20 columns) in
+    ~2 ms instead of ~30 ms of Python loop, so a reactivity knob rebuilds within a frame."""
+    from scipy.signal import lfilter
+
+    out = np.empty_like(x)
+    for coef in np.unique(a):
+        cols = np.flatnonzero(a == coef)
+        if coef >= 1.0:
+            out[:, cols] = x[:, cols]
+            continue
+        zi = ((1.0 - coef) * y0[cols])[None, :]
+        out[:, cols] = lfilter([coef], [1.0, coef - 1.0], x[:, cols], axis=0, zi=zi)[0]
+    return out
