@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 from pathlib import Path
 
-LOG_ENV = "SONOLUME_LOG"
+from engine.paths import LOG_ENV, log_file
+
 _configured: Path | None = None
+__all__ = ["LOG_ENV", "log_path", "setup_logging"]
 
 
 def log_path() -> Path:
-    env = os.environ.get(LOG_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir("sonolume", appauthor=False)) / "sonolume.log"
+    """Where the engine says the log lives (``SONOLUME_LOG`` moves it)."""
+    return log_file()
 
 
 def setup_logging(level: int = logging.INFO) -> Path:

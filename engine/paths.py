@@ -10,6 +10,7 @@ One answer for the whole program, so the CLI, the app and the tests agree:
 | training and NeRV runs | ``SONOLUME_RUNS`` | data folder ``/runs`` |
 | derived results | ``SONOLUME_CACHE_DIR`` (or old ``SONOLUME_CACHE``) | cache folder |
 | settings and mappings | ``SONOLUME_CONFIG_DIR`` | config folder |
+| the log file | ``SONOLUME_LOG`` (a file) | log folder ``/sonolume.log`` |
 
 Reactivity presets and shows travel with the library whose styles they name; their folder
 names are reserved (:data:`LIBRARY_RESERVED`), so a style scan never takes them for broken
@@ -27,6 +28,7 @@ RUNS_ENV = "SONOLUME_RUNS"
 CACHE_ENV = "SONOLUME_CACHE_DIR"
 CACHE_ENV_OLD = "SONOLUME_CACHE"
 CONFIG_ENV = "SONOLUME_CONFIG_DIR"
+LOG_ENV = "SONOLUME_LOG"
 
 
 def _env_path(name: str) -> Path | None:
@@ -98,3 +100,14 @@ def config_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def log_file() -> Path:
+    """The app's rotating log, which a bug report attaches; here so every folder Sonolume
+    writes to is answered in one place."""
+    env = _env_path(LOG_ENV)
+    if env:
+        return env
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir(APP, appauthor=False)) / "sonolume.log"

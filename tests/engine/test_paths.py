@@ -36,7 +36,7 @@ def test_folder_variables_are_read_only_here():
 
     root = Path(__file__).resolve().parents[2]
     names = {paths.LIBRARY_ENV, paths.RUNS_ENV, paths.CACHE_ENV, paths.CACHE_ENV_OLD,
-             paths.CONFIG_ENV}
+             paths.CONFIG_ENV, paths.LOG_ENV}
     alternatives = "|".join(sorted(names))
     pattern = re.compile(rf"""["']({alternatives})["']""")
     offenders = []
@@ -48,3 +48,11 @@ def test_folder_variables_are_read_only_here():
                 if pattern.search(line):
                     offenders.append(f"{py.relative_to(root)}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_log_file_follows_its_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv(paths.LOG_ENV, str(tmp_path / "x.log"))
+    assert paths.log_file() == tmp_path / "x.log"
+    monkeypatch.delenv(paths.LOG_ENV)
+    assert paths.log_file().name == "sonolume.log"
+    assert paths.log_file().parent != tmp_path
