@@ -49,6 +49,10 @@ def register(sub) -> None:
                    "finer encoding")
     p.add_argument("--renderer", default="auto", choices=["auto", "gl", "torch"],
                    help="auto (default) times both on this machine and takes the faster")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where the torch renderer draws: auto (default: a CUDA GPU when "
+                   "torch sees one, else the CPU), cpu or cuda (the GL renderer uses the "
+                   "GPU its OpenGL context runs on)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the latent walk (default 0, or the show's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -196,7 +200,7 @@ def _auto_quality(args, scene, size, renderer_kind):
             overlap = min(w.end, end) - max(w.start, args.start)
             in_transition += max(0, round(overlap * args.fps))
     cppn = scene.cppn(scene.segments[scene.segment_index(args.start)].style)
-    rend = make_renderer(cppn, renderer_kind, warn=_warn)
+    rend = make_renderer(cppn, renderer_kind, warn=_warn, device=_device(args))
     try:
         choice = choose_quality(rend, cppn, size, args.fps, frames, in_transition)
     except BaseException:
@@ -204,6 +208,20 @@ def _auto_quality(args, scene, size, renderer_kind):
         raise
     print(choice.line(), flush=True)
     return choice.quality, rend
+
+
+def _device(args) -> str | None:
+    """``--device`` for the renderer factory: None lets it take CUDA when present."""
+    device = getattr(args, "device", "auto")
+    if device == "auto":
+        return None
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SonolumeError("--device cuda: torch sees no CUDA GPU here (torch "
+                                f"{torch.__version__}); use --device cpu or auto")
+    return device
 
 
 def run(args) -> int:
@@ -237,7 +255,8 @@ def run(args) -> int:
             renderer = rend
         result = export(
             ExportRequest(scene, out, size=size, fps=args.fps, quality=quality,
-                          renderer=renderer, start=args.start, duration=args.duration),
+                          renderer=renderer, start=args.start, duration=args.duration,
+                          device=_device(args)),
             progress=bar, warn=_warn)
     finally:
         bar.close()

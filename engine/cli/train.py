@@ -55,8 +55,26 @@ def register(sub) -> None:
                    "--batch); each style lands in the library as it finishes and prompts "
                    "already there are skipped; no ADDRESS starts a local Ray instance "
                    "(needs: pip install 'sonolume[cluster]')")
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="where CLIP and the CPPN train: auto (a CUDA GPU when torch sees "
+                   "one, else the CPU), cpu or cuda")
     add_clip_options(p)
     p.set_defaults(func=run)
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def train_device(choice: str) -> str:
+    """``--device`` as a torch device name; ``cuda`` where none is seen fails at once with
+    the reason (engine.cppn.train.check_device), not deep inside the first step."""
+    from engine.cppn.train import check_device
+
+    if choice == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(check_device(choice))
 
 
 def _steps(text: str) -> int:
@@ -210,7 +228,7 @@ def _run(args: argparse.Namespace) -> int:
         spec = Trainer.stored_clip_spec(args.resume)
         if args.clip_checkpoint or args.clip_config:
             spec = clip_spec_from_args(args)
-        clip = load_clip(spec)
+        clip = load_clip(spec, device=train_device(args.device))
         trainer = Trainer.resume(args.resume, clip)
         name = trainer.job.get("name") or trainer.config.prompts[0].text[:40]
         result = _train_one(trainer, name, args)
@@ -232,7 +250,12 @@ def _run(args: argparse.Namespace) -> int:
         configs.append(cfg)
     if args.cluster is not None:
         return _train_on_cluster(args, configs)
-    clip = load_clip(clip_spec_from_args(args))
+    device = train_device(args.device)
+    if device != "cpu":
+        import torch
+
+        print(f"training on {device} ({torch.cuda.get_device_name(device)})", file=sys.stderr)
+    clip = load_clip(clip_spec_from_args(args), device=device)
     base = runs_dir(args)
     for i, cfg in enumerate(configs):
         if args.name:

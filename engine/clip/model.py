@@ -26,8 +26,9 @@ class ClipModel:
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         mean = cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))
         std = cfg.get("std", (0.26862954, 0.26130258, 0.27577711))
-        self.mean = torch.tensor(mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(std).view(1, 3, 1, 1)
+        # On the model's device: the trainer normalises its cutouts where CLIP runs.
+        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
         self._text_cache: dict[str, torch.Tensor] = {}
         # ResNet image towers run their convolutions ~10-15% faster in NHWC on CPU
         # (oneDNN; measured on RN50 for training steps and inference). A ViT has one conv.
@@ -35,6 +36,11 @@ class ClipModel:
         self.channels_last = convs > 1
         if self.channels_last:
             self.model.visual.to(memory_format=torch.channels_last)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (``load_clip(spec, device=...)`` chose it)."""
+        return next(self.model.parameters()).device
 
     @property
     def label(self) -> str:
@@ -49,7 +55,7 @@ class ClipModel:
         """Unit-norm text embeddings, one row per prompt (cached)."""
         missing = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
         if missing:
-            tokens = self.tokenizer(missing)
+            tokens = self.tokenizer(missing).to(self.device)
             emb = F.normalize(self.model.encode_text(tokens).float(), dim=-1)
             for p, e in zip(missing, emb):
                 self._text_cache[p] = e

@@ -94,9 +94,12 @@ class CPPN(nn.Module):
         """Image (3, H, W) in [0, 1] without autograd, in row chunks with in-place maths.
 
         The chunks keep the working set in cache and the in-place sin avoids a fresh
-        allocation per layer; on CPU this is ~3x faster than calling forward()."""
-        coords = coordinate_grid(width, height, extras, self.config.extra_inputs)
-        out = torch.empty(coords.shape[0], 3)
+        allocation per layer; on CPU this is ~3x faster than calling forward(). The image
+        is on the network's device (a trainer on CUDA scores it there); ``to_uint8``
+        brings it to the host."""
+        device = self.out.weight.device
+        coords = coordinate_grid(width, height, extras, self.config.extra_inputs).to(device)
+        out = torch.empty(coords.shape[0], 3, device=device)
         weights = [(layer.weight.t().contiguous(), layer.bias) for layer in self.hidden]
         w_out, b_out = self.out.weight.t().contiguous(), self.out.bias
         for start in range(0, coords.shape[0], chunk):
@@ -147,5 +150,5 @@ def coordinate_grid(
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounding to nearest."""
-    return (image.clamp(0, 1).permute(1, 2, 0) * 255.0 + 0.5).to(torch.uint8).numpy()
+    """(3, H, W) float in [0, 1] on any device -> (H, W, 3) uint8, rounding to nearest."""
+    return (image.clamp(0, 1).permute(1, 2, 0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()

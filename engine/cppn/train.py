@@ -7,6 +7,7 @@ is cancelled and resumed lands on exactly the same weights as one that never sto
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -249,12 +250,59 @@ def _load_image(path: str) -> torch.Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
 
 
-class Trainer:
-    """One training run. ``run_dir`` (optional) receives checkpoints for resume."""
+#: Precisions of CLIP's image tower while training (the CPPN always trains in fp32: its
+#: sines of arguments up to ~10 lose most of their digits in 8-bit-mantissa bf16).
+CLIP_PRECISIONS = ("fp32", "bf16")
 
-    def __init__(self, config: TrainConfig, clip, run_dir: str | Path | None = None):
+
+def check_device(device, clip_precision: str = "fp32") -> torch.device:
+    """The torch device to train on, or a SonolumeError saying why it cannot be used:
+    CUDA asked for where torch sees no GPU, bf16 where the GPU (or the CPU) has none."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise SonolumeError(f"unknown device '{device}' (use cpu or cuda)") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise SonolumeError(f"training runs on cpu or cuda, not '{dev.type}'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SonolumeError("device cuda asked for, but torch sees no CUDA GPU here "
+                            f"(torch {torch.__version__}, built for CUDA "
+                            f"{torch.version.cuda or 'none'}); use --device cpu")
+    if clip_precision not in CLIP_PRECISIONS:
+        raise SonolumeError(f"CLIP precision must be one of {', '.join(CLIP_PRECISIONS)}, "
+                            f"got '{clip_precision}' (fp16 would need loss scaling; bf16 "
+                            "does not)")
+    if clip_precision == "bf16":
+        if dev.type != "cuda":
+            raise SonolumeError("bf16 training is for CUDA GPUs; on a CPU it is emulated "
+                                "and slower than fp32")
+        if not torch.cuda.is_bf16_supported():
+            raise SonolumeError(f"this GPU ({torch.cuda.get_device_name(dev)}) has no "
+                                "bf16; train in fp32")
+    return dev
+
+
+class Trainer:
+    """One training run. ``run_dir`` (optional) receives checkpoints for resume.
+
+    ``device``: where the CPPN trains; default the device CLIP was loaded on (the two must
+    agree: every step passes the image through CLIP). ``clip_precision="bf16"`` runs
+    CLIP's image tower under CUDA autocast (its convolutions/attention dominate a step on
+    a GPU); gradients still reach the fp32 CPPN. Checkpoints are device-free, so a run
+    started on a GPU resumes on a CPU and back."""
+
+    def __init__(self, config: TrainConfig, clip, run_dir: str | Path | None = None,
+                 device: str | torch.device | None = None, clip_precision: str = "fp32"):
         config.validate()
         tune_allocator()
+        clip_device = torch.device(getattr(clip, "device", "cpu"))
+        self.device = check_device(clip_device if device is None else device, clip_precision)
+        if (self.device.type, self.device.index or 0) != (clip_device.type,
+                                                          clip_device.index or 0):
+            raise SonolumeError(f"CLIP is loaded on {clip_device} but training was asked "
+                                f"to run on {self.device}: load it with "
+                                f"load_clip(spec, device='{self.device}')")
+        self.clip_precision = clip_precision
         self.config = config
         self.clip = clip
         # Absolute: the resume command printed on a stop must work from any folder.
@@ -264,6 +312,7 @@ class Trainer:
             self.cppn = base_cppn(config.cppn, config.base)
         else:
             self.cppn = CPPN(config.cppn, seed=config.seed)
+        self.cppn.to(self.device)  # the base is drawn on the CPU (bit-exact), then moved
         self.optimizer = torch.optim.Adam(self.cppn.parameters(), lr=config.lr)
         self.iteration = 0
         self.elapsed = 0.0
@@ -287,10 +336,11 @@ class Trainer:
             weights += [p.weight for p in cfg.prompts]
         if cfg.image_prompt:
             with torch.no_grad():
-                pos.append(self.clip.encode_image(_load_image(cfg.image_prompt)))
+                pos.append(self.clip.encode_image(
+                    _load_image(cfg.image_prompt).to(self.device)))
             weights.append(cfg.image_prompt_weight)
         self.positives = torch.cat(pos)
-        w = torch.tensor(weights, dtype=torch.float32)
+        w = torch.tensor(weights, dtype=torch.float32, device=self.device)
         self.weights = w / w.sum()
         self.negatives = self.clip.encode_text(cfg.negatives) if cfg.negatives else None
 
@@ -301,7 +351,8 @@ class Trainer:
     # -- one step --------------------------------------------------------------------------
     def _grid(self, res: int) -> torch.Tensor:
         if res not in self._grids:
-            self._grids = {res: coordinate_grid(res, res, None, self.config.cppn.extra_inputs)}
+            grid = coordinate_grid(res, res, None, self.config.cppn.extra_inputs)
+            self._grids = {res: grid.to(self.device)}
         return self._grids[res]
 
     def _cutouts(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -323,6 +374,9 @@ class Trainer:
     def _embed(self, crops: torch.Tensor) -> torch.Tensor:
         clip = self.clip
         x = clip.prepare((crops - clip.mean) / clip.std)
+        if self.clip_precision == "bf16":
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                return F.normalize(self._encode(x).float(), dim=-1)
         return F.normalize(self._encode(x).float(), dim=-1)
 
     def step(self) -> tuple[float, float]:
@@ -331,7 +385,9 @@ class Trainer:
         gen = _step_generator(cfg.seed, self.iteration)
         grid = self._grid(res)
         if cfg.cppn.extra_inputs and cfg.latent_jitter > 0:
+            # drawn on the CPU generator whatever the device: the same run on any device
             jitter = torch.randn(cfg.cppn.extra_inputs, generator=gen) * cfg.latent_jitter
+            jitter = jitter.to(self.device)
             grid = grid.clone()
             grid[:, 3:] = jitter
         try:
@@ -478,7 +534,9 @@ class Trainer:
             self.save_checkpoint()
         thumb = to_uint8(self.cppn.render(256, 256))
         clip_info = self.clip.spec.to_json() | {"label": self.clip.label}
-        return TrainResult(self.cppn, cfg, score, self.elapsed, self.history, clip_info, thumb)
+        # The library, thumbnails and renderers take a host-side network.
+        cppn = self.cppn if self.device.type == "cpu" else copy.deepcopy(self.cppn).cpu()
+        return TrainResult(cppn, cfg, score, self.elapsed, self.history, clip_info, thumb)
 
     def stop_message(self) -> str:
         """Save a checkpoint (when the run has a folder) and say how to continue: what every

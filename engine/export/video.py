@@ -382,7 +382,8 @@ class ExportRequest:
     """One export: what to draw (``scene``), how (``size``, ``fps``, ``quality``,
     ``renderer``), where (``output``) and which part (``start``, ``duration``; default to
     the track's end). ``track``: the audio, default ``scene.track``. ``renderer``: "auto",
-    "gl", "torch" or a ready Renderer (reused for the first style, not released)."""
+    "gl", "torch" or a ready Renderer (reused for the first style, not released).
+    ``device``: the torch renderer's device ("cpu", "cuda"); None: CUDA when present."""
 
     scene: object
     output: Path | str
@@ -393,6 +394,7 @@ class ExportRequest:
     start: float = 0.0
     duration: float | None = None
     track: Path | str | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -499,7 +501,7 @@ def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | 
         # bf16 where the CPU has the hardware and the style stays within the quality's
         # error budget of fp32 (engine.render.factory.choose_precision): in practice only
         # `fast`, whose budget (p99.9 <= 4/255) bf16 meets; standard/high stay fp32.
-        rend = make_renderer(cppn, renderer, warn=warn,
+        rend = make_renderer(cppn, renderer, warn=warn, device=r.device,
                              precision="auto" if quality == "fast" else "fp32",
                              budget=QUALITY_BUDGETS[quality]) if own_renderer else renderer
         channels = 1 if info["channels"] == 1 else 2
