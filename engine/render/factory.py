@@ -12,11 +12,14 @@ only a caller that accepts a small error asks for it (``precision="auto"``: the 
 the ``fast`` export), and only where it pays: the bf16 renderer must draw a probe frame of
 the actual style within the caller's :class:`ErrorBudget` of fp32 and at least
 ``MIN_SPEEDUP`` times faster, measured here. Everything else stays fp32.
+``SONOLUME_PRECISION=fp32`` in the environment keeps every "auto" caller on fp32 (for a
+side-by-side look, or a CPU whose bf16 misbehaves in a way the probe does not catch).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +39,7 @@ PRECISIONS = ("fp32", "bf16", "auto")
 PROBE_SIZE = (160, 90)
 ACCURACY_PROBE_SIZE = (256, 144)  # enough pixels for a 99.9th percentile to mean something
 MIN_SPEEDUP = 1.3  # below this bf16 is not worth its error: stay fp32
+PRECISION_ENV = "SONOLUME_PRECISION"
 _lock = threading.Lock()
 _choice: dict[tuple, str] = {}
 _speedups: dict[tuple, tuple[float, float]] = {}
@@ -109,13 +113,26 @@ def _probe_params(extra_inputs: int) -> FrameParams:
                        hue=0.05, brightness=1.05)
 
 
-def _best_seconds(renderer: Renderer, params: FrameParams, size, runs: int) -> float:
+def _best_seconds(renderer: Renderer, params: FrameParams, size, runs: int,
+                  clock: Callable[[], float] = time.perf_counter) -> float:
     best = float("inf")
     for _ in range(runs):
-        t = time.perf_counter()
+        t = clock()
         renderer.render(params, *size)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, clock() - t)
     return best
+
+
+def forced_fp32(env=None) -> str | None:
+    """Why the environment keeps "auto" callers on fp32 (``SONOLUME_PRECISION=fp32``), or
+    None. An unknown value is reported once and ignored."""
+    value = (env if env is not None else os.environ).get(PRECISION_ENV, "").strip().lower()
+    if value == "fp32":
+        return f"fp32: forced by {PRECISION_ENV}=fp32"
+    if value not in ("", "auto"):
+        _say_once(f"env-{value}", f"{PRECISION_ENV}={value!r} is not 'fp32' or 'auto'; "
+                                  "ignored", None)
+    return None
 
 
 def choose_precision(cppn, device=None, budget: ErrorBudget = FAST_BUDGET,
@@ -124,18 +141,34 @@ def choose_precision(cppn, device=None, budget: ErrorBudget = FAST_BUDGET,
     """fp32, or bf16 where the CPU has bf16 hardware, ``cppn`` drawn in bf16 stays within
     ``budget`` of fp32 on a probe frame, and bf16 is at least ``min_speedup`` times faster.
 
-    The first call per network shape and thread count pays the bf16 kernel's compile
-    (seconds; cached on disk across runs) and times both paths (tens of ms); the accuracy
-    check runs for every call, since it depends on the weights (a few ms)."""
+    The first call per network shape pays the bf16 kernel's build (about a second for the
+    AMX kernel, 15-55 s cold for inductor's; both cached on disk across runs) and times
+    both paths (tens of ms); the accuracy check runs for every call, since it depends on
+    the weights (a few ms). Speed is compared in CPU seconds of one single-threaded probe
+    frame each (best of 5, alternating): what a frame costs whoever else is running, and
+    how both the preview and the export draw (one single-threaded renderer per core)."""
     device = torch.device(device) if device is not None else torch_device()
     fp32 = torch.float32
     if device.type != "cpu":
         return PrecisionChoice(TorchRenderer(cppn, device=device).dtype,
                                f"{device.type}: the device's own half precision rules apply")
+    forced = forced_fp32()
+    if forced:
+        return PrecisionChoice(fp32, forced)
     hw = hardware()
     if hw is None:
         return PrecisionChoice(fp32, "fp32: this CPU has no bf16 hardware (AMX-BF16 or "
                                      "AVX512-BF16), and emulated bf16 is slower than fp32")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # per calling thread; one kernel variant (inductor's) to build
+    try:
+        return _choose_on_one_thread(cppn, device, budget, min_speedup, hw)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _choose_on_one_thread(cppn, device, budget, min_speedup, hw) -> PrecisionChoice:
+    fp32 = torch.float32
     ref = TorchRenderer(cppn, device=device)
     try:
         fast = TorchRenderer(cppn, device=device, dtype=torch.bfloat16)
@@ -149,27 +182,28 @@ def choose_precision(cppn, device=None, budget: ErrorBudget = FAST_BUDGET,
     if not budget.admits(err):
         return PrecisionChoice(fp32, f"fp32: bf16 misses the error budget on this style "
                                      f"({err})", error=err)
-    key = (cppn.config, torch.get_num_threads(), hw)
+    key = (cppn.config, hw, fast.kernel)
     with _lock:
         timed = _speedups.get(key)
     if timed is None:
-        # the two alternate, best of 5 each (~0.1 s), so a busy moment hurts both alike and
-        # one quiet moment is enough: on a shared 2-core machine single wall-clock pairs
-        # ranged from 1.3x to 3.6x while CPU time said 3.2x throughout
+        # the two alternate, best of 5 each (~0.1 s), in this thread's CPU time: on a
+        # shared 2-core machine wall-clock pairs ranged from 1.3x to 3.6x while CPU time
+        # said 3.2x throughout
         t_ref = t_fast = float("inf")
         for _ in range(5):
-            t_ref = min(t_ref, _best_seconds(ref, params, PROBE_SIZE, 1))
-            t_fast = min(t_fast, _best_seconds(fast, params, PROBE_SIZE, 1))
-        timed = (t_ref, t_fast)
+            t_ref = min(t_ref, _best_seconds(ref, params, PROBE_SIZE, 1, time.thread_time))
+            t_fast = min(t_fast, _best_seconds(fast, params, PROBE_SIZE, 1, time.thread_time))
+        timed = (t_ref, max(t_fast, 1e-6))
         with _lock:
             _speedups[key] = timed
     speedup = timed[0] / timed[1]
-    log.info("precision probe at %dx%d (%s): fp32 %.1f ms, bf16 %.1f ms (%.2fx); %s",
-             *PROBE_SIZE, hw, timed[0] * 1e3, timed[1] * 1e3, speedup, err)
+    log.info("precision probe at %dx%d (%s, %s): fp32 %.1f ms, bf16 %.1f ms CPU (%.2fx); %s",
+             *PROBE_SIZE, hw, fast.description, timed[0] * 1e3, timed[1] * 1e3, speedup, err)
     if speedup < min_speedup:
         return PrecisionChoice(fp32, f"fp32: bf16 is only {speedup:.2f}x faster here (needs "
                                      f"{min_speedup:g}x)", error=err, speedup=speedup)
-    return PrecisionChoice(torch.bfloat16, f"bf16 on {hw}: {speedup:.1f}x faster, {err}",
+    return PrecisionChoice(torch.bfloat16, f"bf16 on {hw} ({fast.kernel} kernel): "
+                                           f"{speedup:.1f}x faster, {err}",
                            error=err, speedup=speedup)
 
 

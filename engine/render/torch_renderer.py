@@ -7,10 +7,13 @@ frame, so their first-layer contribution is folded into that layer's bias once p
 (the first matmul shrinks from 12 to 3 inputs). Chunks keep the working set in cache; on
 2 CPU cores this runs near the machine's matmul rate (see bench/README.md).
 
-``dtype=torch.bfloat16`` on a CPU takes another road (engine.render.bf16): the hidden
-layers as compiled AMX matmuls with the bias and a polynomial sine fused in, the first
-layer and the colours in fp32. Only worth it on CPUs with bf16 hardware; the factory
-decides by measurement and an accuracy check against fp32.
+``dtype=torch.bfloat16`` on a CPU takes another road: the hidden layers' matmuls in bf16
+with fp32 accumulation, the bias and a polynomial sine fused in, the first layer and the
+colours in fp32. On AMX-BF16 CPUs that is one hand-written kernel for the whole network
+(engine.render.amx, built with the C compiler in about a second); on CPUs with only
+AVX512-BF16 it is inductor's kernel per layer (engine.render.bf16, a 15-55 s cold
+compile). Only worth it on CPUs with bf16 hardware; the factory decides by measurement and
+an accuracy check against fp32.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 
 from engine.reactive.params import WARP_FREQ, FrameParams
-from engine.render import bf16
+from engine.render import amx, bf16
 from engine.render.base import Renderer, RenderError, Weights, window_for
 
 log = logging.getLogger("sonolume.render")
@@ -42,6 +45,7 @@ class TorchRenderer(Renderer):
         """``chunk``: rows per step of the fp32/fp16 path (the bf16 CPU path has its own
         fixed chunk, so one compiled kernel serves every caller). ``compile``: for the
         bf16 CPU path, False runs the same maths eagerly (slow; for tests)."""
+        self._amx: amx.AmxCppn | None = None
         if device is None:
             device = "cpu"
         self.device = torch.device(device)
@@ -56,8 +60,20 @@ class TorchRenderer(Renderer):
     def description(self) -> str:
         text = f"torch {self.device.type} {str(self.dtype).replace('torch.', '')}"
         if self.fused_bf16:
-            text += " (fused matmul + polynomial sine" + ("" if self.compile else ", eager") + ")"
+            text += {"amx": " (fused AMX kernel, polynomial sine)",
+                     "inductor": " (fused matmul + polynomial sine, inductor)",
+                     "eager": " (fused maths, eager)"}[self.kernel]
         return text
+
+    @property
+    def kernel(self) -> str | None:
+        """Which bf16 kernel draws: "amx" (engine.render.amx), "inductor"
+        (engine.render.bf16's compiled one), "eager" (compile=False); None off that path."""
+        if not self.fused_bf16:
+            return None
+        if not self.compile:
+            return "eager"
+        return "amx" if self._amx is not None else "inductor"
 
     def set_cppn(self, cppn) -> None:
         w = Weights.from_cppn(cppn)
@@ -78,6 +94,12 @@ class TorchRenderer(Renderer):
             self._w0_xyr = t(w0[:, :3].T, f32)
             self._layers = [(t(W.T), t(b, f32)) for W, b in w.hidden[1:]]
             self._out = (t(w.out[0].T), t(w.out[1], f32))
+            if self.compile:
+                try:
+                    self._amx = amx.AmxCppn(w)
+                except amx.KernelUnavailable as exc:
+                    self._amx = None
+                    log.info("bf16 via inductor: %s", exc)
 
     def _grid(self, width: int, height: int, pad_to: int = 1) -> torch.Tensor:
         """The frame's pixel centres, (H*W, 2), with rows repeated at the end up to a
@@ -144,6 +166,13 @@ class TorchRenderer(Renderer):
         return out
 
     def _render_bf16(self, params: FrameParams, width: int, height: int, as_uint8: bool):
+        if self._amx is not None:
+            out = np.empty((width * height, 3), np.uint8 if as_uint8 else np.float32)
+            self._amx.frame(self._first_bias(params).numpy(), params.coord_matrix().T,
+                            (float(params.warp), float(params.warp_phase)),
+                            params.color_matrix().T, window_for(width, height), width,
+                            height, out, threads=torch.get_num_threads())
+            return torch.from_numpy(out)
         rows = bf16.CHUNK
         key = ("planar", width, height, rows)
         planar = self._grids.get(key)
