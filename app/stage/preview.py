@@ -6,7 +6,11 @@ Two drawing paths share one interface:
   moderngl inside Qt's own GL context;
 * ``RasterView``: the torch renderer on a background thread, painted as an image. Its
   resolution adapts frame by frame to hold the target frame rate (a software-GL machine
-  draws far faster this way).
+  draws far faster this way). On a CPU with bf16 hardware it draws fp32 until a background
+  check (engine.render.live_precision) has built the bf16 kernel, measured it faster and
+  found the style within the preview's error budget of fp32, then bf16 from the next frame
+  on: the same picture to 4/255, only sooner, so the adaptive size grows. Set
+  ``SONOLUME_PRECISION=fp32`` to keep it fp32.
 
 ``auto`` measures both on a small frame and keeps the faster; the active path, the
 internal resolution and the measured frame rate are always shown.
@@ -124,14 +128,17 @@ class TorchRenderThread(QThread):
     frameReady = Signal(object, float, int, bool)  # QImage, seconds, serial, full
     failed = Signal(str)
 
-    def __init__(self, parent=None, single_threaded: bool = False):
+    def __init__(self, parent=None, single_threaded: bool = False, precision=None):
+        """``precision``: an engine.render.live_precision.LivePrecision saying, frame by
+        frame, whether bf16 may draw (None: fp32 always)."""
         super().__init__(parent)
         self.single_threaded = single_threaded
+        self.precision = precision
         self._cond = threading.Condition()
         self._request = None
         self._stop = False
-        self.drawer = None
-
+        self.drawers: dict = {}  # "fp32" / "bf16" -> SceneDrawer, made on first use
+        self.last_precision = "fp32"  # what drew the frame last emitted
     def request(self, frame, width: int, height: int, serial: int,
                 full: bool = False) -> None:
         with self._cond:
@@ -164,21 +171,34 @@ class TorchRenderThread(QThread):
                     frame, w, h, serial, full = self._request
                     self._request = None
                 try:
-                    if self.drawer is None:
+                    kind = "fp32"
+                    if self.precision is not None and self.precision.allows(
+                            [layer.cppn for layer in frame.layers]):
+                        kind = "bf16"
+                    drawer = self.drawers.get(kind)
+                    if drawer is None:
                         cppn = frame.layers[0].cppn
-                        self.drawer = SceneDrawer(TorchRenderer(cppn), cppn, switch=True)
+                        dtype = torch.bfloat16 if kind == "bf16" else torch.float32
+                        drawer = self.drawers[kind] = SceneDrawer(
+                            TorchRenderer(cppn, dtype=dtype), cppn, switch=True)
                     t0 = time.perf_counter()
-                    image = self.drawer.draw(frame, w, h)
+                    image = drawer.draw(frame, w, h)
                     dt = time.perf_counter() - t0
+                    self.last_precision = kind
                 except Exception as exc:  # noqa: BLE001 - reported to the user, loop lives on
                     log.exception("torch preview render failed")
                     self.failed.emit(f"preview rendering failed: {exc}")
                     continue
                 self.frameReady.emit(to_qimage(image), dt, serial, full)
         finally:
-            if self.drawer is not None:
-                self.drawer.release()
-                self.drawer.first.release()
+            for drawer in self.drawers.values():
+                drawer.release()
+                drawer.first.release()
+
+    @property
+    def drawer(self):
+        """The fp32 drawer (tests and benches look at it)."""
+        return self.drawers.get("fp32")
 
 
 class RasterView(QWidget):
@@ -192,8 +212,12 @@ class RasterView(QWidget):
     path = "torch"
     frameShown = Signal()
     failed = Signal(str)
+    precisionChanged = Signal(str)  # the background check's latest word (for a status line)
 
-    def __init__(self, target_fps: int = 24, parent=None, workers: int | None = None):
+    def __init__(self, target_fps: int = 24, parent=None, workers: int | None = None,
+                 precision=None):
+        """``precision``: the LivePrecision deciding fp32 vs bf16 (default: the process's
+        shared one, warmed up here on the base network; ``False``: fp32 only)."""
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 90)
@@ -206,7 +230,12 @@ class RasterView(QWidget):
         self._shown = 0
         self._next = None
         n = workers or max(1, min(4, os.cpu_count() or 1))
-        self.threads = [TorchRenderThread(self, single_threaded=n > 1) for _ in range(n)]
+        self.precision = _live_precision() if precision is None else (precision or None)
+        if self.precision is not None:
+            self.precision.add_listener(self._precision_checked)
+        self.shown_precision = "fp32"  # what drew the picture on screen
+        self.threads = [TorchRenderThread(self, single_threaded=n > 1,
+                                          precision=self.precision) for _ in range(n)]
         self._idle = list(self.threads)
         for t in self.threads:
             t.frameReady.connect(lambda *a, t=t: self._on_frame(t, *a))
@@ -219,6 +248,17 @@ class RasterView(QWidget):
     @property
     def thread(self):  # the first renderer (tests and benches look at it)
         return self.threads[0]
+
+    def _precision_checked(self, precision) -> None:
+        """From the check's worker thread: a queued signal hands it to the GUI thread."""
+        self.precisionChanged.emit(precision.reason)
+
+    @property
+    def precision_note(self) -> str:
+        """What draws the preview and why, for a status line or tooltip."""
+        if self.precision is None:
+            return "fp32"
+        return f"{self.shown_precision}: {self.precision.reason}"
 
     def sizeHint(self) -> QSize:
         return QSize(640, 360)
@@ -280,6 +320,7 @@ class RasterView(QWidget):
         if serial > self._shown:
             if not full:
                 self.meter.tick()
+            self.shown_precision = thread.last_precision
             self.image = image
             self.shown_size = (image.width(), image.height())
             self._shown = serial
@@ -305,5 +346,32 @@ class RasterView(QWidget):
         return self.image
 
     def shutdown(self) -> None:
+        if self.precision is not None:
+            self.precision.remove_listener(self._precision_checked)
         for t in self.threads:
             t.stop()
+
+
+def _live_precision():
+    """The process's shared fp32/bf16 check, started on the base network so the kernel
+    is built and timed before the first style is picked (nothing starts where the CPU has
+    no bf16 hardware or SONOLUME_PRECISION=fp32)."""
+    from engine.render.live_precision import shared
+
+    precision = shared()
+    if not precision.disabled:
+        precision.warm_up(_base_network())
+    return precision
+
+
+_BASE = []
+
+
+def _base_network():
+    """One network of the usual shape for the start-up probe, kept for the process (the
+    check is keyed by the network object)."""
+    if not _BASE:
+        from engine.cppn.model import CPPN
+
+        _BASE.append(CPPN(seed=0))
+    return _BASE[0]

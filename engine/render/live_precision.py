@@ -1,0 +1,198 @@
+"""fp32 or bf16 for a live view, decided in the background while the view draws fp32.
+
+The preview cannot wait for the bf16 kernel: building it takes about a second for the AMX
+kernel and 15-55 s cold for inductor's, and measuring it against fp32 another few tenths.
+So a view asks :meth:`LivePrecision.allows` before each frame, which never blocks: it says
+bf16 only for networks a background thread has already checked (the kernel built, bf16
+measured faster than fp32 in CPU time, this network's probe frame within the error budget
+of fp32, see engine.render.factory.choose_precision), and queues the check for any network
+it has not seen. Until then the view draws fp32; afterwards it switches at its next
+frame, which looks the same (the budget keeps the two within 4/255 at the 99.9th
+percentile) and only comes faster.
+
+One instance per process serves every view (:func:`shared`): one build, one timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+
+import torch
+
+from engine.render.bf16 import bf16_hardware
+from engine.render.factory import (
+    FAST_BUDGET,
+    MIN_SPEEDUP,
+    ErrorBudget,
+    PrecisionChoice,
+    choose_precision,
+    forced_fp32,
+)
+
+log = logging.getLogger("sonolume.render")
+WORKER_NICE = 10  # the check runs behind the GUI and the render threads
+
+
+class LivePrecision:
+    """Background precision checks for live drawing (see the module notes).
+
+    ``add_listener(fn)``: ``fn(self)`` is called from the worker thread after each check
+    (a GUI hands it on to its own thread). :meth:`warm_up`: build and time the kernel on
+    a network before any view asks (the start-up probe), so the first style a user picks
+    only needs its accuracy check (tens of ms)."""
+
+    def __init__(self, budget: ErrorBudget = FAST_BUDGET, min_speedup: float = MIN_SPEEDUP,
+                 hardware: Callable[[], str | None] = bf16_hardware):
+        self.budget = budget
+        self.min_speedup = min_speedup
+        self.hardware = hardware
+        self._listeners: list[Callable[[LivePrecision], None]] = []
+        self._cond = threading.Condition()
+        self._verdicts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._queue: list = []  # networks waiting for a check, oldest first
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.last: PrecisionChoice | None = None  # the latest check's outcome
+        self.disabled = forced_fp32()
+        if self.disabled is None and hardware() is None:
+            self.disabled = ("fp32: this CPU has no bf16 hardware (AMX-BF16 or AVX512-BF16), "
+                             "and emulated bf16 is slower than fp32")
+
+    # -- what a view asks --------------------------------------------------------------------
+    def allows(self, cppns: Iterable) -> bool:
+        """Whether every one of ``cppns`` may be drawn in bf16 now (never blocks). A network
+        not yet checked is queued and drawn fp32 meanwhile. A morph in-between counts as
+        its two ends (pass both): its weights are a blend of two checked networks."""
+        if self.disabled:
+            return False
+        ok = True
+        with self._cond:
+            for cppn in cppns:
+                verdict = self._verdicts.get(cppn)
+                if verdict is None:
+                    ok = False
+                    if not any(c is cppn for c in self._queue):
+                        self._queue.append(cppn)
+                        self._start()
+                        self._cond.notify_all()
+                elif verdict.dtype != torch.bfloat16:
+                    ok = False
+        return ok
+
+    def add_listener(self, fn: Callable[[LivePrecision], None]) -> None:
+        with self._cond:
+            self._listeners.append(fn)
+
+    def remove_listener(self, fn) -> None:
+        with self._cond:
+            self._listeners = [f for f in self._listeners if f is not fn]
+
+    def warm_up(self, cppn) -> None:
+        """Queue the start-up probe on ``cppn`` (any network of the usual shape)."""
+        if not self.disabled:
+            self.allows([cppn])
+
+    def verdict(self, cppn) -> PrecisionChoice | None:
+        with self._cond:
+            return self._verdicts.get(cppn)
+
+    @property
+    def state(self) -> str:
+        """"fp32" (for good here), "checking" (a check queued or running), or "bf16" (the
+        latest check chose it)."""
+        if self.disabled:
+            return "fp32"
+        with self._cond:
+            if self._queue or self._busy:
+                return "checking"
+        return "bf16" if self.last is not None and self.last.dtype == torch.bfloat16 else "fp32"
+
+    @property
+    def reason(self) -> str:
+        if self.disabled:
+            return self.disabled
+        if self.last is None:
+            return "fp32 while the bf16 kernel is built and measured"
+        return self.last.reason
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no check is queued or running (tests, benches); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._queue.clear()
+            self._cond.notify_all()
+
+    # -- the worker --------------------------------------------------------------------------
+    def _start(self) -> None:  # with self._cond held
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self._run, name="sonolume-precision",
+                                            daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        _lower_priority()
+        torch.set_num_threads(1)  # this thread's own count; the probe times one thread
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                cppn = self._queue[0]
+                self._busy = True
+            try:
+                choice = choose_precision(cppn, "cpu", self.budget, self.min_speedup,
+                                          self.hardware)
+            except Exception as exc:  # noqa: BLE001 - a failed check means fp32, said once
+                log.warning("bf16 check failed, drawing fp32: %s: %s", type(exc).__name__, exc)
+                choice = PrecisionChoice(torch.float32, f"fp32: the bf16 check failed ({exc})")
+            log.info("live precision: %s", choice.reason)
+            with self._cond:
+                self._verdicts[cppn] = choice
+                self._queue = [c for c in self._queue if c is not cppn]
+                self.last = choice
+                self._busy = False
+                self._cond.notify_all()
+                listeners = list(self._listeners)
+            for fn in listeners:
+                try:
+                    fn(self)
+                except Exception:  # noqa: BLE001 - a listener's bug must not end the checks
+                    log.exception("precision listener failed")
+
+
+def _lower_priority() -> None:
+    """Let the GUI and the render threads win the CPU over the check (Linux: a thread's
+    nice value is its own; raising it needs no privilege)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid,
+                       min(19, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICE))
+    except OSError:
+        pass
+
+
+_shared: LivePrecision | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> LivePrecision:
+    """The process's one LivePrecision with the fast budget (the preview and the output
+    window use it together)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = LivePrecision()
+        return _shared
