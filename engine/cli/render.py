@@ -169,7 +169,7 @@ def _warn(msg: str) -> None:
 def _with_structure(scene, show):
     """A show's transitions need its bars and beats (cached with the analysis); without
     them the beat times of the analysis stand in."""
-    if show is None:
+    if show is None or scene.live is not None:  # a live set's grid is its own beats
         return scene
     from engine.audio.structure import analyze_structure
 

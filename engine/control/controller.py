@@ -159,6 +159,14 @@ class Controller:
         with self._lock:
             return len(self._queue)
 
+    def drain(self) -> list[ControlEvent]:
+        """Take the queued moves without applying them (a live set looks at them first:
+        a style change needs its beats fixed before it is placed)."""
+        with self._lock:
+            events = list(self._queue)
+            self._queue.clear()
+        return events
+
     def flush(self, t: float | None = None) -> set[str]:
         """Apply every queued move at ``t`` (default: the clock), the latest value of each
         value control only. Returns what changed: ``automation`` and/or ``arrangement``."""

@@ -441,11 +441,15 @@ def prepare_scene(scene, track, fps: float, report, touch, cancel):
     """The scene with the track's features at the video rate (analysed again when they are
     not) and its reactivity and transitions computed once, so a bad preset fails before
     any frame and every worker reads the same tracks. ``touch`` keeps the export's
-    temporary fresh during a long analysis."""
+    temporary fresh during a long analysis. A recorded live set is not analysed: its
+    reactivity is replayed from the steps it took."""
     from engine.audio.analyze import analyze
 
     features = scene.features
-    if features is None or abs(float(features.fps) - fps) > 1e-9:
+    # A recorded live set replays its own steps (engine.scene.live_steps): its audio is
+    # only muxed, never analysed again.
+    live = getattr(scene, "live", None) is not None
+    if not live and (features is None or abs(float(features.fps) - fps) > 1e-9):
         report("analyse", 0, 1)
 
         def analysing(f, stage=""):

@@ -70,6 +70,57 @@ class LiveParams:
         self.preset = preset
         self._smoothed = {k: v for k, v in self._smoothed.items() if k in preset.targets}
 
+    # -- state, so a recording can start mid-stream and be replayed exactly ----------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything :meth:`step` and :meth:`params` carry from one frame to the next, as
+        named float64 arrays (what a safetensors file holds). A live set records it when a
+        take starts, so replaying the take's steps from it gives the numbers drawn live, to
+        the bit, although the stream (and this state) began long before the take."""
+        out = {"frame": np.array([self.frame], np.float64),
+               "time": np.array([self.time], np.float64),
+               "walk": np.array([self._walk], np.float64)}
+        for k, v in self._integrals.items():
+            out[f"integral.{k}"] = np.array([v], np.float64)
+        for k, v in self._pending.items():
+            out[f"pending.{k}"] = np.array([v], np.float64)
+        for k, v in self._smoothed.items():
+            out[f"smoothed.{k}"] = np.array(v, np.float64)
+        for k, v in self._values.items():
+            if k == "tone":
+                out["value.tone"] = np.array(v[0], np.float64)
+                out["value.tone.gain"] = np.array([v[1]], np.float64)
+            else:
+                out[f"value.{k}"] = np.array([v], np.float64)
+        return out
+
+    def load_state(self, state: dict) -> None:
+        """Continue from a :meth:`state` (of a LiveParams with the same preset)."""
+        def one(key: str) -> float:
+            a = np.asarray(state[key], np.float64).reshape(-1)
+            if a.size != 1 or not math.isfinite(a[0]):
+                raise SonolumeError(f"live state '{key}' is not one finite number")
+            return float(a[0])
+
+        try:
+            self.reset()
+            self.frame = int(one("frame"))
+            self.time = one("time")
+            self._walk = one("walk")
+            self._integrals = {k: one(f"integral.{k}") for k in ("rotation", "hue")}
+            self._pending = {k: one(f"pending.{k}") for k in ("walk", "rotation", "hue")}
+            for key, arr in state.items():
+                if key.startswith("smoothed."):
+                    self._smoothed[key[len("smoothed."):]] = np.array(arr, np.float64)
+                elif key.startswith("value.") and key != "value.tone.gain":
+                    name = key[len("value."):]
+                    if name == "tone":
+                        self._values["tone"] = (np.array(arr, np.float64),
+                                                one("value.tone.gain"))
+                    else:
+                        self._values[name] = one(key)
+        except KeyError as exc:
+            raise SonolumeError(f"live state lacks {exc}") from None
+
     @staticmethod
     def frame_of(features, i: int):
         """Frame ``i`` of an AudioFeatures as an object with scalar attributes."""
@@ -175,3 +226,57 @@ class LiveParams:
             kw["warp"] = float(np.clip(v["warp"], 0.0, WARP_MAX))
             kw["warp_phase"] = float(2 * math.pi * 0.5 * self._walk + 0.3 * self.time)
         return FrameParams(extras=extras.astype(np.float32), **kw)
+
+
+class StepTrack:
+    """The parameters a live set drew, one row per features step: ``at(t)`` is the row of
+    the last step at or before ``t`` (no interpolation: a live preview shows the newest
+    step, so a render must too). Grows by :meth:`append`; before the first row the
+    ``initial`` parameters hold (the state a take started from)."""
+
+    SCALARS = ("zoom", "rotation", "warp", "warp_phase", "hue", "brightness")
+
+    def __init__(self, extra_inputs: int, initial: FrameParams | None = None):
+        self.extra_inputs = int(extra_inputs)
+        self.initial = initial
+        self._n = 0
+        self._times = np.zeros(256, np.float64)
+        self._extras = np.zeros((256, self.extra_inputs), np.float32)
+        self._scalars = np.zeros((256, len(self.SCALARS)), np.float64)
+
+    @property
+    def n_frames(self) -> int:
+        return self._n
+
+    @property
+    def times(self) -> np.ndarray:
+        return self._times[: self._n]
+
+    def append(self, t: float, params: FrameParams) -> None:
+        if self._n and t < self._times[self._n - 1]:
+            raise SonolumeError(f"live steps must come in time order ({t:g} s after "
+                                f"{self._times[self._n - 1]:g} s)")
+        if self._n == self._times.size:
+            grow = self._times.size * 2
+            self._times = np.resize(self._times, grow)
+            self._extras = np.resize(self._extras, (grow, self.extra_inputs))
+            self._scalars = np.resize(self._scalars, (grow, len(self.SCALARS)))
+        i = self._n
+        self._times[i] = t
+        self._extras[i] = params.extras
+        self._scalars[i] = [getattr(params, k) for k in self.SCALARS]
+        self._n += 1
+
+    def frame(self, i: int) -> FrameParams:
+        return FrameParams(extras=self._extras[i].copy(),
+                           **{k: float(v) for k, v in zip(self.SCALARS, self._scalars[i])})
+
+    def at(self, t: float) -> FrameParams:
+        i = int(np.searchsorted(self._times[: self._n], float(t), side="right")) - 1
+        if i < 0:
+            if self.initial is not None:
+                return self.initial
+            if not self._n:
+                return FrameParams.neutral(self.extra_inputs)
+            i = 0
+        return self.frame(i)

@@ -186,7 +186,7 @@ class Scene:
     def __init__(self, styles: Mapping, segments=None, transitions=None, *, features=None,
                  structure=None, preset=None, amounts=None, seed: int = 0,
                  automation: Automation | None = None, track=None, library_dir=None,
-                 meter: int = 4, downbeat_shift: int = 0):
+                 meter: int = 4, downbeat_shift: int = 0, live=None):
         if not styles:
             raise SceneError("a scene needs at least one style")
         self.styles = dict(styles)
@@ -203,6 +203,9 @@ class Scene:
         self.amounts = dict(amounts or {})
         self.seed = int(seed)
         self.automation = automation if automation is not None else Automation()
+        # A live set's record (engine.scene.live_steps.LiveSteps): its steps give the
+        # reactivity and its beats the grid, whatever features the track has.
+        self.live = live
         self._set_segments(list(segments), transitions)
         self._invalidate()
 
@@ -222,7 +225,7 @@ class Scene:
                   features=self.features, structure=self.structure, preset=self.preset,
                   amounts=self.amounts, seed=self.seed, automation=self.automation,
                   track=self.track, library_dir=self.library_dir, meter=self.meter,
-                  downbeat_shift=self.downbeat_shift)
+                  downbeat_shift=self.downbeat_shift, live=self.live)
         kw.update(changes)
         styles = kw.pop("styles")
         segments, transitions = kw.pop("segments"), kw.pop("transitions")
@@ -338,8 +341,16 @@ class Scene:
         end = self.segments[-1].end
         return end if math.isfinite(end) else math.inf
 
+    def refresh_grid(self) -> None:
+        """A live set placed new beats: the grid and the schedule are built again (the
+        reactivity stays)."""
+        self._grid = None
+        self._invalidate_schedule()
+
     @property
     def grid(self) -> BeatGrid:
+        if self._grid is None and self.live is not None:
+            self._grid = self.live.grid(self.meter, self.downbeat_shift)
         if self._grid is None:
             self._grid = BeatGrid.build(self.features, self.structure, meter=self.meter,
                                         downbeat_shift=self.downbeat_shift)
@@ -377,7 +388,10 @@ class Scene:
 
     def param_track(self, extra_inputs: int) -> ParamTrack | None:
         """Per-frame parameters for CPPNs with ``extra_inputs`` free inputs (cached);
-        None without features."""
+        None without features. A live set's scene reads the steps it took (see
+        :mod:`engine.scene.live_steps`)."""
+        if self.live is not None:
+            return self._live_track(extra_inputs)
         if self.features is None:
             return None
         track = self._tracks.get(extra_inputs)
@@ -387,6 +401,17 @@ class Scene:
             track = compute_params(self.features, self.effective_preset(),
                                    extra_inputs=extra_inputs, seed=self.seed,
                                    gains=self._gains())
+            self._tracks[extra_inputs] = track
+        return track
+
+    def _live_track(self, extra_inputs: int):
+        drawn = self.live.drawn
+        if drawn is not None and extra_inputs in drawn:
+            return drawn[extra_inputs]  # the live set running now, drawing these
+        track = self._tracks.get(extra_inputs)
+        if track is None:
+            track = self.live.replay(self.effective_preset(), self.seed, self.automation,
+                                     extra_inputs)
             self._tracks[extra_inputs] = track
         return track
 
@@ -451,7 +476,9 @@ class Scene:
             if tr.kind == "cut":
                 continue
             b = starts[i]
-            limit = starts[i + 1] if i + 1 < len(starts) else self.duration
+            # A live set's last change has no end yet: it ran unshortened on screen.
+            last = math.inf if self.live is not None else self.duration
+            limit = starts[i + 1] if i + 1 < len(starts) else last
             end = g.frame_time(g.beat_after(b, tr.beats))
             note = ""
             if end > limit + 1e-9:

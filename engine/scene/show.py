@@ -12,8 +12,14 @@ Format (``"format": "sonolume-show"``, ``"version": 1``)::
       "reactivity": "punchy",            # a preset name, or a whole preset object
       "amounts": {"zoom": 0.5, "_all": 1.0},
       "seed": 0, "meter": 4, "downbeat_shift": 0,
-      "automation": {"hue": {"interpolation": "linear", "points": [[0, 0], [30, 0.5]]}}
+      "automation": {"hue": {"interpolation": "linear", "points": [[0, 0], [30, 0.5]]}},
+      "live": {"steps": "my-set.steps.safetensors", "sha256": "..."}   # a recorded set only
     }
+
+``live`` marks a set recorded from live input (version 2; files without it stay version 1,
+so older Sonolumes keep reading them): ``track`` is the recorded audio, and ``steps`` (a
+path relative to the show's folder) the features steps the live reactivity took
+(:mod:`engine.scene.live_steps`), which a render replays instead of analysing the audio.
 
 Times are seconds; ``bar`` (the bar a segment starts on, from 0) is for people reading the
 file and is recomputed on save. Shows are written atomically (:mod:`engine.atomic`), by
@@ -40,12 +46,12 @@ from engine.scene.automation import Automation, AutomationError
 from engine.scene.scene import Scene, SceneError, Segment, Transition
 
 SHOW_FORMAT = "sonolume-show"
-SHOW_VERSION = 1
+SHOW_VERSION = 2  # 2: "live" (a recorded live set); plain shows are still written as 1
 MAX_SHOW_BYTES = 4 << 20
 MAX_DEPTH = 16
 MAX_SEGMENTS = 10_000
 KEYS = {"format", "version", "name", "track", "styles", "segments", "transitions",
-        "reactivity", "amounts", "seed", "meter", "downbeat_shift", "automation"}
+        "reactivity", "amounts", "seed", "meter", "downbeat_shift", "automation", "live"}
 REQUIRED = ("format", "version", "track", "styles", "segments")
 
 
@@ -87,14 +93,16 @@ class Show:
     downbeat_shift: int = 0
     automation: Automation = field(default_factory=Automation)
     name: str = ""
+    live_steps: Path | None = None  # a recorded live set's steps file (absolute once read)
+    live_sha256: str = ""
 
     # -- writing ----------------------------------------------------------------------------
     def to_json(self, grid=None) -> dict:
         def bar(t):
             return grid.bar_at(t) if grid is not None else 0
 
-        return {
-            "format": SHOW_FORMAT, "version": SHOW_VERSION, "name": self.name,
+        out = {
+            "format": SHOW_FORMAT, "version": 2 if self.live_steps else 1, "name": self.name,
             "track": {"path": str(self.track), "sha256": self.track_sha256,
                       "duration": round(float(self.track_duration), 6)},
             "styles": [{"id": s.id, "name": s.name, "weights_sha256": s.weights_sha256}
@@ -107,10 +115,15 @@ class Show:
             "meter": self.meter, "downbeat_shift": self.downbeat_shift,
             "automation": self.automation.to_json(),
         }
+        if self.live_steps is not None:
+            out["live"] = {"steps": str(self.live_steps), "sha256": self.live_sha256}
+        return out
 
     # -- reading ----------------------------------------------------------------------------
     @classmethod
-    def from_json(cls, data, where: str = "show") -> Show:
+    def from_json(cls, data, where: str = "show", base=None) -> Show:
+        """``base``: the show file's folder, which a relative ``live.steps`` is read from."""
+
         def bad(msg: str) -> ShowError:
             return ShowError(f"{where}: {msg}")
 
@@ -227,10 +240,22 @@ class Show:
         except AutomationError as exc:
             raise bad(str(exc)) from None
         name = _text(data.get("name", ""), "'name'", bad, empty=True)
+        live_steps, live_sha = None, ""
+        if data.get("live") is not None:
+            live = _obj(data["live"], "'live'", bad)
+            unknown = set(live) - {"steps", "sha256"}
+            if unknown:
+                raise bad(f"live: unknown keys: {', '.join(sorted(unknown))}")
+            steps = _text(live.get("steps"), "live steps", bad)
+            live_steps = Path(steps)
+            if base is not None and not live_steps.is_absolute():
+                live_steps = Path(base) / live_steps
+            live_sha = _text(live.get("sha256", ""), "live sha256", bad, empty=True)
         return cls(track=Path(path), track_sha256=sha, track_duration=duration, styles=styles,
                    segments=segments, transitions=transitions, reactivity=reactivity,
                    amounts={k: float(v) for k, v in amounts.items()}, seed=seed, meter=meter,
-                   downbeat_shift=shift, automation=automation, name=name)
+                   downbeat_shift=shift, automation=automation, name=name,
+                   live_steps=live_steps, live_sha256=live_sha)
 
 
 def _obj(v, what, bad) -> dict:
@@ -306,7 +331,7 @@ def read_show(path) -> Show:
         raise ShowError(f"{where}: not valid JSON ({msg})") from None
     if _depth(data) > MAX_DEPTH:
         raise ShowError(f"{where}: JSON nested too deeply (at most {MAX_DEPTH} levels)")
-    return Show.from_json(data, where)
+    return Show.from_json(data, where, base=path.parent)
 
 
 def _slug(text: str) -> str:
@@ -324,9 +349,14 @@ def save_show(show: Show, path=None, library_dir=None, grid=None) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
         raise ShowError(f"{path} is a folder; give a file name like show.json")
+    data = show.to_json(grid)
+    if show.live_steps is not None:  # beside the show: stored by name, so the two move together
+        steps = Path(show.live_steps)
+        if steps.is_absolute() and steps.parent.resolve() == path.parent.resolve():
+            data["live"]["steps"] = steps.name
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, show.to_json(grid))
+        write_json(path, data)
     except OSError as exc:
         raise ShowError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
@@ -406,6 +436,9 @@ def open_show(show: Show, library, *, track=None, features=None, structure=None,
         from engine.reactive.preset import preset_from_json
 
         reactivity = preset_from_json(reactivity, where=f"{where}: reactivity")
+    live = None
+    if show.live_steps is not None:
+        live = _open_steps(show, where)
     segments = list(show.segments)
     if math.isfinite(show.track_duration) and show.track_duration > 0:
         last = segments[-1]
@@ -416,8 +449,25 @@ def open_show(show: Show, library, *, track=None, features=None, structure=None,
                      structure=structure, preset=reactivity, amounts=show.amounts,
                      seed=show.seed, automation=show.automation, track=path,
                      library_dir=library_dir, meter=show.meter,
-                     downbeat_shift=show.downbeat_shift)
+                     downbeat_shift=show.downbeat_shift, live=live)
     except SceneError as exc:
+        raise ShowError(f"{where}: {exc}") from None
+
+
+def _open_steps(show: Show, where: str):
+    """A recorded live set's steps, checked against the hash the show was saved with."""
+    from engine.scene.live_steps import LiveSteps
+
+    path = Path(show.live_steps)
+    if not path.is_file():
+        raise ShowError(f"{where}: the live set's steps file {path} is not there (it must "
+                        "stay beside the show)")
+    if show.live_sha256 and file_sha256(path) != show.live_sha256:
+        raise ShowError(f"{where}: {path.name} is not the steps file this set was recorded "
+                        "with (its content differs)")
+    try:
+        return LiveSteps.load(path)
+    except SonolumeError as exc:
         raise ShowError(f"{where}: {exc}") from None
 
 

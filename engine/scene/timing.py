@@ -35,13 +35,21 @@ class BeatGrid:
 
     @classmethod
     def build(cls, features=None, structure=None, duration: float | None = None,
-              meter: int = 4, downbeat_shift: int = 0, fps: float | None = None) -> BeatGrid:
+              meter: int = 4, downbeat_shift: int = 0, fps: float | None = None,
+              beats=None) -> BeatGrid:
+        """``beats``: beat times to use instead of the analysis' (a live set's beats,
+        as its online tracker placed them)."""
         if duration is None:
             duration = (float(structure.duration) if structure is not None
                         else float(features.duration) if features is not None else math.inf)
         if fps is None:
             fps = float(features.fps) if features is not None else 30.0
-        if structure is not None:
+        if beats is not None:
+            beats = np.asarray(beats, np.float64)
+            meter = max(1, int(meter))
+            downbeats = beats[int(downbeat_shift) % meter::meter] if beats.size else beats
+            sections = ()
+        elif structure is not None:
             beats = np.asarray(structure.beats, np.float64)
             downbeats = np.asarray(structure.downbeats, np.float64)
             sections = tuple(SectionSpan(float(s.start), float(s.end), str(s.label))

@@ -99,3 +99,30 @@ def test_variable_steps_and_errors(features):
         lp.step(dataclasses.make_dataclass("X", [])())
     with pytest.raises(SonolumeError, match="fps"):
         LiveParams("punchy", fps=0)
+
+
+def test_a_saved_state_continues_to_the_bit(features):
+    """A take starts mid-stream: LiveParams restored from its state() steps on exactly as
+    the one that never stopped (what lets a recorded set replay its live frames)."""
+    from engine.reactive.live import StepTrack
+
+    a = LiveParams("club", seed=2, fps=features.fps)
+    half = features.n_frames // 2
+    for i in range(half):
+        a.step(LiveParams.frame_of(features, i), gains={"pulse": 1.5}, dt=0.021)
+    b = LiveParams("club", seed=2, fps=features.fps)
+    b.load_state({k: v.copy() for k, v in a.state().items()})
+    track = StepTrack(9, b.params(9))
+    assert np.array_equal(_fields(track.at(-1.0)), _fields(a.params(9)))
+    for i in range(half, features.n_frames):
+        f = LiveParams.frame_of(features, i)
+        a.step(f, dt=0.023)
+        b.step(f, dt=0.023)
+        track.append(i * 0.023, b.params(9))
+        assert np.array_equal(_fields(a.params(9)), _fields(b.params(9)))
+        assert np.array_equal(_fields(a.params(4)), _fields(b.params(4)))
+    # the track holds each step until the next one (no interpolation)
+    k = half + 3
+    assert np.array_equal(_fields(track.at(k * 0.023 + 0.01)), _fields(track.frame(3)))
+    with pytest.raises(SonolumeError, match="lacks"):
+        LiveParams().load_state({"frame": np.array([1.0])})

@@ -1,0 +1,455 @@
+"""A live set: what is drawn at each moment of incoming audio, and its recording as a show
+that renders the very same frames afterwards.
+
+    live = LiveSet(scene, analyzer, fps=30)     # scene: the styles, reactivity, seed to play
+    live.push(block)                            # each block of samples as it arrives
+    live.controller.submit(ControlEvent("style.next"))   # from OSC, MIDI, a script
+    live.flush()                                # once per video frame: moves act now
+    frame = live.frame_at()                     # what the output window draws now
+    live.start_recording("~/shows/my-set.json")     # audio, steps and moves from here
+    path = live.stop_recording()                # a show: sonolume render my-set.json ...
+
+Time: a set's clock is the stream (seconds of input consumed), counted from the start of
+the take (:attr:`LiveSet.origin`), so time 0 of a recorded set is the first sample of its
+audio file. The preview draws :meth:`LiveSet.now`, the newest features step.
+
+Why a render equals the live frames, by construction:
+
+* every analysis frame (~43 a second) steps LiveParams once, with ``dt`` the stream time
+  between frames and the automation's amount gains at the step's time; the same steps are
+  recorded (:mod:`engine.scene.live_steps`) and a render replays them, so the parameters
+  at ``t`` are those after the last step at or before ``t``, to the bit;
+* control moves land :data:`MOVE_DELAY_S` after the newest step (two Controller hold
+  points), so a move never changes a lane at a time already stepped or drawn;
+* style changes and transitions land on beats the live set *commits*: the online tracker's
+  beats as the stream passes them, and, when a change needs beats still ahead, the
+  tracker's prediction of them, fixed at that moment (later corrections of the tracker
+  move only beats not yet committed). The committed beats are the show's grid, saved with
+  the steps; transitions are therefore timed the same live and in the render;
+* the last transition of a live scene is never shortened to the end of the track (live,
+  there was no end).
+
+Not recorded: a new reactivity preset or amounts from the panel during a take (refused,
+with a message: the amount controls record as automation instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.control.controller import HOLD_S, ControlEvent, Controller
+from engine.control.controls import ACTION, spec
+from engine.errors import SonolumeError
+from engine.scene.automation import Automation, Lane
+from engine.scene.live_steps import LiveSteps, advance
+from engine.scene.scene import DEFAULT_TRANSITION_BEATS, Scene, Segment
+from engine.scene.timing import FALLBACK_BEAT_S
+
+log = logging.getLogger("sonolume.control.live")
+
+#: Control moves land this long after the newest features step: past the Controller's hold
+#: point (HOLD_S before a move), so lanes never change at a time already stepped.
+MOVE_DELAY_S = 2 * HOLD_S
+STEPS_SUFFIX = ".steps.safetensors"
+AUDIO_SUFFIX = ".flac"
+
+
+class LiveSetError(SonolumeError):
+    """A live set that cannot record or save (no folder, disk full, no input)."""
+
+
+def set_files(show_path) -> tuple[Path, Path, Path]:
+    """(show, audio, steps) paths of a recorded set: ``NAME.json``, ``NAME.flac`` and
+    ``NAME.steps.safetensors`` side by side."""
+    show = Path(show_path).expanduser()
+    if show.suffix.lower() != ".json":
+        show = show.with_name(show.name + ".json")
+    stem = show.name[: -len(".json")]
+    return show, show.with_name(stem + AUDIO_SUFFIX), show.with_name(stem + STEPS_SUFFIX)
+
+
+class LiveSet:
+    """See the module docstring.
+
+    ``scene``: what to perform: its styles (the default palette), the style showing at
+    ``start_time`` (the first one), preset, amounts, seed and library folder.
+    ``analyzer``: the :class:`~engine.audio.live.LiveAnalyzer` the features come from (its
+    tracker gives the beats; :meth:`push` feeds it). ``controller``: the Controller moves
+    arrive through (default: a new one on this set's scene and clock); the app passes its
+    own, whose scene and clock it points here while live. ``on_error``: called with one line
+    when a recording stops on its own (disk full, a format change)."""
+
+    def __init__(self, scene: Scene, analyzer=None, *, fps: float = 30.0,
+                 controller: Controller | None = None, palette=None,
+                 start_time: float = 0.0, on_error: Callable[[str], None] | None = None):
+        if scene is None:
+            raise LiveSetError("a live set needs a style or a show to play")
+        self.analyzer = analyzer
+        self.fps = float(fps)
+        self.on_error = on_error
+        first = scene.frame_at(float(start_time)).style
+        self.scene = Scene(dict(scene.styles), [Segment(first, 0.0, math.inf)],
+                           preset=scene.preset, amounts=scene.amounts, seed=scene.seed,
+                           automation=_held(scene.automation, float(start_time)),
+                           library_dir=scene.library_dir, meter=scene.meter,
+                           downbeat_shift=scene.downbeat_shift,
+                           live=LiveSteps(self.fps))
+        # The palette is fixed here: a scene keeps only the styles its segments use.
+        self.palette = palette if palette is not None else list(scene.styles.values())
+        self.controller = controller or Controller(self.scene, self.move_time,
+                                                   palette=self._palette)
+        from engine.reactive.live import LiveParams
+
+        self.params = LiveParams(self.scene.effective_preset(), seed=self.scene.seed,
+                                 fps=self.fps)
+        self.origin = analyzer.time if analyzer is not None else 0.0
+        self._last_stream: float | None = None
+        self._now = 0.0
+        self._beats_seen = 0
+        self.recorder = None
+        self.show_path: Path | None = None
+        self.error = ""
+        self._start_tracks()
+
+    # -- clocks ---------------------------------------------------------------------------
+    def now(self) -> float:
+        """Set time of the newest step: what the preview draws."""
+        return self._now
+
+    def move_time(self) -> float:
+        """When a control move applied now lands."""
+        return self._now + MOVE_DELAY_S
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds recorded in this take (0 when not recording)."""
+        return self.recorder.duration if self.recorder is not None else 0.0
+
+    def _palette(self):
+        p = self.palette
+        p = p() if callable(p) else p
+        return list(p) if p else list(self.scene.styles.values())
+
+    # -- the stream -------------------------------------------------------------------------
+    def push(self, block) -> list:
+        """Analyse ``block`` (with :attr:`analyzer`) and take it: what a device callback,
+        a test or the bench calls."""
+        if self.analyzer is None:
+            raise LiveSetError("this live set has no analyzer to push audio into")
+        steps = self.analyzer.push(block)
+        self.take(block, steps)
+        return steps
+
+    def take(self, block, steps) -> None:
+        """A block that was analysed elsewhere (the app's LiveInput) and the features it
+        completed: the block is recorded, each step advances the set."""
+        if self.recorder is not None and block is not None:
+            self._record(block)
+        for f in steps:
+            self.step(f)
+
+    def _record(self, block) -> None:
+        an = self.analyzer
+        rec = self.recorder
+        if an is not None and (an.sample_rate, an.channels) != (rec.sample_rate,
+                                                                  rec.channels):
+            self._fail_safe(f"the input changed to {an.sample_rate} Hz, {an.channels} "
+                            "channel(s) mid-take; the take so far was saved", keep=True)
+            return
+        try:
+            rec.write(block)
+        except Exception as exc:  # noqa: BLE001 - disk full, unplugged drive: say it, go on
+            self._fail_safe(f"recording stopped: {_why(exc)}; nothing was saved, the preview "
+                            "keeps running", keep=False)
+
+    def step(self, features) -> None:
+        """One features step (in stream order)."""
+        stream = float(features.time)
+        dt = 0.0 if self._last_stream is None else max(0.0, stream - self._last_stream)
+        self._last_stream = stream
+        t = stream - self.origin
+        advance(self.params, features, t, dt, self.scene.automation)
+        steps = self.scene.live
+        steps.append(t, dt, features)
+        for e, track in steps.drawn.items():
+            track.append(t, self.params.params(e))
+        self._now = max(self._now, t)
+        self._take_beats()
+
+    # -- beats ----------------------------------------------------------------------------
+    def _period(self) -> float:
+        tr = getattr(self.analyzer, "tracker", None)
+        if tr is not None and tr.locked:
+            return tr.period / tr.frame_rate
+        return FALLBACK_BEAT_S
+
+    def _take_beats(self) -> None:
+        """The tracker's passed beats join the grid (where nothing was committed ahead)."""
+        tr = getattr(self.analyzer, "tracker", None)
+        if tr is None or len(tr.beats) <= self._beats_seen:
+            return
+        new = tr.beats[self._beats_seen:]
+        self._beats_seen = len(tr.beats)
+        added = False
+        for b in new:
+            if self._commit(b - self.origin):
+                added = True
+        if added:
+            self.scene.refresh_grid()
+
+    def _commit(self, t: float) -> bool:
+        beats = self.scene.live.beats
+        if t < 0 or (beats and t <= beats[-1] + 0.5 * self._period()):
+            return False
+        self.scene.live.add_beat(t)
+        return True
+
+    def _predict(self, after: float) -> float:
+        """The tracker's next beat after set time ``after`` (a beat a frame from now when
+        there is no beat)."""
+        tr = getattr(self.analyzer, "tracker", None)
+        p = self._period()
+        if tr is None or not tr.locked:
+            return after + 1.0 / self.fps
+        x = after + self.origin
+        ph = tr.phase_at(x)
+        return after + ((1.0 - ph) * p if ph > 0 else p)
+
+    def _commit_ahead(self, beats_needed: int) -> None:
+        """Fix the beats a change and its transition will use: ``beats_needed`` beats
+        after now and after any transition still running."""
+        start = max([self.move_time()] + [w.end for w in self.scene.windows()])
+        p = self._period()
+        have = [b for b in self.scene.live.beats if b > start]
+        need = beats_needed + 2 - len(have)
+        if need <= 0:
+            return
+        beats = self.scene.live.beats
+        nxt = self._predict(max(start, beats[-1] if beats else start))
+        for _ in range(need):
+            if beats and nxt < beats[-1] + 0.5 * p:
+                nxt += p
+            self.scene.live.add_beat(nxt)
+            nxt += p
+        self.scene.refresh_grid()
+
+    # -- control moves -------------------------------------------------------------------
+    def flush(self) -> set[str]:
+        """Apply the queued moves at :meth:`move_time` (once per video frame)."""
+        return self.apply(self.controller.drain())
+
+    def apply(self, events) -> set[str]:
+        events = list(events)
+        if not events:
+            return set()
+        need = 0
+        for e in events:
+            with contextlib.suppress(SonolumeError):
+                s = spec(e.control)
+                if s.kind == ACTION and s.name != "tap":
+                    if s.name.startswith("transition."):
+                        n = 0 if s.name == "transition.cut" else (
+                            DEFAULT_TRANSITION_BEATS if e.arg is None else int(e.arg))
+                    else:
+                        n = self.controller.transition.beats
+                    need = max(need, 1 + max(0, min(n, 64)))
+        if need:
+            self._commit_ahead(need)
+        changed = self.controller.apply(events, self.move_time())
+        if "arrangement" in changed:
+            self._start_tracks()
+        return changed
+
+    def perform(self, control: str, value=None, arg=None) -> set[str]:
+        """One move now (a script's shortcut for submit + flush)."""
+        return self.apply([ControlEvent(control, value, arg, "script")])
+
+    def set_reactivity(self, preset, amounts=None) -> None:
+        """A new preset or amounts from the panel; refused while recording (a take replays
+        with one preset: use the amount controls, which record as automation)."""
+        if self.recording:
+            raise LiveSetError("the reactivity cannot change while a set is recording (the "
+                               "amount controls can: they are recorded)")
+        self.scene.set_reactivity(preset, amounts)
+        self.params.set_preset(self.scene.effective_preset())
+
+    # -- drawing --------------------------------------------------------------------------
+    def frame_at(self, t: float | None = None):
+        """The frame at set time ``t`` (default: now)."""
+        return self.scene.frame_at(self._now if t is None else t)
+
+    def _start_tracks(self) -> None:
+        """The parameters drawn live, for every network shape the scene (or a style the
+        palette may bring in) needs; a shape that turns up mid-take is replayed so far."""
+        steps = self.scene.live
+        if steps.drawn is None:
+            steps.drawn = {}
+        shapes = {self.scene.extra_inputs(k) for k in self.scene.styles}
+        for style in self._palette():
+            with contextlib.suppress(Exception):  # a broken style fails when picked
+                load = getattr(style, "load_cppn", None)
+                cppn = load() if load is not None else style
+                shapes.add(int(cppn.config.extra_inputs))
+        for e in shapes - set(steps.drawn):
+            steps.drawn[e] = steps.replay(self.params.preset, self.scene.seed,
+                                          self.scene.automation, e) if len(steps) else \
+                self._fresh_track(e)
+
+    def _fresh_track(self, e: int):
+        from engine.reactive.live import StepTrack
+
+        lp = self.params
+        return StepTrack(e, lp.params(e) if lp.frame >= 0 else None)
+
+    # -- recording --------------------------------------------------------------------------
+    def start_recording(self, show_path, *, sample_rate: int | None = None,
+                        channels: int | None = None, dtype: str = "float32") -> Path:
+        """Record from now: the audio (``NAME.flac``), the steps and every move, into a show
+        at ``show_path`` when :meth:`stop_recording` is called. The set's clock restarts at
+        0 with the style showing now. ``sample_rate``/``channels`` default to the
+        analyzer's. Raises LiveSetError when it cannot (no folder, not writable); the set
+        plays on either way."""
+        from engine.audio.live import LiveRecorder
+
+        if self.recording:
+            raise LiveSetError("already recording")
+        show, audio, steps_path = set_files(show_path)
+        if not show.parent.is_dir():
+            raise LiveSetError(f"cannot record to {show.parent}: the folder does not exist")
+        an = self.analyzer
+        rate = sample_rate or (an.sample_rate if an is not None else None)
+        ch = channels or (an.channels if an is not None else 1)
+        if rate is None:
+            raise LiveSetError("give the sample rate of the audio to record")
+        try:
+            recorder = LiveRecorder(audio, rate, ch, dtype)
+        except SonolumeError as exc:
+            raise LiveSetError(str(exc)) from None
+        self._new_take(an.time if an is not None else self._last_stream or 0.0)
+        self.recorder = recorder
+        self.show_path = show
+        self.error = ""
+        self.controller.recording = True
+        log.info("recording a live set to %s", show)
+        return show
+
+    def _new_take(self, origin: float) -> None:
+        """Set time 0 is now ``origin`` (stream time); the style showing now holds from 0,
+        the controls' values now are the lanes' starting values, LiveParams carries on."""
+        now_style = self.frame_at().style
+        held = _held(self.scene.automation, self._now)
+        old_origin, self.origin = self.origin, float(origin)
+        last = (self._last_stream - self.origin) if self._last_stream is not None else 0.0
+        self.params.set_preset(self.scene.effective_preset())
+        state = self.params.state() if self.params.frame >= 0 else None
+        steps = LiveSteps(self.fps, state, min(last, 0.0))
+        for b in self.scene.live.beats:  # beats committed ahead stay committed
+            if b + old_origin - self.origin >= 0:
+                steps.add_beat(b + old_origin - self.origin)
+        self._now = min(last, 0.0) if self._last_stream is not None else 0.0
+        scene = self.scene
+        scene.live = steps
+        scene.set_segments([Segment(now_style, 0.0, math.inf)], [])
+        scene.set_automation(held)
+        scene.refresh_grid()
+        self._start_tracks()
+
+    def stop_recording(self) -> Path:
+        """Finish the take: the audio file, the steps and the show are written (each
+        atomically; the show last, so a show on disk always has its files). Returns the
+        show's path. The set plays on, no longer recording."""
+        from engine.scene.show import file_sha256, save_show, show_from_scene
+
+        rec = self.recorder
+        if rec is None:
+            raise LiveSetError("not recording")
+        show_path = self.show_path
+        show, audio, steps_path = set_files(show_path)
+        self.controller.recording = False
+        self.recorder = None
+        scene = self.scene
+        written: list[Path] = []
+        try:
+            rec.close()
+            written.append(audio)
+            duration = rec.duration
+            if duration <= 0:
+                raise LiveSetError("nothing was recorded (no audio arrived)")
+            scene.live.save(steps_path)
+            written.append(steps_path)
+            snap = scene.copy(track=audio)
+            segs = [s for s in snap.segments if s.start < duration] or [snap.segments[0]]
+            last = segs[-1]
+            segs[-1] = Segment(last.style, last.start, max(duration, last.start + 1e-3))
+            snap.set_segments(segs, list(snap.transitions)[: len(segs) - 1])
+            out = show_from_scene(snap, name=show.stem)
+            out.reactivity = scene.loaded_preset().to_json()
+            out.track_duration = duration
+            out.live_steps = steps_path
+            out.live_sha256 = file_sha256(steps_path)
+            save_show(out, show, grid=scene.grid)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                rec.abort()
+            for p in written:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            self._new_take(self._last_stream or self.origin)
+            if isinstance(exc, SonolumeError):
+                raise LiveSetError(f"the set was not saved: {exc}") from None
+            if isinstance(exc, OSError):
+                raise LiveSetError(f"the set was not saved: {_why(exc)}") from None
+            raise
+        log.info("recorded live set: %s (%.1f s)", show, duration)
+        self._new_take(self._last_stream or self.origin)
+        return show
+
+    def abort_recording(self) -> None:
+        """Drop the take: nothing is written."""
+        rec, self.recorder = self.recorder, None
+        if rec is None:
+            return
+        self.controller.recording = False
+        with contextlib.suppress(Exception):
+            rec.abort()
+        self._new_take(self._last_stream or self.origin)
+
+    def _fail_safe(self, message: str, keep: bool) -> None:
+        """A recording that cannot go on: keep what was taken (``keep``) or drop it; the
+        set plays on and ``on_error`` hears why."""
+        if keep:
+            try:
+                path = self.stop_recording()
+                message = f"{message} ({path.name})"
+            except SonolumeError as exc:
+                message = f"{message}; but {exc}"
+        else:
+            self.abort_recording()
+        self.error = message
+        log.warning("live set: %s", message)
+        if self.on_error is not None:
+            self.on_error(message)
+
+
+def _held(automation: Automation, t: float) -> Automation:
+    """Each lane as one value: the one it has at ``t`` (a take starts where the set is)."""
+    lanes = []
+    for lane in automation:
+        v = lane.value_at(t) if lane.control != "freeze" else (
+            1.0 if lane.value_at(t) >= 0.5 else 0.0)
+        lanes.append(Lane(lane.control, ((0.0, v),), lane.interpolation))
+    return Automation(lanes)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,247 @@
+"""The features steps of a recorded live set, and the reactivity replayed from them.
+
+Live, every analysis frame of the incoming audio (~43 a second) steps the reactivity
+(:class:`engine.reactive.live.LiveParams`) once, and the preview draws the newest step.
+A render of the recorded set must draw the same numbers, so it does not analyse the
+recorded audio again (a file analysis is not causal and would differ): it replays the very
+steps the set took, from this record. Per step: the set time (seconds from the recording's
+first sample), the step's ``dt`` and every feature LiveParams may read; per take: the
+LiveParams state it started from (the stream began before the take), the beats the live
+set changed styles on, and the frame rate its changes were snapped to.
+
+Replaying (:meth:`LiveSteps.replay`) runs the same :func:`advance` the live set ran, with
+the automation's amount gains read at each step's time, so the parameters at ``t`` are
+those after the last step at or before ``t``, bit for bit.
+
+The file beside the show is safetensors (no pickle): ``time``, ``dt``, one ``feature.NAME``
+column per feature, ``chroma`` (n, 12), ``beats``, ``state.KEY``; its metadata carry the
+format name, version, fps and the state's time.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from engine.errors import SonolumeError
+from engine.reactive.live import LiveParams, StepTrack
+
+STEPS_FORMAT = "sonolume-live-steps"
+STEPS_VERSION = 1
+#: The scalar features kept per step: what a preset's sources and ``scale_by`` may name.
+FEATURES = ("rms", "onset", "beat_phase", "beat_pulse", "harmonic", "percussive", "bass",
+            "mid", "treble", "centroid", "tempo", "beat_confidence")
+MAX_STEPS = 50_000_000  # ~13 days of steps: anything larger is not a recording of ours
+
+
+class LiveStepsError(SonolumeError):
+    """A live steps file that cannot be used."""
+
+
+def gains_at(automation, targets, t: float) -> dict[str, float] | None:
+    """The amount lanes' gains at ``t`` for the preset's ``targets``: each target's own lane
+    times ``amount.all`` (what :meth:`engine.scene.Scene.param_track` applies offline)."""
+    lanes = automation.amount_lanes()
+    if not lanes:
+        return None
+    overall = lanes["all"].value_at(t) if "all" in lanes else None
+    out = {}
+    for target in targets:
+        g = lanes[target].value_at(t) if target in lanes else None
+        if overall is not None:
+            g = overall if g is None else g * overall
+        if g is not None:
+            out[target] = g
+    return out
+
+
+def advance(lp: LiveParams, features, t: float, dt: float, automation) -> None:
+    """One live step: the one function both the live set and a replay run."""
+    lp.step(features, gains=gains_at(automation, lp.preset.targets, t), dt=dt)
+
+
+class LiveSteps:
+    """A live set's steps (see the module docstring). ``state``: LiveParams' state before
+    the first step (None: a fresh start), taken at set time ``state_time`` (<= 0).
+
+    ``drawn``: while a live set runs, the parameters it draws, by extra inputs; a Scene
+    reads those instead of replaying (a replay of a long set on every frame would be far
+    too slow, and they are equal)."""
+
+    def __init__(self, fps: float = 30.0, state: dict | None = None,
+                 state_time: float = 0.0):
+        if not (math.isfinite(fps) and fps > 0):
+            raise LiveStepsError(f"fps must be a positive number, not {fps}")
+        self.fps = float(fps)
+        self.state = dict(state) if state else None
+        self.state_time = float(state_time)
+        self._times: list[float] = []
+        self._dts: list[float] = []
+        self._cols: dict[str, list[float]] = {k: [] for k in FEATURES}
+        self._chroma: list[np.ndarray] = []
+        self.beats: list[float] = []
+        self.drawn: dict[int, StepTrack] | None = None
+        self._arrays = None  # (times, dts, cols, chroma) once loaded or frozen
+
+    # -- growing --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._times) if self._arrays is None else int(self._arrays[0].size)
+
+    def append(self, t: float, dt: float, features) -> None:
+        if self._arrays is not None:
+            raise LiveStepsError("these live steps were loaded from a file; they do not grow")
+        if self._times and t < self._times[-1]:
+            raise LiveStepsError(f"live steps must come in time order ({t:g} s after "
+                                 f"{self._times[-1]:g} s)")
+        self._times.append(float(t))
+        self._dts.append(float(dt))
+        for k in FEATURES:
+            self._cols[k].append(float(getattr(features, k, 0.0)))
+        self._chroma.append(np.asarray(getattr(features, "chroma", np.zeros(12)),
+                                       np.float32).reshape(12).copy())
+
+    def add_beat(self, t: float) -> None:
+        if self.beats and t <= self.beats[-1]:
+            raise LiveStepsError(f"beats must come in time order ({t:g} s after "
+                                 f"{self.beats[-1]:g} s)")
+        self.beats.append(float(t))
+
+    # -- reading --------------------------------------------------------------------------
+    def arrays(self):
+        """(times, dts, {feature: column}, chroma) as numpy arrays."""
+        if self._arrays is not None:
+            return self._arrays
+        return (np.asarray(self._times, np.float64), np.asarray(self._dts, np.float64),
+                {k: np.asarray(v, np.float64) for k, v in self._cols.items()},
+                np.asarray(self._chroma, np.float32).reshape(-1, 12))
+
+    @property
+    def duration(self) -> float:
+        """Set time of the last step (0 with none)."""
+        times = self.arrays()[0]
+        return float(times[-1]) if times.size else 0.0
+
+    def grid(self, meter: int = 4, downbeat_shift: int = 0):
+        from engine.scene.timing import BeatGrid
+
+        return BeatGrid.build(beats=np.asarray(self.beats, np.float64), duration=math.inf,
+                              fps=self.fps, meter=meter, downbeat_shift=downbeat_shift)
+
+    def new_params(self, preset, seed: int) -> LiveParams:
+        """A LiveParams as the take started: ``preset`` (the scene's effective one), the
+        recorded state."""
+        lp = LiveParams(preset, seed=seed, fps=self.fps)
+        if self.state is not None:
+            lp.load_state(self.state)
+        return lp
+
+    def replay(self, preset, seed: int, automation, extra_inputs: int) -> StepTrack:
+        """The parameters the live set drew, for a CPPN with ``extra_inputs`` inputs."""
+        lp = self.new_params(preset, seed)
+        track = StepTrack(extra_inputs,
+                          lp.params(extra_inputs) if lp.frame >= 0 else None)
+        times, dts, cols, chroma = self.arrays()
+        names = list(cols)
+        columns = [cols[k] for k in names]
+        for i in range(times.size):
+            f = SimpleNamespace(chroma=chroma[i], **{k: float(c[i])
+                                                     for k, c in zip(names, columns)})
+            t = float(times[i])
+            advance(lp, f, t, float(dts[i]), automation)
+            track.append(t, lp.params(extra_inputs))
+        return track
+
+    # -- files ----------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write atomically (a killed write leaves nothing at ``path``)."""
+        from safetensors.numpy import save_file
+
+        from engine.atomic import atomic_path
+
+        path = Path(path)
+        times, dts, cols, chroma = self.arrays()
+        tensors = {"time": times, "dt": dts, "chroma": np.ascontiguousarray(chroma),
+                   "beats": np.asarray(self.beats, np.float64)}
+        for k, v in cols.items():
+            tensors[f"feature.{k}"] = v
+        for k, v in (self.state or {}).items():
+            tensors[f"state.{k}"] = np.ascontiguousarray(np.asarray(v, np.float64))
+        meta = {"format": STEPS_FORMAT, "version": str(STEPS_VERSION),
+                "fps": repr(self.fps), "state_time": repr(self.state_time)}
+        try:
+            with atomic_path(path, suffix=".safetensors") as tmp:
+                save_file(tensors, str(tmp), metadata=meta)
+        except OSError as exc:
+            raise LiveStepsError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return path
+
+    @classmethod
+    def load(cls, path) -> LiveSteps:
+        """Read and check a steps file; every problem is one line naming the file."""
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        where = path.name
+
+        def bad(msg: str) -> LiveStepsError:
+            return LiveStepsError(f"{where}: {msg}")
+
+        if not path.is_file():
+            raise LiveStepsError(f"the live set's steps file is missing: {path}")
+        try:
+            with safe_open(str(path), framework="numpy") as fh:
+                meta = fh.metadata() or {}
+                if meta.get("format") != STEPS_FORMAT:
+                    raise bad(f"not a live steps file (format {meta.get('format')!r})")
+                try:
+                    version = int(meta.get("version", ""))
+                    fps = float(meta.get("fps", ""))
+                    state_time = float(meta.get("state_time", "0"))
+                except ValueError:
+                    raise bad("bad version, fps or state_time in its metadata") from None
+                if version > STEPS_VERSION:
+                    raise bad(f"written by a newer Sonolume (version {version})")
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        except (SafetensorError, OSError) as exc:
+            raise bad(f"cannot be read ({exc})") from None
+        if not (math.isfinite(fps) and fps > 0 and math.isfinite(state_time)):
+            raise bad("fps or state_time is not a usable number")
+        need = ["time", "dt", "chroma", "beats", *(f"feature.{k}" for k in FEATURES)]
+        missing = [k for k in need if k not in tensors]
+        if missing:
+            raise bad(f"lacks {', '.join(missing)}")
+        times = np.asarray(tensors["time"], np.float64)
+        n = times.size
+        if times.ndim != 1 or n > MAX_STEPS:
+            raise bad("'time' must be one column of at most "
+                      f"{MAX_STEPS} steps")
+        cols = {k: np.asarray(tensors[f"feature.{k}"], np.float64) for k in FEATURES}
+        dts = np.asarray(tensors["dt"], np.float64)
+        chroma = np.asarray(tensors["chroma"], np.float32)
+        for name, a, shape in [("dt", dts, (n,)), ("chroma", chroma, (n, 12)),
+                               *((f"feature.{k}", v, (n,)) for k, v in cols.items())]:
+            if a.shape != shape:
+                raise bad(f"'{name}' has shape {a.shape}, expected {shape}")
+            if not np.all(np.isfinite(a)):
+                raise bad(f"'{name}' holds NaN or infinite values")
+        if not np.all(np.isfinite(times)) or np.any(np.diff(times) < 0):
+            raise bad("step times are not finite and in order")
+        if np.any(dts < 0):
+            raise bad("a step lasts less than 0 seconds")
+        beats = np.asarray(tensors["beats"], np.float64)
+        if beats.ndim != 1 or not np.all(np.isfinite(beats)) or np.any(np.diff(beats) <= 0):
+            raise bad("beats are not finite and increasing")
+        state = {k[len("state."):]: np.asarray(v, np.float64) for k, v in tensors.items()
+                 if k.startswith("state.")}
+        steps = cls(fps, state or None, state_time)
+        if state:
+            try:
+                LiveParams().load_state(state)
+            except SonolumeError as exc:
+                raise bad(str(exc)) from None
+        steps._arrays = (times, dts, cols, chroma)
+        steps.beats = [float(b) for b in beats]
+        return steps
