@@ -72,13 +72,14 @@ def _cache_folder() -> Path:
     return cache_dir("kernels")
 
 
-def _build(cc: str) -> Path:
+def _build(cc: str, defines: tuple[str, ...] = ()) -> Path:
     """The shared library for this source and compiler, built once (atomic rename, so
     two processes building at once both end up with a whole file)."""
     src = SOURCE.read_bytes()
     version = subprocess.run([cc, "--version"], capture_output=True, text=True,
                              timeout=30).stdout.splitlines()[:1]
-    key = hashlib.sha256(src + repr((version, FLAGS)).encode()).hexdigest()[:16]
+    flags = FLAGS + tuple(f"-D{d}" for d in defines)
+    key = hashlib.sha256(src + repr((version, flags)).encode()).hexdigest()[:16]
     folder = _cache_folder()
     target = folder / f"cppn_amx-{key}.so"
     if target.is_file():
@@ -87,7 +88,7 @@ def _build(cc: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".cppn_amx-", suffix=".so", dir=folder)
     os.close(fd)
     try:
-        done = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True,
+        done = subprocess.run([cc, *flags, str(SOURCE), "-o", tmp], capture_output=True,
                               text=True, timeout=120)
         if done.returncode != 0:
             raise KernelUnavailable(f"the C compiler failed on {SOURCE.name}: "
@@ -115,24 +116,38 @@ def load() -> ctypes.CDLL:
             cc = _compiler()
             if cc is None:
                 raise KernelUnavailable("no C compiler (gcc, cc or clang) on PATH")
-            lib = ctypes.CDLL(str(_build(cc)))
-            if lib.sono_abi_version() != ABI_VERSION:
-                raise KernelUnavailable("stale kernel build in the cache")
-            if lib.sono_amx_init() != 0:
-                raise KernelUnavailable("Linux refused the AMX tile state to this process")
+            lib = _open(_build(cc))
         except (OSError, subprocess.SubprocessError) as exc:
             _why_not = f"the AMX kernel cannot be built here ({type(exc).__name__}: {exc})"
             raise KernelUnavailable(_why_not) from exc
         except KernelUnavailable as exc:
             _why_not = str(exc)
             raise
-        lib.sono_cppn_frame.restype = ctypes.c_int
-        lib.sono_cppn_frame.argtypes = [
-            _f32p, _f32p, _u16p, _f32p, _u16p, _f32p, _f32p, ctypes.c_int, ctypes.c_int,
-            ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), _f32p,
-            ctypes.POINTER(ctypes.c_int64)]
         _lib = lib
         return lib
+
+
+def _open(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    if lib.sono_abi_version() != ABI_VERSION:
+        raise KernelUnavailable("stale kernel build in the cache")
+    if lib.sono_amx_init() != 0:
+        raise KernelUnavailable("Linux refused the AMX tile state to this process")
+    lib.sono_cppn_frame.restype = ctypes.c_int
+    lib.sono_cppn_frame.argtypes = [
+        _f32p, _f32p, _u16p, _f32p, _u16p, _f32p, _f32p, ctypes.c_int, ctypes.c_int,
+        ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), _f32p,
+        ctypes.POINTER(ctypes.c_int64)]
+    return lib
+
+
+def profiling_build(*defines: str) -> ctypes.CDLL:
+    """A build with the kernel's profiling switches (``SONO_NO_SINE``, ``SONO_NO_MATMUL``):
+    wrong pictures, for pricing the parts of a frame (bench/render.py)."""
+    load()
+    cc = _compiler()
+    assert cc is not None  # load() succeeded
+    return _open(_build(cc, tuple(defines)))
 
 
 def unavailable_reason() -> str | None:
@@ -169,9 +184,10 @@ def _ptr(a: np.ndarray, ctype):
 class AmxCppn:
     """One CPPN's weights packed for the kernel, and the frame call."""
 
-    def __init__(self, weights):
-        """``weights``: engine.render.base.Weights (out x in matrices, as nn.Linear)."""
-        self.lib = load()
+    def __init__(self, weights, lib: ctypes.CDLL | None = None):
+        """``weights``: engine.render.base.Weights (out x in matrices, as nn.Linear);
+        ``lib``: another build of the kernel (:func:`profiling_build`)."""
+        self.lib = lib or load()
         h = weights.width
         if h > MAX_HIDDEN:
             raise KernelUnavailable(f"hidden width {h} > {MAX_HIDDEN}")

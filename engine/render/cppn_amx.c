@@ -5,10 +5,10 @@
  * round trip through L2, and every layer is its own kernel call (with two threads: its own
  * barrier). Here 32 pixels go through every layer while their activations (32 x H bf16,
  * 8 KB at H = 128) and accumulators (32 x 32 fp32) stay in L1: the first layer and the
- * sines in AVX-512 fp32, the hidden matmuls on AMX tiles with fp32 accumulation, the bias,
- * a polynomial sine and the cast to bf16 applied to each 32x32 accumulator block as soon
- * as it leaves the tiles, the output layer, sigmoid, colour matrix and the rounding to
- * uint8 at the end. Work is handed out in jobs of JOB_PIXELS through a shared atomic
+ * sines in AVX-512 fp32, the hidden matmuls on AMX tiles with fp32 accumulation started
+ * from the bias, a polynomial sine and the cast to bf16 applied to each 32x32 accumulator
+ * block while the tiles compute the next, the output layer, sigmoid, colour matrix and
+ * the rounding to uint8 at the end. Work is handed out in jobs of JOB_PIXELS through a shared atomic
  * counter, so any number of threads can draw one frame with no barrier but the last.
  *
  * Maths, identical to engine.render.bf16.chunk_rgb (the reference the tests compare):
@@ -49,7 +49,12 @@ int sono_abi_version(void) { return 1; }
 static const float SQ0 = 0.10131888199050997f, SQ1 = -0.006616492613823028f,
                    SQ2 = 0.00017134364165809126f, SQ3 = -2.1371680105311263e-06f;
 
+/* Profiling builds only (bench/render.py prices the parts): SONO_NO_SINE makes the sine
+ * the identity, SONO_NO_MATMUL skips the tile products (wrong pictures, honest timings). */
 static inline __m512 fast_sin(__m512 z) {
+#ifdef SONO_NO_SINE
+    return z;
+#endif
     const __m512 inv2pi = _mm512_set1_ps(0.15915494309189535f);
     const __m512 twopi = _mm512_set1_ps(6.283185307179586f);
     const __m512 pisq = _mm512_set1_ps(9.869604401089358f);
@@ -108,7 +113,7 @@ int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh, const 
 
     uint16_t act_a[BLOCK * MAX_H] __attribute__((aligned(64)));
     uint16_t act_b[BLOCK * MAX_H] __attribute__((aligned(64)));
-    float acc[BLOCK * 32] __attribute__((aligned(64)));
+    float acc[2][BLOCK * 32] __attribute__((aligned(64)));
     float xs[BLOCK] __attribute__((aligned(64))), ys[BLOCK] __attribute__((aligned(64))),
         rs[BLOCK] __attribute__((aligned(64)));
 
@@ -177,37 +182,47 @@ int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh, const 
                     store_bf16_pair(act_a + m * hp + j, fast_sin(z0), fast_sin(z1));
                 }
             }
-            /* hidden layers on AMX: tiles 0-3 accumulate a 32x32 block, 4-5 hold A, 6-7 B */
+            /* hidden layers on AMX: tiles 0-3 accumulate a 32x32 block (starting from the
+             * bias: a stride-0 tile load repeats it down the rows), 4-5 hold A, 6-7 B. The
+             * epilogue (sine, cast) of one block runs while the tiles compute the next. */
             uint16_t *in = act_a, *out = act_b;
             for (int l = 0; l < layers - 1; l++) {
                 const uint16_t *W = wh + l * layer_elems;
                 const float *B = bh + (int64_t)l * hp;
-                for (int nt = 0; nt < hp / 16; nt += 2) {
-                    _tile_zero(0);
-                    _tile_zero(1);
-                    _tile_zero(2);
-                    _tile_zero(3);
-                    for (int ks = 0; ks < ks_n; ks++) {
-                        _tile_loadd(4, in + ks * 32, hp * 2);
-                        _tile_loadd(5, in + 16 * hp + ks * 32, hp * 2);
-                        _tile_loadd(6, W + ((int64_t)nt * ks_n + ks) * tile_elems, 64);
-                        _tile_loadd(7, W + ((int64_t)(nt + 1) * ks_n + ks) * tile_elems, 64);
-                        _tile_dpbf16ps(0, 4, 6);
-                        _tile_dpbf16ps(1, 4, 7);
-                        _tile_dpbf16ps(2, 5, 6);
-                        _tile_dpbf16ps(3, 5, 7);
+                const int groups = hp / 32;
+                for (int g = 0; g <= groups; g++) {
+                    if (g < groups) {
+                        _tile_loadd(0, B + g * 32, 0);
+                        _tile_loadd(1, B + g * 32 + 16, 0);
+                        _tile_loadd(2, B + g * 32, 0);
+                        _tile_loadd(3, B + g * 32 + 16, 0);
+                        for (int ks = 0; ks < ks_n; ks++) {
+                            _tile_loadd(4, in + ks * 32, hp * 2);
+                            _tile_loadd(5, in + 16 * hp + ks * 32, hp * 2);
+                            _tile_loadd(6, W + ((int64_t)2 * g * ks_n + ks) * tile_elems, 64);
+                            _tile_loadd(7, W + ((int64_t)(2 * g + 1) * ks_n + ks) * tile_elems,
+                                        64);
+#ifndef SONO_NO_MATMUL
+                            _tile_dpbf16ps(0, 4, 6);
+                            _tile_dpbf16ps(1, 4, 7);
+                            _tile_dpbf16ps(2, 5, 6);
+                            _tile_dpbf16ps(3, 5, 7);
+#endif
+                        }
                     }
-                    _tile_stored(0, acc, 128);
-                    _tile_stored(1, acc + 16, 128);
-                    _tile_stored(2, acc + 16 * 32, 128);
-                    _tile_stored(3, acc + 16 * 32 + 16, 128);
-                    const __m512 b_lo = _mm512_loadu_ps(B + nt * 16);
-                    const __m512 b_hi = _mm512_loadu_ps(B + nt * 16 + 16);
-                    for (int m = 0; m < BLOCK; m++) {
-                        __m512 lo = fast_sin(_mm512_add_ps(_mm512_load_ps(acc + m * 32), b_lo));
-                        __m512 hi = fast_sin(_mm512_add_ps(_mm512_load_ps(acc + m * 32 + 16),
-                                                           b_hi));
-                        store_bf16_pair(out + m * hp + nt * 16, lo, hi);
+                    if (g > 0) { /* the block before, while the tiles work on this one */
+                        const float *a = acc[(g - 1) & 1];
+                        uint16_t *o = out + (g - 1) * 32;
+                        for (int m = 0; m < BLOCK; m++)
+                            store_bf16_pair(o + m * hp, fast_sin(_mm512_load_ps(a + m * 32)),
+                                            fast_sin(_mm512_load_ps(a + m * 32 + 16)));
+                    }
+                    if (g < groups) {
+                        float *a = acc[g & 1];
+                        _tile_stored(0, a, 128);
+                        _tile_stored(1, a + 16, 128);
+                        _tile_stored(2, a + 16 * 32, 128);
+                        _tile_stored(3, a + 16 * 32 + 16, 128);
                     }
                 }
                 uint16_t *t = in;
@@ -224,10 +239,10 @@ int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh, const 
                 _tile_dpbf16ps(0, 4, 6);
                 _tile_dpbf16ps(2, 5, 6);
             }
-            _tile_stored(0, acc, 128);
-            _tile_stored(2, acc + 16 * 32, 128);
+            _tile_stored(0, acc[0], 128);
+            _tile_stored(2, acc[0] + 16 * 32, 128);
             for (int v = 0; v < BLOCK; v += 16) {
-                const float *a = acc + v * 32;
+                const float *a = acc[0] + v * 32;
                 __m512 s[3];
                 for (int k = 0; k < 3; k++) {
                     __m512 o = _mm512_add_ps(_mm512_i32gather_ps(gather_idx, a + k, 4),

@@ -41,11 +41,14 @@ class TorchRenderer(Renderer):
 
     def __init__(self, cppn, device: str | torch.device | None = None,
                  dtype: torch.dtype | None = None, chunk: int = 16384,
-                 compile: bool = True):
+                 compile: bool = True, amx_kernel: bool = True):
         """``chunk``: rows per step of the fp32/fp16 path (the bf16 CPU path has its own
         fixed chunk, so one compiled kernel serves every caller). ``compile``: for the
-        bf16 CPU path, False runs the same maths eagerly (slow; for tests)."""
+        bf16 CPU path, False runs the same maths eagerly (slow; for tests).
+        ``amx_kernel``: False keeps inductor's kernel even where the AMX one runs (the
+        bench compares them)."""
         self._amx: amx.AmxCppn | None = None
+        self.amx_kernel = bool(amx_kernel)
         if device is None:
             device = "cpu"
         self.device = torch.device(device)
@@ -94,7 +97,7 @@ class TorchRenderer(Renderer):
             self._w0_xyr = t(w0[:, :3].T, f32)
             self._layers = [(t(W.T), t(b, f32)) for W, b in w.hidden[1:]]
             self._out = (t(w.out[0].T), t(w.out[1], f32))
-            if self.compile:
+            if self.compile and self.amx_kernel:
                 try:
                     self._amx = amx.AmxCppn(w)
                 except amx.KernelUnavailable as exc:
