@@ -281,6 +281,15 @@ class LiveSet:
         self.scene.set_reactivity(preset, amounts)
         self.params.set_preset(self.scene.effective_preset())
 
+    def show_style(self, style) -> None:
+        """Show ``style`` from now on, for the whole take (a library click); refused while
+        recording, where a style changes on the beat (style.next / previous / pick)."""
+        if self.recording:
+            raise LiveSetError("while a set records, styles change on the beat: use next, "
+                               "previous or pick (MIDI, OSC or the Live dock)")
+        self.scene.set_style(style)
+        self._start_tracks()
+
     # -- drawing --------------------------------------------------------------------------
     def frame_at(self, t: float | None = None):
         """The frame at set time ``t`` (default: now)."""
@@ -366,7 +375,7 @@ class LiveSet:
         """Finish the take: the audio file, the steps and the show are written (each
         atomically; the show last, so a show on disk always has its files). Returns the
         show's path. The set plays on, no longer recording."""
-        from engine.scene.show import file_sha256, save_show, show_from_scene
+        from engine.scene.show import save_show, show_from_scene
 
         rec = self.recorder
         if rec is None:
@@ -393,8 +402,6 @@ class LiveSet:
             out = show_from_scene(snap, name=show.stem)
             out.reactivity = scene.loaded_preset().to_json()
             out.track_duration = duration
-            out.live_steps = steps_path
-            out.live_sha256 = file_sha256(steps_path)
             save_show(out, show, grid=scene.grid)
         except BaseException as exc:
             with contextlib.suppress(Exception):

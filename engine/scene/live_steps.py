@@ -84,6 +84,7 @@ class LiveSteps:
         self._chroma: list[np.ndarray] = []
         self.beats: list[float] = []
         self.drawn: dict[int, StepTrack] | None = None
+        self.path: Path | None = None  # the file it was saved to or read from
         self._arrays = None  # (times, dts, cols, chroma) once loaded or frozen
 
     # -- growing --------------------------------------------------------------------------
@@ -176,6 +177,7 @@ class LiveSteps:
                 save_file(tensors, str(tmp), metadata=meta)
         except OSError as exc:
             raise LiveStepsError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self.path = path
         return path
 
     @classmethod
@@ -243,5 +245,6 @@ class LiveSteps:
             except SonolumeError as exc:
                 raise bad(str(exc)) from None
         steps._arrays = (times, dts, cols, chroma)
+        steps.path = path
         steps.beats = [float(b) for b in beats]
         return steps

@@ -493,8 +493,16 @@ def show_from_scene(scene: Scene, name: str = "") -> Show:
 
         duration = float(audio_info(track)["duration"])
     segments = [Segment(s.style, s.start, min(s.end, duration)) for s in scene.segments]
+    live_steps, live_sha = None, ""
+    if scene.live is not None:  # a recorded set (reopened, perhaps edited) keeps its steps
+        if scene.live.path is None:
+            raise ShowError("a live set becomes a show when its recording stops")
+        live_steps = Path(scene.live.path).resolve()
+        live_sha = file_sha256(live_steps)
+        preset = scene.loaded_preset().to_json()  # replayed as recorded, whatever the file
     return Show(track=track, track_sha256=file_sha256(track), track_duration=duration,
                 styles=styles, segments=segments, transitions=list(scene.transitions),
                 reactivity=preset, amounts=dict(scene.amounts), seed=scene.seed,
                 meter=scene.meter, downbeat_shift=scene.downbeat_shift,
-                automation=scene.automation, name=name or track.stem)
+                automation=scene.automation, name=name or track.stem,
+                live_steps=live_steps, live_sha256=live_sha)

@@ -250,3 +250,21 @@ def test_a_damaged_steps_file_is_refused_in_one_line(tmp_path):
         LiveSteps.load(tmp_path / "b.safetensors")
     with pytest.raises(LiveStepsError, match="missing"):
         LiveSteps.load(tmp_path / "nope.safetensors")
+
+
+def test_a_reopened_set_saves_with_its_steps(tmp_path, palette):
+    from engine.scene.show import open_show, read_show, save_show, show_from_scene
+
+    audio, sr = device_audio(8.0, 3.0)
+    live = new_set(palette, sr=sr)
+    live.push(audio[:sr])
+    show = live.start_recording(tmp_path / "a.json")
+    live.push(audio[sr:])
+    live.stop_recording()
+    scene = open_show(read_show(show), palette[0])
+    again = save_show(show_from_scene(scene, name="b"), tmp_path / "b.json", grid=scene.grid)
+    reread = read_show(again)
+    assert reread.live_steps == read_show(show).live_steps
+    assert reread.to_json()["version"] == 2
+    with pytest.raises(Exception, match="when its recording stops"):
+        show_from_scene(live.scene.copy(track=tmp_path / "a.flac"))
