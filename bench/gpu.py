@@ -127,9 +127,11 @@ def fmt(x, digits: int = 3) -> str:
 
 
 def sync(device) -> None:
+    """Wait for queued CUDA work (None: nothing to wait for, e.g. GL, whose read-back or
+    finish() already waits)."""
     import torch
 
-    if device.type == "cuda":
+    if device is not None and device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
@@ -385,8 +387,7 @@ def _gl_rows(cppn, params, sizes: Sizes, device) -> tuple[list[list], float | No
         desc = gl.description
         software = any(k in desc.lower() for k in ("llvmpipe", "softpipe", "swrast"))
         note = "SOFTWARE GL (Mesa on the CPU): not a GPU figure" if software else ""
-        cpu = type("cpu", (), {"type": "cpu"})()  # GL work is synced by read/finish
-        readback = best_seconds(lambda: gl.render(params, w, h), cpu, sizes.runs,
+        readback = best_seconds(lambda: gl.render(params, w, h), None, sizes.runs,
                                 sizes.time_budget)
         fbo = gl.ctx.simple_framebuffer((w, h), components=4)
 
@@ -394,7 +395,7 @@ def _gl_rows(cppn, params, sizes: Sizes, device) -> tuple[list[list], float | No
             gl.render_to(fbo, params, w, h)
             gl.ctx.finish()
 
-        direct = best_seconds(draw, cpu, sizes.runs, sizes.time_budget)
+        direct = best_seconds(draw, None, sizes.runs, sizes.time_budget)
         fbo.release()
         rows = [[desc, "read back to host", fmt(1 / readback), note],
                 [desc, "drawn into a framebuffer + finish() (the app's GL view)",
