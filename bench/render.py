@@ -3,22 +3,26 @@
 same run (before and after: the machine is shared and noisy).
 
 Rows:
-* torch, 2 threads: one frame at a time, torch's intra-op threads (the live preview's way)
+* torch, 2 threads: one frame at a time on torch's intra-op threads
 * torch, frame-parallel: one single-threaded renderer per core, whole frames in parallel
-  (the export's way on a CPU), throughput in frames per second
+  (the export's and the live preview's way on a CPU), throughput in frames per second
 * gl: the fragment shader on whatever OpenGL EGL gives (llvmpipe without a GPU)
 * fp16 on the CPU at 256², against fp32
 * cuda fp32 / fp16 when a GPU is present
 
 A second table (``--only precision`` runs just that one) puts the fp32 torch renderer
-beside the bf16 one (engine.render.bf16) on the CPU: the matmul roofs of both types
-(CPPN-shaped 65536x128 @ 128x128 and square 2048²), the sine on its own (torch's vs the
-fused polynomial), then s/frame at 256² and 720p three ways — one frame on all torch
-threads (the preview), one single-threaded renderer per core (the export; throughput),
-and CPU seconds of one single-threaded frame (what the frame costs, whatever else runs) —
-and the bf16 frames' error against fp32 on every bundled style at 720p. Every figure is
-the best of 3 repeats with fp32 and bf16 alternating, so a busy moment hurts both alike;
-the ratios are the trustworthy part on a shared machine.
+beside the two bf16 kernels on the CPU (inductor's per layer, engine.render.bf16, and the
+fused AMX one, engine.render.amx): the matmul roofs of both types on all threads and on
+one (CPPN-shaped 65536x128 @ 128x128 and square 2048²), what the AMX kernel's parts cost
+(profiling builds without the sine / the tile products), the kernels' start-up, then
+s/frame at 256² and 720p four ways — one frame on all torch threads (wall, and CPU of all
+threads: the gap is threads waiting for each other), one single-threaded renderer per core
+(the export's and the preview's way; throughput), and CPU seconds of one single-threaded
+frame (what the frame costs, whatever else runs) — and the shipped bf16 frame's error
+against fp32 on every bundled style at 720p, against both error budgets. Every figure is
+the best of 3 repeats with the paths alternating, so a busy moment hurts all alike; the
+ratios are the trustworthy part on a shared machine. The load average is printed before
+and after.
 
     .venv/bin/python bench/render.py [--seconds 3] [--no-readme] [--only precision]
 """
@@ -26,7 +30,6 @@ the ratios are the trustworthy part on a shared machine.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import platform
 import sys
@@ -108,7 +111,8 @@ def fps_single(renderer, w, h, seconds, e, cuda=False, warm=True) -> float:
             return n / (time.perf_counter() - start)
 
 
-def fps_parallel(cppn, w, h, seconds, e, dtype=torch.float32) -> float:
+def fps_parallel(cppn, w, h, seconds, e, dtype=torch.float32, amx_kernel=True,
+                 bf16x3=False) -> float:
     """Frames per second with one single-threaded renderer per core (the export's way)."""
     workers = os.cpu_count() or 1
     threads = torch.get_num_threads()
@@ -117,7 +121,7 @@ def fps_parallel(cppn, w, h, seconds, e, dtype=torch.float32) -> float:
     stop = time.perf_counter() + seconds
 
     def work(k):
-        r = TorchRenderer(cppn, chunk=4096, dtype=dtype)
+        r = TorchRenderer(cppn, chunk=4096, dtype=dtype, amx_kernel=amx_kernel, bf16x3=bf16x3)
         r.render(params(0, e), w, h)
         if k == 0:
             work.start = time.perf_counter()
@@ -153,128 +157,220 @@ def _once(renderer, p, w, h, clock) -> float:
     return clock() - t
 
 
-def matmul_roofs() -> dict[tuple[str, str], float]:
-    """GFLOP/s of one matmul on all torch threads, best of 3, for both types and shapes."""
+def _load() -> str:
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def matmul_roofs() -> dict[tuple[str, str, int], float]:
+    """GFLOP/s of one matmul, best of 3, for both types and shapes, on all torch threads
+    and on one (the roof a single-threaded renderer works against)."""
     out = {}
+    threads = torch.get_num_threads()
     for shape, (m, k, n) in (("65536x128 @ 128x128", (65536, 128, 128)),
                              ("2048² @ 2048²", (2048, 2048, 2048))):
         for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             a, b = torch.randn(m, k).to(dt), torch.randn(k, n).to(dt)
             c = torch.empty(m, n, dtype=dt)
-            torch.mm(a, b, out=c)
-            reps = 3 if m * n * k > 1e9 else 10
-            t = _best_of(lambda a=a, b=b, c=c, reps=reps: [torch.mm(a, b, out=c)
-                                                           for _ in range(reps)])
-            out[(shape, name)] = 2 * m * n * k * reps / t / 1e9
+            for nt in sorted({threads, 1}, reverse=True):
+                torch.set_num_threads(nt)
+                torch.mm(a, b, out=c)
+                reps = 3 if m * n * k > 1e9 else 10
+                t = _best_of(lambda a=a, b=b, c=c, reps=reps: [torch.mm(a, b, out=c)
+                                                               for _ in range(reps)])
+                out[(shape, name, nt)] = 2 * m * n * k * reps / t / 1e9
+    torch.set_num_threads(threads)
     return out
 
 
-def _no_sine(z):
-    return z
+def kernel_parts(cppn) -> dict[str, float] | None:
+    """CPU seconds of one single-threaded 720p frame of the AMX kernel and of its
+    profiling builds without the sine and/or the tile products (wrong pictures; they price
+    the parts). Best of 3, alternating. None where the kernel cannot run."""
+    from engine.render import amx
+    from engine.render.base import window_for
 
-
-def sine_costs(cppn) -> dict[str, float]:
-    """CPU seconds of one single-threaded 720p bf16 frame with each activation in the
-    fused kernel: the polynomial (what ships), torch's sin (Sleef), and none at all (a
-    wrong picture; it prices the matmuls and the rest). Best of 3, alternating."""
-    from engine.render import bf16
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    fast = TorchRenderer(cppn, dtype=torch.bfloat16)
+    if amx.unavailable_reason() is not None:
+        return None
+    builds = {"whole kernel": None, "without the sine": ("SONO_NO_SINE",),
+              "without the tile matmuls": ("SONO_NO_MATMUL",),
+              "without either (coordinates, first-layer FMAs, casts, colour, stores)":
+                  ("SONO_NO_SINE", "SONO_NO_MATMUL")}
+    weights = TorchRenderer(cppn).weights
+    kernels = {k: amx.AmxCppn(weights, lib=amx.profiling_build(*d) if d else None)
+               for k, d in builds.items()}
     p = params(9, cppn.config.extra_inputs)
-    fn = bf16.compiled_chunk_rgb()
-    variants = {"polynomial sine (shipped)": bf16.fast_sin, "torch.sin (Sleef, 1 ulp)": torch.sin,
-                "no sine (timing only)": _no_sine}
-    best = dict.fromkeys(variants, float("inf"))
-    try:
-        for _ in range(REPEATS + 1):  # the first round compiles each variant
-            for name, sine in variants.items():
-                bf16._compiled = functools.partial(fn, sine=sine)
-                best[name] = min(best[name], _once(fast, p, 1280, 720, time.thread_time))
-    finally:
-        bf16._compiled = fn
-        torch.set_num_threads(threads)
+    fast = TorchRenderer(cppn, dtype=torch.bfloat16)
+    b0 = fast._first_bias(p).numpy()
+    out = np.empty((1280 * 720, 3), np.uint8)
+    best = dict.fromkeys(kernels, float("inf"))
+    for _ in range(REPEATS):
+        for name, k in kernels.items():
+            t = time.thread_time()
+            k.frame(b0, p.coord_matrix().T, (p.warp, p.warp_phase), p.color_matrix().T,
+                    window_for(1280, 720), 1280, 720, out, threads=1)
+            best[name] = min(best[name], time.thread_time() - t)
     return best
+
+
+def _cold_amx_build_seconds() -> float | None:
+    """Seconds to build the AMX kernel into an empty cache (what a first start pays)."""
+    import tempfile
+
+    from engine.render import amx
+
+    if amx.unavailable_reason() is not None:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        old = os.environ.get("SONOLUME_CACHE_DIR")
+        os.environ["SONOLUME_CACHE_DIR"] = d
+        try:
+            t = time.perf_counter()
+            amx._build(amx._compiler())
+            return time.perf_counter() - t
+        finally:
+            if old is None:
+                os.environ.pop("SONOLUME_CACHE_DIR", None)
+            else:
+                os.environ["SONOLUME_CACHE_DIR"] = old
 
 
 def precision_section(cppn, seconds: float) -> list[str]:
     """The fp32-vs-bf16 table (see the module docstring)."""
+    from engine.render import amx
     from engine.render.bf16 import bf16_hardware, frame_error
+    from engine.render.factory import FAST_BUDGET, STRICT_BUDGET
     from engine.styles.style import read_style
 
+    load_before = _load()
     e = cppn.config.extra_inputs
     hw = bf16_hardware()
+    why_not = amx.unavailable_reason()
+    threads = torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    flop = TorchRenderer(cppn).weights.flops_per_pixel() * 1280 * 720
     lines = [f"\n### fp32 vs bf16 on the CPU (bench/render.py, {date.today().isoformat()})\n",
              f"bf16 hardware: {hw or 'none (bf16 is emulated: the factory keeps fp32)'}; "
-             f"{os.cpu_count()} cores, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} torch threads. Best of {REPEATS} repeats, fp32 and "
-             "bf16 alternating, in one run.\n",
-             "| matmul | fp32 GFLOP/s | bf16 GFLOP/s | bf16/fp32 |", "|---|---|---|---|"]
+             f"AMX kernel: {'yes' if why_not is None else why_not}; {cores} cores, torch "
+             f"{torch.__version__}, {threads} torch threads. Best of {REPEATS} repeats, the "
+             f"paths alternating, in one run. Load average before: {load_before}.\n",
+             "| matmul | threads | fp32 GFLOP/s | bf16 GFLOP/s | bf16/fp32 |",
+             "|---|---|---|---|---|"]
     roofs = matmul_roofs()
     for shape in ("65536x128 @ 128x128", "2048² @ 2048²"):
-        f, b = roofs[(shape, "fp32")], roofs[(shape, "bf16")]
-        lines.append(f"| {shape} | {f:.0f} | {b:.0f} | {b / f:.1f}x |")
-        print(lines[-1], flush=True)
-    lines += ["", "| activation in the fused bf16 kernel | CPU s per 720p frame, 1 thread |",
-              "|---|---|"]
-    for name, cost in sine_costs(cppn).items():
-        lines.append(f"| {name} | {cost:.3f} |")
+        for nt in sorted({threads, 1}, reverse=True):
+            f, b = roofs[(shape, "fp32", nt)], roofs[(shape, "bf16", nt)]
+            lines.append(f"| {shape} | {nt} | {f:.0f} | {b:.0f} | {b / f:.1f}x |")
+            print(lines[-1], flush=True)
+    roof1 = roofs[("65536x128 @ 128x128", "bf16", 1)]
+    lines += ["", f"A 720p frame of this CPPN is {flop / 1e9:.0f} GFLOP of matmuls: "
+              f"{flop / 1e9 / roof1:.3f} s at the one-thread bf16 roof above.", ""]
+
+    parts = kernel_parts(cppn)
+    if parts:
+        lines += ["| AMX kernel build (profiling switches) | CPU s per 720p frame, 1 thread |",
+                  "|---|---|"]
+        for name, cost in parts.items():
+            lines.append(f"| {name} | {cost:.3f} |")
+            print(lines[-1], flush=True)
+        lines.append("")
+
+    cold = _cold_amx_build_seconds()
+    paths = {"fp32": TorchRenderer(cppn)}
+    t0 = time.perf_counter()
+    paths["bf16 inductor"] = TorchRenderer(cppn, dtype=torch.bfloat16, amx_kernel=False)
+    torch.set_num_threads(1)
+    paths["bf16 inductor"].render(params(0, e), 64, 64)
+    torch.set_num_threads(threads)
+    paths["bf16 inductor"].render(params(0, e), 64, 64)
+    inductor_s = time.perf_counter() - t0
+    if why_not is None:
+        paths["bf16 AMX"] = TorchRenderer(cppn, dtype=torch.bfloat16)
+        paths["bf16x3 AMX"] = TorchRenderer(cppn, dtype=torch.bfloat16, bf16x3=True)
+    names = list(paths)
+    best_bf16 = "bf16 AMX" if why_not is None else "bf16 inductor"
+    ratios = [(a, b) for a, b in (("fp32", best_bf16), ("bf16 inductor", "bf16 AMX"),
+                                  ("fp32", "bf16x3 AMX")) if a in paths and b in paths]
+    lines += ["Kernel start-up: AMX kernel built from cold in "
+              + (f"{cold:.1f} s" if cold is not None else "— (not here)")
+              + f"; inductor's kernels (1 and {threads} threads) compiled or loaded in "
+              f"{inductor_s:.1f} s (15-55 s cold on a busy 2-core machine; its disk cache "
+              "makes later starts a few seconds).", "",
+              "| size | way | " + " | ".join(f"{n} s/frame" for n in names) + " | "
+              + " | ".join(f"{a}/{b}" for a, b in ratios) + " |",
+              "|---|---|" + "---|" * (len(names) + len(ratios))]
+
+    def row(size_name, way, t):
+        cells = " | ".join(f"{t[n]:.3f}" for n in names)
+        rs = " | ".join(f"{t[a] / t[b]:.2f}x" for a, b in ratios)
+        lines.append(f"| {size_name} | {way} | {cells} | {rs} |")
         print(lines[-1], flush=True)
 
-    fp32 = TorchRenderer(cppn)
-    fast = TorchRenderer(cppn, dtype=torch.bfloat16)
-    t0 = time.perf_counter()
-    fast.render(params(0, e), 64, 64)
-    compile_s = time.perf_counter() - t0
-    lines += ["", f"bf16 kernel compile + first frame: {compile_s:.1f} s (inductor caches it on "
-              "disk; later runs load it).", "",
-              "| size | way | fp32 s/frame | bf16 s/frame | fp32/bf16 |", "|---|---|---|---|---|"]
-    threads = torch.get_num_threads()
+    def kind(name):
+        return dict(dtype=torch.float32 if name == "fp32" else torch.bfloat16,
+                    amx_kernel=name != "bf16 inductor", bf16x3=name == "bf16x3 AMX")
+
     for size_name, w, h in (("256²", 256, 256), ("720p", 1280, 720)):
         p = params(5, e)
-        for r in (fp32, fast):
+        for r in paths.values():
             r.render(p, w, h)
-        ways = {}
-        best = {"fp32": float("inf"), "bf16": float("inf")}
+        wall = dict.fromkeys(names, float("inf"))
+        cpu = dict.fromkeys(names, float("inf"))
         for _ in range(REPEATS):
-            for name, r in (("fp32", fp32), ("bf16", fast)):
-                best[name] = min(best[name], _once(r, p, w, h, time.perf_counter))
-        ways[f"one frame, {threads} threads (preview)"] = dict(best)
-        best = {"fp32": 0.0, "bf16": 0.0}
+            for name, r in paths.items():
+                t, c = time.perf_counter(), time.process_time()
+                r.render(p, w, h)
+                wall[name] = min(wall[name], time.perf_counter() - t)
+                cpu[name] = min(cpu[name], time.process_time() - c)
+        row(size_name, f"one frame on {threads} threads, wall s", wall)
+        row(size_name, f"one frame on {threads} threads, CPU s of all threads", cpu)
+        best = dict.fromkeys(names, 0.0)
         for _ in range(REPEATS):
-            for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-                best[name] = max(best[name], fps_parallel(cppn, w, h, seconds / 2, e, dt))
-        ways[f"{os.cpu_count()} frames at once, 1 thread each (export)"] = {
-            k: 1 / v for k, v in best.items()}
+            for name in names:
+                best[name] = max(best[name], fps_parallel(cppn, w, h, seconds / 2, e,
+                                                          **kind(name)))
+        row(size_name, f"{cores} frames at once, 1 thread each, wall s per frame",
+            {k: 1 / v for k, v in best.items()})
         torch.set_num_threads(1)
-        best = {"fp32": float("inf"), "bf16": float("inf")}
+        one = dict.fromkeys(names, float("inf"))
         for _ in range(REPEATS):
-            for name, r in (("fp32", fp32), ("bf16", fast)):
-                best[name] = min(best[name], _once(r, p, w, h, time.thread_time))
+            for name, r in paths.items():
+                one[name] = min(one[name], _once(r, p, w, h, time.thread_time))
         torch.set_num_threads(threads)
-        ways["CPU seconds of one frame, 1 thread"] = best
-        for way, t in ways.items():
-            lines.append(f"| {size_name} | {way} | {t['fp32']:.3f} | {t['bf16']:.3f} | "
-                         f"{t['fp32'] / t['bf16']:.2f}x |")
-            print(lines[-1], flush=True)
+        row(size_name, "CPU s of one frame, 1 thread", one)
 
-    lines += ["", "Error of the bf16 frame against fp32 at 720p (1/255 steps; block shift: the "
-              "largest mean signed error over 16x16 blocks; false steps: neighbour steps "
-              "that differ from fp32's by >= 3/255):", "",
-              "| style | p99.9 | max | mean | block shift | false steps |",
-              "|---|---|---|---|---|---|"]
+    fast = paths[best_bf16]
+    x3 = paths.get("bf16x3 AMX")
+    fp32 = paths["fp32"]
+    lines += ["", f"Error against fp32 at 720p of the {best_bf16} frame (the preview and "
+              "`fast`) and of the bf16x3 frame (what `standard`/`high` may use), in 1/255 "
+              "steps; block shift: the largest mean signed error over 16x16 blocks; false "
+              "steps: neighbour steps that differ from fp32's by >= 3/255. fast: within the "
+              f"preview/`fast` budget ({FAST_BUDGET}); strict: within the `standard`/`high` "
+              f"one, the GL-vs-torch tolerance ({STRICT_BUDGET}).", "",
+              "| style | bf16 p99.9 | max | mean | block shift | false steps | fast | strict "
+              "| bf16x3 p99.9 | max | block shift | strict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     styles = [("CPPN(seed=1)", cppn)]
     styles += [(d.name, read_style(d).load_cppn())
                for d in sorted((ROOT / "styles").iterdir()) if (d / "style.json").is_file()]
     for name, net in styles:
         p = params(7, net.config.extra_inputs)
         fp32.set_cppn(net)
+        ref = fp32.render(p, 1280, 720)
         fast.set_cppn(net)
-        err = frame_error(fast.render(p, 1280, 720), fp32.render(p, 1280, 720))
+        err = frame_error(fast.render(p, 1280, 720), ref)
+        ok = {b: "yes" if b.admits(err) else "no" for b in (FAST_BUDGET, STRICT_BUDGET)}
+        cells = "— | — | — | —"
+        if x3 is not None:
+            x3.set_cppn(net)
+            e3 = frame_error(x3.render(p, 1280, 720), ref)
+            cells = (f"{e3.p999:.0f} | {e3.max:.0f} | {e3.shift:.2f} | "
+                     f"{'yes' if STRICT_BUDGET.admits(e3) else 'no'}")
         lines.append(f"| {name} | {err.p999:.0f} | {err.max:.0f} | {err.mean:.2f} | "
-                     f"{err.shift:.2f} | {err.steps:.2%} |")
+                     f"{err.shift:.2f} | {err.steps:.2%} | {ok[FAST_BUDGET]} | "
+                     f"{ok[STRICT_BUDGET]} | {cells} |")
         print(lines[-1], flush=True)
+    lines += ["", f"Load average before: {load_before}; after: {_load()}."]
     return lines
 
 

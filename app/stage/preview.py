@@ -137,7 +137,7 @@ class TorchRenderThread(QThread):
         self._cond = threading.Condition()
         self._request = None
         self._stop = False
-        self.drawers: dict = {}  # "fp32" / "bf16" -> SceneDrawer, made on first use
+        self.drawers: dict = {}  # "fp32" / "bf16" / "bf16x3" -> SceneDrawer, on first use
         self.last_precision = "fp32"  # what drew the frame last emitted
     def request(self, frame, width: int, height: int, serial: int,
                 full: bool = False) -> None:
@@ -172,15 +172,15 @@ class TorchRenderThread(QThread):
                     self._request = None
                 try:
                     kind = "fp32"
-                    if self.precision is not None and self.precision.allows(
-                            [layer.cppn for layer in frame.layers]):
-                        kind = "bf16"
+                    if self.precision is not None:
+                        kind = self.precision.kind_for([layer.cppn for layer in frame.layers])
                     drawer = self.drawers.get(kind)
                     if drawer is None:
                         cppn = frame.layers[0].cppn
-                        dtype = torch.bfloat16 if kind == "bf16" else torch.float32
+                        dtype = torch.float32 if kind == "fp32" else torch.bfloat16
                         drawer = self.drawers[kind] = SceneDrawer(
-                            TorchRenderer(cppn, dtype=dtype), cppn, switch=True)
+                            TorchRenderer(cppn, dtype=dtype, bf16x3=kind == "bf16x3"), cppn,
+                            switch=True)
                     t0 = time.perf_counter()
                     image = drawer.draw(frame, w, h)
                     dt = time.perf_counter() - t0

@@ -34,7 +34,7 @@ from engine.reactive.params import WARP_FREQ
 SOURCE = Path(__file__).with_name("cppn_amx.c")
 FLAGS = ("-O3", "-shared", "-fPIC", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl",
          "-mavx512bf16", "-mamx-tile", "-mamx-bf16", "-mfma")
-ABI_VERSION = 1
+ABI_VERSION = 2
 MAX_HIDDEN = 1024
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -135,8 +135,8 @@ def _open(path: Path) -> ctypes.CDLL:
         raise KernelUnavailable("Linux refused the AMX tile state to this process")
     lib.sono_cppn_frame.restype = ctypes.c_int
     lib.sono_cppn_frame.argtypes = [
-        _f32p, _f32p, _u16p, _f32p, _u16p, _f32p, _f32p, ctypes.c_int, ctypes.c_int,
-        ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), _f32p,
+        _f32p, _f32p, _u16p, _u16p, _f32p, _u16p, _u16p, _f32p, _f32p, ctypes.c_int,
+        ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), _f32p,
         ctypes.POINTER(ctypes.c_int64)]
     return lib
 
@@ -165,13 +165,21 @@ def _bf16_bits(a: np.ndarray) -> np.ndarray:
     return t.view(torch.int16).numpy().view(np.uint16)
 
 
-def pack_weights(w_in_out: np.ndarray, hp: int, cols: int) -> np.ndarray:
+def _bf16_value(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def pack_weights(w_in_out: np.ndarray, hp: int, cols: int, remainder: bool = False
+                 ) -> np.ndarray:
     """A (K, N) matrix (K inputs, N outputs), zero-padded to (hp, cols), as AMX B tiles:
-    [cols/16 n-tiles][hp/32 k-steps][16 rows][16 columns x 2 k] bf16, contiguous."""
+    [cols/16 n-tiles][hp/32 k-steps][16 rows][16 columns x 2 k] bf16, contiguous.
+    ``remainder``: pack w - bf16(w) instead (the precise mode's second half)."""
     k, n = w_in_out.shape
     padded = np.zeros((hp, cols), np.float32)
     padded[:k, :n] = w_in_out
     bits = _bf16_bits(padded)  # (hp, cols)
+    if remainder:
+        bits = _bf16_bits(padded - _bf16_value(bits))
     # element (k, n) -> [n // 16][k // 32][(k % 32) // 2][n % 16][k % 2]
     t = bits.reshape(hp // 32, 16, 2, cols // 16, 16)  # [ks][r][p][nt][c]
     return np.ascontiguousarray(t.transpose(3, 0, 1, 4, 2)).reshape(-1)
@@ -182,12 +190,17 @@ def _ptr(a: np.ndarray, ctype):
 
 
 class AmxCppn:
-    """One CPPN's weights packed for the kernel, and the frame call."""
+    """One CPPN's weights packed for the kernel, and the frame call.
 
-    def __init__(self, weights, lib: ctypes.CDLL | None = None):
+    ``precise``: every matmul as three bf16 products (hi x hi + hi x lo + lo x hi, each
+    operand split as bf16 + bf16 remainder; the activations too), which carries ~16
+    mantissa bits instead of 8: fp32's picture to rounding, for ~2.5x the tile work."""
+
+    def __init__(self, weights, lib: ctypes.CDLL | None = None, precise: bool = False):
         """``weights``: engine.render.base.Weights (out x in matrices, as nn.Linear);
         ``lib``: another build of the kernel (:func:`profiling_build`)."""
         self.lib = lib or load()
+        self.precise = bool(precise)
         h = weights.width
         if h > MAX_HIDDEN:
             raise KernelUnavailable(f"hidden width {h} > {MAX_HIDDEN}")
@@ -197,15 +210,19 @@ class AmxCppn:
         self.w0 = np.zeros((3, hp), np.float32)
         self.w0[:, :h] = w0[:, :3].T
         self.hidden_width = h
-        packed, biases = [], []
+        packed, rest, biases = [], [], []
         for W, b in weights.hidden[1:]:
             packed.append(pack_weights(W.T, hp, hp))
+            rest.append(pack_weights(W.T, hp, hp, remainder=True))
             bb = np.zeros(hp, np.float32)
             bb[:h] = b
             biases.append(bb)
-        self.wh = (np.concatenate(packed) if packed else np.zeros(16 * 32, np.uint16))
+        empty = np.zeros(16 * 32, np.uint16)
+        self.wh = np.concatenate(packed) if packed else empty
+        self.wh_lo = np.concatenate(rest) if rest else empty
         self.bh = (np.concatenate(biases) if biases else np.zeros(hp, np.float32))
         self.wo = pack_weights(weights.out[0].T, hp, 16)
+        self.wo_lo = pack_weights(weights.out[0].T, hp, 16, remainder=True)
         self.bo = np.ascontiguousarray(weights.out[1], np.float32)
 
     def first_bias(self, b0: np.ndarray) -> np.ndarray:
@@ -231,9 +248,13 @@ class AmxCppn:
         if out.shape != (width * height, 3) or not out.flags.c_contiguous or not (
                 u8 or out.dtype == np.float32):
             raise ValueError("out must be a C-contiguous (H*W, 3) uint8 or float32 array")
+        precise = self.precise
         args = (_ptr(self.w0, ctypes.c_float), _ptr(bias, ctypes.c_float),
-                _ptr(self.wh, ctypes.c_uint16), _ptr(self.bh, ctypes.c_float),
-                _ptr(self.wo, ctypes.c_uint16), _ptr(self.bo, ctypes.c_float),
+                _ptr(self.wh, ctypes.c_uint16),
+                _ptr(self.wh_lo, ctypes.c_uint16) if precise else None,
+                _ptr(self.bh, ctypes.c_float), _ptr(self.wo, ctypes.c_uint16),
+                _ptr(self.wo_lo, ctypes.c_uint16) if precise else None,
+                _ptr(self.bo, ctypes.c_float),
                 _ptr(fc, ctypes.c_float), self.hp, self.layers, width, height,
                 _ptr(out, ctypes.c_uint8) if u8 else None,
                 None if u8 else _ptr(out, ctypes.c_float), _ptr(counter, ctypes.c_int64))

@@ -44,7 +44,7 @@ int sono_amx_init(void) {
     return (int)syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA);
 }
 
-int sono_abi_version(void) { return 1; }
+int sono_abi_version(void) { return 2; }
 
 static const float SQ0 = 0.10131888199050997f, SQ1 = -0.006616492613823028f,
                    SQ2 = 0.00017134364165809126f, SQ3 = -2.1371680105311263e-06f;
@@ -89,6 +89,62 @@ static inline void store_bf16_pair(uint16_t *dst, __m512 lo, __m512 hi) {
     _mm512_storeu_si512((void *)dst, (__m512i)v);
 }
 
+/* The same, and where ``lo_dst`` is given the remainder v - bf16(v) as bf16 too: hi + lo
+ * carries v to ~2^-17 (the precise mode's activations). */
+static inline void store_split(uint16_t *hi_dst, uint16_t *lo_dst, __m512 lo, __m512 hi) {
+    __m512i h = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+    _mm512_storeu_si512((void *)hi_dst, h);
+    if (lo_dst) {
+        __m512 f0 = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
+        __m512 f1 = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+        store_bf16_pair(lo_dst, _mm512_sub_ps(lo, f0), _mm512_sub_ps(hi, f1));
+    }
+}
+
+/* C tiles (cs) += A (rows 0-15 in tile 4, 16-31 in tile 5) @ B (tiles 6, 7: ``nb`` of them)
+ * over one k-step; in the precise mode also A_hi @ B_lo and A_lo @ B_hi (A_lo @ B_lo,
+ * ~2^-18 of the product, is left out). */
+#ifdef SONO_NO_MATMUL
+#define DP(c, a, b)
+#else
+#define DP(c, a, b) _tile_dpbf16ps(c, a, b)
+#endif
+#define KSTEP2(A, Alo, lda, B0, B1, B0lo, B1lo)                  \
+    do {                                                         \
+        _tile_loadd(4, (A), (lda));                              \
+        _tile_loadd(5, (A) + 16 * (lda) / 2, (lda));             \
+        _tile_loadd(6, (B0), 64);                                \
+        _tile_loadd(7, (B1), 64);                                \
+        DP(0, 4, 6); DP(1, 4, 7); DP(2, 5, 6); DP(3, 5, 7);      \
+        if (Alo) {                                               \
+            _tile_loadd(6, (B0lo), 64);                          \
+            _tile_loadd(7, (B1lo), 64);                          \
+            DP(0, 4, 6); DP(1, 4, 7); DP(2, 5, 6); DP(3, 5, 7);  \
+            _tile_loadd(4, (Alo), (lda));                        \
+            _tile_loadd(5, (Alo) + 16 * (lda) / 2, (lda));       \
+            _tile_loadd(6, (B0), 64);                            \
+            _tile_loadd(7, (B1), 64);                            \
+            DP(0, 4, 6); DP(1, 4, 7); DP(2, 5, 6); DP(3, 5, 7);  \
+        }                                                        \
+    } while (0)
+#define KSTEP1(A, Alo, lda, B0, B0lo)                            \
+    do {                                                         \
+        _tile_loadd(4, (A), (lda));                              \
+        _tile_loadd(5, (A) + 16 * (lda) / 2, (lda));             \
+        _tile_loadd(6, (B0), 64);                                \
+        DP(0, 4, 6); DP(2, 5, 6);                                \
+        if (Alo) {                                               \
+            _tile_loadd(6, (B0lo), 64);                          \
+            DP(0, 4, 6); DP(2, 5, 6);                            \
+            _tile_loadd(4, (Alo), (lda));                        \
+            _tile_loadd(5, (Alo) + 16 * (lda) / 2, (lda));       \
+            _tile_loadd(6, (B0), 64);                            \
+            DP(0, 4, 6); DP(2, 5, 6);                            \
+        }                                                        \
+    } while (0)
+
 /* Frame constants, in this order (floats): coord00 coord01 coord10 coord11 (row-major
  * 2x2, applied as (gx, gy) @ coord), warp amplitude, warp phase, warp frequency,
  * colour 3x3 row-major (rgb = s @ colour), x0, dx, y0, dy (pixel (c, r) sits at
@@ -99,11 +155,16 @@ enum { F_C00, F_C01, F_C10, F_C11, F_WA, F_WPH, F_WF, F_COL, F_X0 = F_COL + 9, F
 /* hp: H padded to a multiple of 32. w0: (3, hp) fp32. b0: (hp). wh: (layers-1) hidden
  * weights, each packed as [hp/16 n-tiles][hp/32 k-steps][16 rows][32] bf16 (VNNI pairs
  * along k). bh: (layers-1, hp). wo: output weights packed [hp/32][16][32] (3 columns used
- * of 16). bo: (3). Writes (height*width, 3) uint8 to out8 or fp32 to outf (one is NULL).
+ * of 16). bo: (3). wh_lo, wo_lo: NULL, or the weights' remainders w - bf16(w) packed the
+ * same way: the precise mode (three bf16 products per matmul, activations as hi + lo),
+ * within fp32 rounding of the fp32 network at ~2.5x the fast mode's matmul work.
+ * Writes (height*width, 3) uint8 to out8 or fp32 to outf (one is NULL).
  * counter: shared job counter (start at 0; every thread of one frame calls this). */
-int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh, const float *bh,
-                    const uint16_t *wo, const float *bo, const float *fc, int hp, int layers,
-                    int width, int height, uint8_t *out8, float *outf, int64_t *counter) {
+int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh,
+                    const uint16_t *wh_lo, const float *bh, const uint16_t *wo,
+                    const uint16_t *wo_lo, const float *bo, const float *fc, int hp,
+                    int layers, int width, int height, uint8_t *out8, float *outf,
+                    int64_t *counter) {
     if (hp % 32 || hp < 32 || hp > MAX_H || layers < 1) return -1;
     const int64_t n = (int64_t)width * height;
     const int64_t jobs = (n + JOB_PIXELS - 1) / JOB_PIXELS;
@@ -113,6 +174,9 @@ int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh, const 
 
     uint16_t act_a[BLOCK * MAX_H] __attribute__((aligned(64)));
     uint16_t act_b[BLOCK * MAX_H] __attribute__((aligned(64)));
+    uint16_t lo_a[BLOCK * MAX_H] __attribute__((aligned(64)));
+    uint16_t lo_b[BLOCK * MAX_H] __attribute__((aligned(64)));
+    const int precise = wh_lo != NULL && wo_lo != NULL;
     float acc[2][BLOCK * 32] __attribute__((aligned(64)));
     float xs[BLOCK] __attribute__((aligned(64))), ys[BLOCK] __attribute__((aligned(64))),
         rs[BLOCK] __attribute__((aligned(64)));
@@ -179,15 +243,18 @@ int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh, const 
                                  _mm512_fmadd_ps(by, _mm512_loadu_ps(w0 + hp + j + 16),
                                   _mm512_fmadd_ps(br, _mm512_loadu_ps(w0 + 2 * hp + j + 16),
                                                   _mm512_loadu_ps(b0 + j + 16))));
-                    store_bf16_pair(act_a + m * hp + j, fast_sin(z0), fast_sin(z1));
+                    store_split(act_a + m * hp + j, precise ? lo_a + m * hp + j : NULL,
+                                fast_sin(z0), fast_sin(z1));
                 }
             }
             /* hidden layers on AMX: tiles 0-3 accumulate a 32x32 block (starting from the
              * bias: a stride-0 tile load repeats it down the rows), 4-5 hold A, 6-7 B. The
              * epilogue (sine, cast) of one block runs while the tiles compute the next. */
             uint16_t *in = act_a, *out = act_b;
+            uint16_t *in_lo = precise ? lo_a : NULL, *out_lo = precise ? lo_b : NULL;
             for (int l = 0; l < layers - 1; l++) {
                 const uint16_t *W = wh + l * layer_elems;
+                const uint16_t *Wl = precise ? wh_lo + l * layer_elems : W;
                 const float *B = bh + (int64_t)l * hp;
                 const int groups = hp / 32;
                 for (int g = 0; g <= groups; g++) {
@@ -197,25 +264,19 @@ int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh, const 
                         _tile_loadd(2, B + g * 32, 0);
                         _tile_loadd(3, B + g * 32 + 16, 0);
                         for (int ks = 0; ks < ks_n; ks++) {
-                            _tile_loadd(4, in + ks * 32, hp * 2);
-                            _tile_loadd(5, in + 16 * hp + ks * 32, hp * 2);
-                            _tile_loadd(6, W + ((int64_t)2 * g * ks_n + ks) * tile_elems, 64);
-                            _tile_loadd(7, W + ((int64_t)(2 * g + 1) * ks_n + ks) * tile_elems,
-                                        64);
-#ifndef SONO_NO_MATMUL
-                            _tile_dpbf16ps(0, 4, 6);
-                            _tile_dpbf16ps(1, 4, 7);
-                            _tile_dpbf16ps(2, 5, 6);
-                            _tile_dpbf16ps(3, 5, 7);
-#endif
+                            const int64_t t0 = ((int64_t)2 * g * ks_n + ks) * tile_elems;
+                            const int64_t t1 = ((int64_t)(2 * g + 1) * ks_n + ks) * tile_elems;
+                            KSTEP2(in + ks * 32, in_lo ? in_lo + ks * 32 : NULL, hp * 2,
+                                   W + t0, W + t1, Wl + t0, Wl + t1);
                         }
                     }
                     if (g > 0) { /* the block before, while the tiles work on this one */
                         const float *a = acc[(g - 1) & 1];
-                        uint16_t *o = out + (g - 1) * 32;
+                        const int o = (g - 1) * 32;
                         for (int m = 0; m < BLOCK; m++)
-                            store_bf16_pair(o + m * hp, fast_sin(_mm512_load_ps(a + m * 32)),
-                                            fast_sin(_mm512_load_ps(a + m * 32 + 16)));
+                            store_split(out + m * hp + o, out_lo ? out_lo + m * hp + o : NULL,
+                                        fast_sin(_mm512_load_ps(a + m * 32)),
+                                        fast_sin(_mm512_load_ps(a + m * 32 + 16)));
                     }
                     if (g < groups) {
                         float *a = acc[g & 1];
@@ -228,17 +289,16 @@ int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh, const 
                 uint16_t *t = in;
                 in = out;
                 out = t;
+                t = in_lo;
+                in_lo = out_lo;
+                out_lo = t;
             }
             /* output layer: one 16-column tile (3 used) */
             _tile_zero(0);
             _tile_zero(2);
-            for (int ks = 0; ks < ks_n; ks++) {
-                _tile_loadd(4, in + ks * 32, hp * 2);
-                _tile_loadd(5, in + 16 * hp + ks * 32, hp * 2);
-                _tile_loadd(6, wo + ks * tile_elems, 64);
-                _tile_dpbf16ps(0, 4, 6);
-                _tile_dpbf16ps(2, 5, 6);
-            }
+            for (int ks = 0; ks < ks_n; ks++)
+                KSTEP1(in + ks * 32, in_lo ? in_lo + ks * 32 : NULL, hp * 2,
+                       wo + ks * tile_elems, (precise ? wo_lo : wo) + ks * tile_elems);
             _tile_stored(0, acc[0], 128);
             _tile_stored(2, acc[0] + 16 * 32, 128);
             for (int v = 0; v < BLOCK; v += 16) {

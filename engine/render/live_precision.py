@@ -65,25 +65,34 @@ class LivePrecision:
                              "and emulated bf16 is slower than fp32")
 
     # -- what a view asks --------------------------------------------------------------------
-    def allows(self, cppns: Iterable) -> bool:
-        """Whether every one of ``cppns`` may be drawn in bf16 now (never blocks). A network
-        not yet checked is queued and drawn fp32 meanwhile. A morph in-between counts as
-        its two ends (pass both): its weights are a blend of two checked networks."""
+    def kind_for(self, cppns: Iterable) -> str:
+        """How to draw a frame of ``cppns`` now (never blocks): "bf16", "bf16x3" (where
+        plain bf16 missed the budget but the split products meet it) or "fp32" (also for
+        any network not checked yet: it is queued and drawn fp32 meanwhile). A morph
+        in-between counts as its two ends (pass both): its weights blend two checked
+        networks."""
         if self.disabled:
-            return False
-        ok = True
+            return "fp32"
+        kinds = set()
         with self._cond:
             for cppn in cppns:
                 verdict = self._verdicts.get(cppn)
                 if verdict is None:
-                    ok = False
+                    kinds.add("fp32")
                     if not any(c is cppn for c in self._queue):
                         self._queue.append(cppn)
                         self._start()
                         self._cond.notify_all()
-                elif verdict.dtype != torch.bfloat16:
-                    ok = False
-        return ok
+                else:
+                    kinds.add(verdict.variant)
+        for kind in ("fp32", "bf16x3", "bf16"):  # the most exact any of them needs
+            if kind in kinds:
+                return kind
+        return "fp32"
+
+    def allows(self, cppns: Iterable) -> bool:
+        """Whether every one of ``cppns`` may be drawn in bf16 (either variant) now."""
+        return self.kind_for(cppns) != "fp32"
 
     def add_listener(self, fn: Callable[[LivePrecision], None]) -> None:
         with self._cond:
@@ -104,14 +113,14 @@ class LivePrecision:
 
     @property
     def state(self) -> str:
-        """"fp32" (for good here), "checking" (a check queued or running), or "bf16" (the
-        latest check chose it)."""
+        """"fp32" (for good here, or the latest check chose it), "checking" (a check queued
+        or running), or "bf16" / "bf16x3" (the latest check chose it)."""
         if self.disabled:
             return "fp32"
         with self._cond:
             if self._queue or self._busy:
                 return "checking"
-        return "bf16" if self.last is not None and self.last.dtype == torch.bfloat16 else "fp32"
+        return self.last.variant if self.last is not None else "fp32"
 
     @property
     def reason(self) -> str:

@@ -41,14 +41,17 @@ class TorchRenderer(Renderer):
 
     def __init__(self, cppn, device: str | torch.device | None = None,
                  dtype: torch.dtype | None = None, chunk: int = 16384,
-                 compile: bool = True, amx_kernel: bool = True):
+                 compile: bool = True, amx_kernel: bool = True, bf16x3: bool = False):
         """``chunk``: rows per step of the fp32/fp16 path (the bf16 CPU path has its own
         fixed chunk, so one compiled kernel serves every caller). ``compile``: for the
         bf16 CPU path, False runs the same maths eagerly (slow; for tests).
         ``amx_kernel``: False keeps inductor's kernel even where the AMX one runs (the
-        bench compares them)."""
+        bench compares them). ``bf16x3`` (with ``dtype=torch.bfloat16``, AMX kernel only):
+        every matmul as three bf16 products of split operands, fp32's picture to rounding
+        at a quarter of fp32's CPU time (engine.render.amx.AmxCppn)."""
         self._amx: amx.AmxCppn | None = None
         self.amx_kernel = bool(amx_kernel)
+        self.bf16x3 = bool(bf16x3)
         if device is None:
             device = "cpu"
         self.device = torch.device(device)
@@ -56,12 +59,17 @@ class TorchRenderer(Renderer):
         self.chunk = int(chunk)
         self.fused_bf16 = self.device.type == "cpu" and self.dtype == torch.bfloat16
         self.compile = bool(compile)
+        if self.bf16x3 and not (self.fused_bf16 and self.compile and self.amx_kernel):
+            raise RenderError("bf16x3 is a mode of the compiled AMX kernel: it needs "
+                              "dtype=torch.bfloat16 on the CPU, compile and amx_kernel")
         self._grids: dict[tuple, torch.Tensor] = {}
         self.set_cppn(cppn)
 
     @property
     def description(self) -> str:
         text = f"torch {self.device.type} {str(self.dtype).replace('torch.', '')}"
+        if self.bf16x3:
+            return f"torch {self.device.type} bf16x3 (fused AMX kernel, 3 bf16 products per matmul)"
         if self.fused_bf16:
             text += {"amx": " (fused AMX kernel, polynomial sine)",
                      "inductor": " (fused matmul + polynomial sine, inductor)",
@@ -99,9 +107,11 @@ class TorchRenderer(Renderer):
             self._out = (t(w.out[0].T), t(w.out[1], f32))
             if self.compile and self.amx_kernel:
                 try:
-                    self._amx = amx.AmxCppn(w)
+                    self._amx = amx.AmxCppn(w, precise=self.bf16x3)
                 except amx.KernelUnavailable as exc:
                     self._amx = None
+                    if self.bf16x3:
+                        raise RenderError(f"bf16x3 needs the AMX kernel: {exc}") from exc
                     log.info("bf16 via inductor: %s", exc)
 
     def _grid(self, width: int, height: int, pad_to: int = 1) -> torch.Tensor:

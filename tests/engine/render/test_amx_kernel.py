@@ -120,3 +120,30 @@ def test_without_the_kernel_bf16_falls_back_to_inductor_or_says_why(monkeypatch)
         assert reason == "this CPU has no AMX-BF16"
     r = TorchRenderer(CPPN(seed=0), dtype=torch.bfloat16, compile=True)
     assert r.kernel == "inductor" and "inductor" in r.description
+
+
+@needs_amx
+def test_bf16x3_draws_fp32s_picture_within_the_strict_budget():
+    """Three bf16 products per matmul: what standard/high exports may use."""
+    from engine.render.factory import STRICT_BUDGET
+
+    style = read_style(STYLES / "seeded-pattern-02-deep-ocean-swirl").load_cppn()
+    p = moved(style.config.extra_inputs)
+    ref = TorchRenderer(style).render(p, 320, 180)
+    fast = TorchRenderer(style, dtype=torch.bfloat16).render(p, 320, 180)
+    x3r = TorchRenderer(style, dtype=torch.bfloat16, bf16x3=True)
+    assert "bf16x3" in x3r.description
+    x3 = x3r.render(p, 320, 180)
+    err, err_fast = frame_error(x3, ref), frame_error(fast, ref)
+    assert STRICT_BUDGET.admits(err) and err.max <= 1 and err.shift < 0.1, err
+    assert not STRICT_BUDGET.admits(err_fast)  # why plain bf16 is not enough there
+    assert err.mean < err_fast.mean / 4
+
+
+def test_bf16x3_is_only_a_mode_of_the_amx_kernel():
+    from engine.render import RenderError
+
+    with pytest.raises(RenderError, match="mode of the compiled AMX kernel"):
+        TorchRenderer(CPPN(seed=0), bf16x3=True)
+    with pytest.raises(RenderError, match="mode of the compiled AMX kernel"):
+        TorchRenderer(CPPN(seed=0), dtype=torch.bfloat16, compile=False, bf16x3=True)

@@ -80,3 +80,21 @@ def test_no_hardware_or_forced_fp32_never_starts_a_check(monkeypatch, style):
     assert choose_precision(style, "cpu").reason == "fp32: forced by SONOLUME_PRECISION=fp32"
     monkeypatch.setenv(factory.PRECISION_ENV, "bogus")  # reported, then ignored
     assert factory.forced_fp32() is None
+
+
+@needs_hw
+def test_the_strict_budget_picks_bf16x3_where_the_amx_kernel_runs(style):
+    """standard/high: plain bf16 misses the GL-vs-torch tolerance on this style, the split
+    products meet it; without the AMX kernel that means fp32."""
+    from engine.render import amx
+    from engine.render.factory import STRICT_BUDGET, make_renderer
+
+    choice = choose_precision(style, "cpu", STRICT_BUDGET, min_speedup=0.0)
+    if amx.unavailable_reason() is None:
+        assert choice.variant == "bf16x3" and choice.dtype == torch.bfloat16
+        assert "bf16 misses the error budget" not in choice.reason  # refusals stay quiet
+        assert STRICT_BUDGET.admits(choice.error)
+        r = make_renderer(style, "torch", device="cpu", precision="auto", budget=STRICT_BUDGET)
+        assert r.bf16x3 and "bf16x3" in r.description
+    else:
+        assert choice.variant == "fp32" and "bf16x3 needs the AMX kernel" in choice.reason
