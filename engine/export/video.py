@@ -344,9 +344,11 @@ class _FrameStream:
         local = threading.local()
         drawers: list = []
         dtype = self.rend.dtype
+        x3 = getattr(self.rend, "bf16x3", False)
 
         def make(cppn):
-            return TorchRenderer(cppn, device="cpu", dtype=dtype, chunk=WORKER_CHUNK)
+            return TorchRenderer(cppn, device="cpu", dtype=dtype, chunk=WORKER_CHUNK,
+                                 bf16x3=x3)
 
         def work(i):
             drawer = getattr(local, "drawer", None)
@@ -503,10 +505,10 @@ def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | 
         scene = prepare_scene(scene, track_path, fps, report, touch, cancel)
         t_analysed = time.perf_counter()
         # bf16 where the CPU has the hardware and the style stays within the quality's
-        # error budget of fp32 (engine.render.factory.choose_precision): in practice only
-        # `fast`, whose budget (p99.9 <= 4/255) bf16 meets; standard/high stay fp32.
-        rend = make_renderer(cppn, renderer, warn=warn, device=r.device,
-                             precision="auto" if quality == "fast" else "fp32",
+        # error budget of fp32 (engine.render.factory.choose_precision): `fast` (p99.9
+        # <= 4/255) takes plain bf16; standard/high (the GL-vs-torch tolerance) take the
+        # AMX kernel's bf16x3 where it runs, else fp32.
+        rend = make_renderer(cppn, renderer, warn=warn, device=r.device, precision="auto",
                              budget=QUALITY_BUDGETS[quality]) if own_renderer else renderer
         channels = 1 if info["channels"] == 1 else 2
         rate = info["sample_rate"] if 8000 <= info["sample_rate"] <= 48000 else 48000

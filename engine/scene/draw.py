@@ -37,7 +37,7 @@ def sibling_factory(renderer: Renderer) -> Callable | None:
 
     if isinstance(renderer, TorchRenderer):
         return lambda cppn: TorchRenderer(cppn, device=renderer.device, dtype=renderer.dtype,
-                                          chunk=renderer.chunk)
+                                          chunk=renderer.chunk, bf16x3=renderer.bf16x3)
     if getattr(renderer, "name", "") == "gl" and getattr(renderer, "ctx", None) is not None:
         return lambda cppn: type(renderer)(cppn, ctx=renderer.ctx)
     return None
