@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
                                           _scroll(self.reactivity_panel),
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self.live_input = LiveInput(fps=float(self.settings.target_fps))
-        self.live_bar = LiveBar(self.stage, self.live_input)
+        self.live_bar = LiveBar(self.stage, self.live_input, shows_folder=self._shows_folder)
         self.control_panel.tapped.connect(lambda _bpm: self.live_input.tap())
         live_box = QWidget()
         live_lay = QVBoxLayout(live_box)
@@ -192,6 +192,19 @@ class MainWindow(QMainWindow):
         esc = QShortcut(QKeySequence("Escape"), self)
         esc.activated.connect(self.leave_fullscreen)
 
+    def _shows_folder(self):
+        from engine.paths import shows_dir
+
+        return shows_dir(self.library.user_dir)
+
+    def _open_recorded_set(self, path: str) -> None:
+        """A live set was saved: open it as a show (timeline, File > Export)."""
+        if getattr(self, "_closing", False):
+            return
+        if self.show_editor.open(path):
+            self.statusBar().showMessage(f"recorded set {Path(path).name} opened: "
+                                         "File > Export renders it", 10000)
+
     def _wire(self) -> None:
         lp, tp, st = self.library_panel, self.train_panel, self.stage
         lp.styleSelected.connect(self._style_selected)
@@ -201,6 +214,7 @@ class MainWindow(QMainWindow):
         lp.libraryChanged.connect(self.reactivity_panel.refresh_suggestions)
         lp.libraryChanged.connect(self._research_library_changed)
         st.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        st.liveSetRecorded.connect(self._open_recorded_set)
         self.show_editor.statusMessage.connect(
             lambda m: self.statusBar().showMessage(m, 8000))
         self.show_editor.titleChanged.connect(self._show_title)
@@ -419,6 +433,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.train_panel.shutdown()
         self.control_panel.shutdown()
+        self._closing = True  # a set recording now is saved by stop_live, not opened
         self.stage.stop_live()
         self.live_input.shutdown()
         for win in self.research.values():

@@ -21,6 +21,9 @@ Signals:
 
 * ``featuresReady(LiveFeatures)``: at most once per video frame (``fps``), the newest
   features; feed them to ``engine.reactive.live.LiveParams.step`` and draw;
+* ``stepsReady(block, [LiveFeatures])``: every block as analysed (float32, silence while
+  the device is lost) with every features frame it completed, for a live set
+  (:class:`engine.control.live_set.LiveSet`), which steps on each and records the block;
 * ``levelChanged(peak, rms)``: linear 0..1 of the audio read since the last emit, for a
   meter (~30 per second);
 * ``errorOccurred(str)``: one readable line: no input device, the device unplugged
@@ -100,6 +103,7 @@ class LiveInput(QObject):
     """See the module docstring."""
 
     featuresReady = Signal(object)
+    stepsReady = Signal(object, object)  # block, list of LiveFeatures
     levelChanged = Signal(float, float)
     errorOccurred = Signal(str)
     stateChanged = Signal(str)
@@ -383,11 +387,12 @@ class LiveInput(QObject):
         if an is None:
             return
         try:
-            an.push(block)
+            steps = an.push(block)
         except SonolumeError as exc:  # a block the analysis cannot take: say it, go on
             log.warning("live input: %s", exc)
             self.errorOccurred.emit(f"Live audio skipped a block: {exc}")
             return
+        self.stepsReady.emit(block, steps)
         lv = self._level
         if block.size:
             lv[0] = max(lv[0], float(np.max(np.abs(block))))

@@ -1,14 +1,24 @@
-"""The live-input row of the Live dock: which input, a level meter, start/stop, and the
-beat by hand (tap, resync). It only shows and drives an app.live.audio_input.LiveInput and
-the Stage's live mode; the analysis is the engine's."""
+"""The live-input row of the Live dock: which input, a level meter, start/stop, the beat
+by hand (tap, resync) and Record set. It only shows and drives an
+app.live.audio_input.LiveInput and the Stage's live mode; the analysis, the set and its
+recording are the engine's (engine.control.live_set).
+
+Record set records what the live input hears (a FLAC), every features step and every
+control move into ``<shows folder>/<name>.json``; stopping it (or stopping the input)
+saves the show, leaves live mode and opens it like any show, ready for File > Export."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -17,10 +27,15 @@ from PySide6.QtWidgets import (
 MONITOR = "__monitor__"
 
 
+def set_name_now() -> str:
+    return time.strftime("live set %Y-%m-%d %H-%M-%S")
+
+
 class LiveBar(QGroupBox):
-    def __init__(self, stage, live_input, parent=None):
+    def __init__(self, stage, live_input, shows_folder=None, parent=None):
         super().__init__("Live audio in", parent)
         self.stage, self.live = stage, live_input
+        self.shows_folder = shows_folder  # () -> Path: where recorded sets are saved
         self.device = QComboBox()
         self.device.setToolTip("a microphone, a line in, or what this computer plays")
         self.start_button = QPushButton("Start")
@@ -40,6 +55,22 @@ class LiveBar(QGroupBox):
         self.resync.clicked.connect(live_input.resync)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.set_name = QLineEdit()
+        self.set_name.setPlaceholderText("set name (default: the date and time)")
+        self.set_name.setToolTip("the recorded set is saved under this name in the shows "
+                                 "folder")
+        self.record = QPushButton("● Record set")
+        self.record.setCheckable(True)
+        self.record.setEnabled(False)
+        self.record.setStyleSheet("QPushButton:checked { background: #b03030; color: white; }")
+        self.record.setToolTip("record what the input hears, the live reactivity and every "
+                               "control move; stop to save it as a show that renders the "
+                               "same frames")
+        self.record.toggled.connect(self._record_toggled)
+        self.elapsed = QLabel("")
+        self._clock = QTimer(self)
+        self._clock.setInterval(200)
+        self._clock.timeout.connect(self._show_elapsed)
         row = QHBoxLayout()
         row.addWidget(self.device, 1)
         row.addWidget(self.start_button)
@@ -50,11 +81,18 @@ class LiveBar(QGroupBox):
         lay.addLayout(row)
         lay.addWidget(self.meter)
         lay.addLayout(beat)
+        rec = QHBoxLayout()
+        rec.addWidget(self.set_name, 1)
+        rec.addWidget(self.record)
+        rec.addWidget(self.elapsed)
+        lay.addLayout(rec)
         lay.addWidget(self.status)
         live_input.levelChanged.connect(self._level)
         live_input.errorOccurred.connect(self.status.setText)
         live_input.stateChanged.connect(self._state)
         stage.liveChanged.connect(self._live_changed)
+        stage.liveRecordingChanged.connect(self._recording_changed)
+        stage.statusMessage.connect(self._stage_message)
         self.refresh_devices()
 
     def refresh_devices(self) -> None:
@@ -92,5 +130,54 @@ class LiveBar(QGroupBox):
         self.start_button.setChecked(on)
         self.start_button.setText("Stop" if on else "Start")
         self.start_button.blockSignals(False)
+        self.record.setEnabled(on)
         if not on:
             self.meter.setValue(0)
+            self._recording_changed(False)
+
+    # -- recording the set ---------------------------------------------------------------
+    def set_path(self) -> Path:
+        from engine.paths import shows_dir
+        from engine.scene.show import _slug
+
+        folder = Path(self.shows_folder()) if self.shows_folder is not None else shows_dir()
+        name = self.set_name.text().strip() or set_name_now()
+        return folder / f"{_slug(name)}.json"
+
+    def _record_toggled(self, on: bool) -> None:
+        if on:
+            path = self.set_path()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.status.setText(f"cannot record the set: {path.parent}: "
+                                    f"{exc.strerror or exc}")
+                self._recording_changed(False)
+                return
+            if not self.stage.start_live_recording(path):
+                self._recording_changed(False)
+            return
+        if self.stage.live_recording:
+            self.stage.stop_live()  # saves the set, leaves live mode; the show opens
+
+    def _recording_changed(self, on: bool) -> None:
+        self.record.blockSignals(True)
+        self.record.setChecked(on)
+        self.record.setText("■ Stop and save" if on else "● Record set")
+        self.record.blockSignals(False)
+        self.set_name.setEnabled(not on)
+        if on:
+            self._clock.start()
+            self._show_elapsed()
+        else:
+            self._clock.stop()
+            self.elapsed.setText("")
+
+    def _show_elapsed(self) -> None:
+        live = self.stage.live_set
+        t = live.elapsed if live is not None else 0.0
+        self.elapsed.setText(f"● {int(t) // 60}:{int(t) % 60:02d}.{int(t * 10) % 10}")
+
+    def _stage_message(self, text: str) -> None:
+        if text.startswith(("live set", "cannot record", "recording the live set")):
+            self.status.setText(text)

@@ -103,9 +103,12 @@ class ControlPanel(QWidget):
                  midi_lister=None, midi_opener=None):
         super().__init__(parent)
         self.stage, self.settings, self.editor = stage, settings, editor
-        self.controller = Controller(lambda: stage.scene, stage.current_time, palette=styles,
+        self._library_styles = styles
+        self.controller = Controller(lambda: stage.scene, stage.current_time,
+                                     palette=self._palette if styles is not None else None,
                                      apply_arrangement=self._arrangement,
                                      on_tap=self._tapped)
+        stage.controller = self.controller  # a live set takes its moves through it too
         self.osc: OscServer | None = None
         self._midi_problem = ""
         self._take_before = None
@@ -216,6 +219,9 @@ class ControlPanel(QWidget):
         layout.addWidget(osc_box)
         layout.addWidget(midi_box, 1)
 
+        if hasattr(stage, "liveChanged"):
+            stage.liveChanged.connect(self._live_changed)
+
         self.refresh_table()
         self.refresh_devices()
         self.device.currentTextChanged.connect(self._device_chosen)
@@ -234,8 +240,23 @@ class ControlPanel(QWidget):
         if not self._flush.isActive():
             self._flush.start()
 
+    def _palette(self):
+        """What next / previous / pick walk through: live, the set's styles (a show's)
+        when it has two or more; otherwise the library."""
+        live = getattr(self.stage, "live_set", None)
+        if live is not None and len(live.palette) >= 2:
+            return live.palette
+        return self._library_styles()
+
     def flush(self) -> set[str]:
-        """Apply the queued moves now (normally FLUSH_MS after the first one arrives)."""
+        """Apply the queued moves now (normally FLUSH_MS after the first one arrives); in
+        live mode through the live set, which fixes the beats a change lands on first."""
+        live = getattr(self.stage, "live_set", None)
+        if live is not None:
+            changed = live.flush()
+            if changed:
+                self.stage._dirty = True
+            return changed
         changed = self.controller.flush()
         if "automation" in changed and "arrangement" not in changed and \
                 not self.stage.playing:
@@ -246,6 +267,11 @@ class ControlPanel(QWidget):
         """A live style change: through the show's undo stack; without a show, the scene
         becomes one (keeping its lanes) so it can be saved."""
         stage, editor = self.stage, self.editor
+        if getattr(stage, "live_set", None) is not None:  # live: the set's own scene
+            arrangement.apply(stage.scene)
+            stage._dirty = True
+            self.statusMessage.emit(f"live: {text}")
+            return
         if not stage.show_active:
             self._start_show(arrangement)
         elif editor is not None:
@@ -295,6 +321,16 @@ class ControlPanel(QWidget):
         if self.record.isChecked() != on:
             self.record.setChecked(on)
         self.recordingChanged.emit(on)
+
+    def _live_changed(self, on: bool) -> None:
+        """Live, a set is recorded with the live input's Record (audio, steps and moves);
+        this one records moves on a track."""
+        if on and self.controller.recording:
+            self.set_recording(False)
+        self.record.setEnabled(not on)
+        self.record.setToolTip("live: use Record set in the live input box" if on else
+                               "write every move into the show at the time it happens "
+                               "(save the show to keep it; render it to get the set)")
 
     # -- OSC ---------------------------------------------------------------------------------
     def _osc_host(self) -> str:

@@ -179,6 +179,8 @@ class Stage(QWidget):
     trackReady = Signal()  # bars and sections are known too (the show's grid)
     showChanged = Signal()  # a show started, was edited or closed
     liveChanged = Signal(bool)  # live audio started (True) or stopped driving the preview
+    liveRecordingChanged = Signal(bool)  # a live set started or stopped recording
+    liveSetRecorded = Signal(str)  # a recorded live set was saved as this show file
     trackCleared = Signal()
     statusMessage = Signal(str)
     pathChanged = Signal(str)
@@ -195,8 +197,9 @@ class Stage(QWidget):
         self.show_timeline = None
         self.structure = None  # engine.audio.structure.Structure of the loaded track
         self._live = None  # the LiveInput driving the preview, while one does
-        self._live_params = None  # engine.reactive.live.LiveParams, stepped per features
-        self._live_time = None
+        self.live_set = None  # engine.control.live_set.LiveSet, in live mode
+        self._before_live = None  # the scene to come back to
+        self.controller = None  # the control panel's Controller (moves reach a live set)
         self.bars: Worker | None = None
         self.features = None
         self.track_path: str | None = None
@@ -329,6 +332,9 @@ class Stage(QWidget):
         from engine.scene import Scene
 
         self.shown_style = style
+        if self.live_set is not None:
+            self._live_style(style)
+            return
         if self.show_active:
             return  # a show plays on; the library selection is what edits use
         cppn = None
@@ -352,12 +358,26 @@ class Stage(QWidget):
                 v.set_cppn(cppn)
         self._dirty = True
 
+    def _live_style(self, style) -> None:
+        """A library click while live: the set shows it from now (not while recording: a
+        recorded set changes style on the beat, through next / previous / pick)."""
+        from engine.errors import SonolumeError
+
+        if style is None:
+            return
+        try:
+            self.live_set.show_style(style)
+        except SonolumeError as exc:
+            self.statusMessage.emit(str(exc))
+        self._dirty = True
+
     @property
     def cppn(self):
         """The CPPN shown now (the outgoing one inside a transition); None without a style."""
         if self.scene is None:
             return None
-        return self.scene.frame_at(self.clock.now()).cppn
+        t = self.live_set.now() if self.live_set is not None else self.clock.now()
+        return self.scene.frame_at(t).cppn
 
     @property
     def param_track(self):
@@ -478,10 +498,15 @@ class Stage(QWidget):
     def set_reactivity(self, preset, amounts: dict[str, float] | None = None) -> None:
         self.preset = preset
         self.amounts = dict(amounts or {})
-        if self.scene is not None:
+        if self.live_set is not None:
+            from engine.errors import SonolumeError
+
+            try:
+                self.live_set.set_reactivity(preset, self.amounts)
+            except SonolumeError as exc:
+                self.statusMessage.emit(str(exc))
+        elif self.scene is not None:
             self.scene.set_reactivity(preset, self.amounts)
-            if self._live_params is not None:
-                self._live_params.set_preset(self.scene.effective_preset())
         self._dirty = True
 
     def effective_preset(self):
@@ -557,6 +582,9 @@ class Stage(QWidget):
         return self.clock.playing
 
     def current_time(self) -> float:
+        """The clock control moves land on: the player's, or in live mode the stream's."""
+        if self.live_set is not None:
+            return self.live_set.move_time()
         return self.clock.now()
 
     def toggle_play(self) -> None:
@@ -585,6 +613,8 @@ class Stage(QWidget):
         self._dirty = True
 
     def seek(self, t: float) -> None:
+        if self.live_set is not None:
+            return  # live, the stream is the clock
         self.clock.set(float(t))
         self._sync_player()
         self._dirty = True
@@ -620,68 +650,131 @@ class Stage(QWidget):
         self.statusMessage.emit(f"audio playback unavailable ({text}); visuals keep time")
 
     # -- live audio ----------------------------------------------------------------------
+    # In live mode the preview draws the engine's LiveSet (engine.control.live_set): a
+    # scene on the stream's clock, stepped by every features frame, changed by control moves
+    # on the live tracker's beats, and recorded into a show that renders the same frames.
     @property
     def live_active(self) -> bool:
-        return self._live_params is not None
+        return self.live_set is not None
+
+    @property
+    def live_recording(self) -> bool:
+        return self.live_set is not None and self.live_set.recording
 
     def start_live(self, live_input, device=None) -> bool:
         """Let live sound drive the preview instead of the track: ``live_input`` (an
-        app.live.audio_input.LiveInput) captures and analyses it, and the engine's
-        LiveParams turns each new set of features into the frame's parameters with the
-        scene's preset and amounts. The style is the scene's at the paused position (seek
-        to pick a show's segment). False (with the input's own message) when it cannot
-        start."""
-        from engine.reactive.live import LiveParams
+        app.live.audio_input.LiveInput) captures and analyses it and a LiveSet plays the
+        scene on it, starting with the style at the paused position (seek to pick a show's
+        segment); style changes walk the show's styles (or the library's with one style).
+        False (with the input's own message) when it cannot start."""
+        from engine.control.live_set import LiveSet
+        from engine.errors import SonolumeError
 
         if self.scene is None:
             self.statusMessage.emit("choose a style first: live sound moves a style")
             return False
         self.pause()
+        self.stop_live()
         if not live_input.start(device):
             return False
-        self.stop_live()
+        try:
+            live_set = LiveSet(self.scene, getattr(live_input, "analyzer", None),
+                               fps=float(self.settings.target_fps), controller=self.controller,
+                               start_time=self.clock.now(), on_error=self._live_problem)
+        except SonolumeError as exc:
+            live_input.stop()
+            self.statusMessage.emit(f"live: {exc}")
+            return False
         self._live = live_input
-        self._live_params = LiveParams(self.scene.effective_preset(), seed=self.scene.seed,
-                                       fps=float(self.settings.target_fps))
-        self._live_time = None
-        live_input.featuresReady.connect(self._live_step)
+        self.live_set = live_set
+        self._before_live = self.scene
+        self.scene = live_set.scene
+        if hasattr(live_input, "stepsReady"):
+            live_input.stepsReady.connect(self._live_block)
+        else:  # an input that hands over features only (no recording possible)
+            live_input.featuresReady.connect(self._live_step)
+        self._dirty = True
         self.liveChanged.emit(True)
         return True
 
-    def stop_live(self) -> None:
+    def stop_live(self):
+        """Back to the track. A set being recorded is saved first (its show's path is
+        returned and announced by ``liveSetRecorded``)."""
+        from engine.errors import SonolumeError
+
         live, self._live = self._live, None
+        live_set = self.live_set
+        path = None
+        if live_set is not None and live_set.recording:
+            try:
+                path = live_set.stop_recording()
+            except SonolumeError as exc:
+                self.statusMessage.emit(str(exc))
+            self.liveRecordingChanged.emit(False)
         if live is not None:
-            live.featuresReady.disconnect(self._live_step)
+            if hasattr(live, "stepsReady"):
+                live.stepsReady.disconnect(self._live_block)
+            else:
+                live.featuresReady.disconnect(self._live_step)
             live.stop()
-        if self._live_params is not None:
-            self._live_params = None
+        if live_set is not None:
+            self.live_set = None
+            self.scene = self._before_live
+            self._before_live = None
             self._dirty = True
             self.liveChanged.emit(False)
+        if path is not None:
+            self.statusMessage.emit(f"live set saved: {path}")
+            self.liveSetRecorded.emit(str(path))
+        return path
+
+    def start_live_recording(self, show_path) -> bool:
+        """Record the set from now into ``show_path`` (with its .flac and .steps beside);
+        False (with a status message) when it cannot, and the preview plays on."""
+        from engine.errors import SonolumeError
+
+        if self.live_set is None:
+            self.statusMessage.emit("start live input first: a set records what it hears")
+            return False
+        try:
+            path = self.live_set.start_recording(show_path)
+        except SonolumeError as exc:
+            self.statusMessage.emit(f"cannot record the set: {exc}")
+            return False
+        self.statusMessage.emit(f"recording the live set to {path}")
+        self.liveRecordingChanged.emit(True)
+        return True
+
+    def _live_problem(self, message: str) -> None:
+        """The LiveSet stopped recording by itself (disk full, the input's rate changed)."""
+        self.statusMessage.emit(f"live set: {message}")
+        self.liveRecordingChanged.emit(False)
+
+    def _live_block(self, block, steps) -> None:
+        if self.live_set is None:
+            return
+        self.live_set.take(block, steps)
+        if steps:
+            self._dirty = True
 
     def _live_step(self, features) -> None:
-        lp = self._live_params
-        if lp is None:
+        if self.live_set is None:
             return
-        dt = None if self._live_time is None else max(0.0, features.time - self._live_time)
-        self._live_time = features.time
-        lp.step(features, dt=dt)
+        self.live_set.step(features)
         self._dirty = True
 
     def live_frame(self):
-        """The scene's frame at the paused position with the live parameters in it."""
-        from dataclasses import replace
-
-        frame = self.scene.frame_at(self.clock.now())
-        lp = self._live_params
-        layers = tuple(replace(layer, params=lp.params(int(layer.cppn.config.extra_inputs)))
-                       for layer in frame.layers)
-        return replace(frame, layers=layers)
+        """What the live set draws now."""
+        return self.live_set.frame_at()
 
     def tick(self) -> None:
         if self.live_active and self.scene is not None:
             if self._dirty:
                 self._dirty = False
                 self.view.draw(self.live_frame())
+                ls = self.live_set
+                self.time_label.setText(f"live {fmt_time(ls.now())}" + (
+                    f" · ● {fmt_time(ls.elapsed)}" if ls.recording else ""))
             now = time.perf_counter()
             if now - self._last_tick > 0.5:
                 self._last_tick = now

@@ -72,3 +72,99 @@ def test_live_features_drive_the_preview(window, qtbot):
     assert np.max(np.abs(np.array(zooms[-40:]) - 1.0)) > 1e-2
     stage.stop_live()
     assert not stage.live_active and not fed.running
+
+
+class DeviceLikeInput(QObject):
+    """The capture device stood in by blocks of a real recording: the analysis, the set and
+    its recording are the engine's, through the same signals LiveInput sends."""
+
+    featuresReady = Signal(object)
+    stepsReady = Signal(object, object)
+
+    def __init__(self, sr: int, channels: int):
+        super().__init__()
+
+        self.sr, self.channels = sr, channels
+        self.analyzer = None
+        self.running = False
+
+    def start(self, device=None) -> bool:
+        from engine.audio.live import LiveAnalyzer
+
+        self.analyzer = LiveAnalyzer(self.sr, self.channels)
+        self.running = True
+        return True
+
+    def stop(self) -> None:
+        self.running = False
+
+    def feed(self, audio, block: int = 1024) -> None:
+        for i in range(0, len(audio), block):
+            b = audio[i:i + block]
+            self.stepsReady.emit(b, self.analyzer.push(b))
+
+
+def _demo(start: float, seconds: float):
+    from pathlib import Path
+
+    import soundfile as sf
+
+    demo = Path(__file__).resolve().parents[3] / "resources" / "audio" / "demo.ogg"
+    y, sr = sf.read(str(demo), dtype="float32", always_2d=True)
+    return y[int(start * sr): int((start + seconds) * sr)], sr
+
+
+def test_record_set_in_the_live_dock(window, qtbot, tmp_path):
+    """Record set: a folder that cannot be made is one clear line and the preview plays on;
+    then a set is recorded, a style change lands in it, Stop saves it into the shows folder
+    and it opens as a show whose frames are those drawn live."""
+    from engine.control import ControlEvent
+
+    stage, bar = window.stage, window.live_bar
+    window.select_style(window.library_panel.visible_ids()[0])
+    audio, sr = _demo(7.0, 9.0)
+    dev = DeviceLikeInput(sr, 2)
+    assert not bar.record.isEnabled()
+    assert stage.start_live(dev)
+    assert bar.record.isEnabled() and not window.control_panel.record.isEnabled()
+    dev.feed(audio[: 2 * sr])
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the shows folder should be")
+    bar.shows_folder = lambda: blocked / "shows"
+    bar.record.click()
+    assert not stage.live_recording and not bar.record.isChecked()
+    assert "cannot record the set" in bar.status.text()
+    dev.feed(audio[2 * sr: 3 * sr])  # the preview plays on
+    assert stage.live_active and stage.live_set.now() > 2.5
+
+    shows = tmp_path / "library" / "shows"
+    bar.shows_folder = lambda: shows
+    bar.set_name.setText("dock set")
+    bar.record.click()
+    assert stage.live_recording and bar.record.text().startswith("■")
+    drawn = []
+    for k in range(5 * 4):  # 5 s in quarter seconds, drawing as the preview does
+        dev.feed(audio[(3 * 4 + k) * sr // 4: (3 * 4 + k + 1) * sr // 4])
+        if k == 6:
+            window.control_panel.moveReceived.emit(ControlEvent("style.next", source="test"))
+            qtbot.waitUntil(lambda: window.control_panel.controller.pending() == 0,
+                            timeout=2000)
+        frame = stage.live_frame()
+        drawn.append((stage.live_set.now(), frame))
+    qtbot.waitUntil(lambda: bar.elapsed.text() not in ("", "● 0:00.0"), timeout=2000)
+    with qtbot.waitSignal(stage.liveSetRecorded, timeout=10_000) as saved:
+        bar.record.click()  # stop: saved, live mode ends, the show opens
+    assert saved.args[0] == str(shows / "dock-set.json")
+    assert not stage.live_active and (shows / "dock-set.flac").is_file()
+    qtbot.waitUntil(lambda: stage.show_active and stage.scene is not None
+                    and stage.scene.live is not None, timeout=120_000)
+    scene = stage.scene
+    assert len(scene.segments) == 2 and window.show_editor.active
+    for t, frame in drawn:
+        again = scene.frame_at(t)
+        assert [x.style for x in again.layers] == [x.style for x in frame.layers]
+        for a, b in zip(again.layers, frame.layers):
+            assert np.array_equal(a.params.extras, b.params.extras)
+            assert (a.params.zoom, a.params.hue, a.params.brightness, a.params.rotation) == \
+                (b.params.zoom, b.params.hue, b.params.brightness, b.params.rotation)
