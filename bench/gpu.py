@@ -312,8 +312,8 @@ def section_seed(args, sizes: Sizes, device, rep: Report, deadline: float) -> No
                                                   "score": result.score}
         if label.startswith("as shipped") or (label.startswith("eager, fp32")):
             rep.goal(f"seed recipe ({label})", "< 60 s", f"{wall:.1f} s", wall < 60,
-                     f"{TrainConfig.from_preset('standard', prompts).preset} preset "
-                     f"{cfg.total_iterations} steps; CLIP {clip_words.split(' (')[0]}")
+                     f"standard preset, {cfg.total_iterations} steps; CLIP "
+                     f"{clip_words.split(' (')[0]}")
         trained = result.cppn
     rep.data["trained_cppn"] = trained
     rep.table(f"Seed recipe (`standard` preset{' — DRY RUN schedule' if over else ''}), "
@@ -755,6 +755,13 @@ def parse_args(argv=None):
     bad = [s for s in only if s not in SECTIONS]
     if bad:
         ap.error(f"unknown section(s) {', '.join(bad)} (choose from {', '.join(SECTIONS)})")
+    for name in ("video", "clip_checkpoint"):
+        path = getattr(args, name)
+        if path and not Path(path).is_file():
+            ap.error(f"--{name.replace('_', '-')} {path}: no such file")
+    if args.official and not Path(args.official, "train_nerv_all.py").is_file():
+        ap.error(f"--official {args.official}: not a checkout of the official HNeRV code "
+                 "(no train_nerv_all.py)")
     args.sections = only
     return args
 
