@@ -5,7 +5,10 @@ The CPPN is drawn into an offscreen texture at an adaptive internal size (the sa
 :class:`~app.stage.preview.AdaptiveScale` as the torch path) and scaled up to the widget, so a
 slow GL (Mesa's llvmpipe) still answers quickly. In ``auto`` mode the widget first times
 the shader against the torch renderer on a small frame and hands over to torch when torch
-is faster on this machine; the reason is shown to the user.
+is faster on this machine; the reason is shown to the user. The torch side is timed in
+fp32 (the bf16 kernel may still be building then); when the background precision check
+(engine.render.live_precision) later finds bf16 faster by some factor, the comparison is
+made again with torch's time divided by it, and the view hands over if torch now wins.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class GLView(QOpenGLWidget):
     frameShown = Signal()
     fallback = Signal(str)  # why the torch path should take over
     failed = Signal(str)
+    _precisionChecked = Signal()  # from the precision check's thread to this one
 
     def __init__(self, target_fps: int = 24, force: bool = False, parent=None):
         preload_llvm_users()
@@ -107,6 +111,8 @@ class GLView(QOpenGLWidget):
         self._fbo = self._tex = self._blit = self._blit_vao = self._vbo = None
         self._fbo_size = None
         self._dead = False
+        self._live = None  # the LivePrecision watched after the probe
+        self._precisionChecked.connect(self.recheck_torch, Qt.ConnectionType.QueuedConnection)
 
     def sizeHint(self) -> QSize:
         return QSize(640, 360)
@@ -149,6 +155,9 @@ class GLView(QOpenGLWidget):
         self.update()
 
     def shutdown(self) -> None:
+        if self._live is not None:
+            self._live.remove_listener(self._on_precision)
+            self._live = None
         if self.ctx is None:
             return
         self.makeCurrent()
@@ -238,6 +247,37 @@ class GLView(QOpenGLWidget):
         if t_torch < t_gl:
             self._give_up(f"OpenGL here is software ({self.description}): "
                           f"{t_gl * 1e3:.0f} ms vs torch {t_torch * 1e3:.0f} ms per "
+                          f"{PROBE_SIZE[0]}×{PROBE_SIZE[1]} frame", expected=True)
+            return
+        from app.stage.preview import _live_precision
+
+        self.watch_precision(_live_precision())
+
+    def watch_precision(self, live) -> None:
+        """Compare again when ``live`` (a LivePrecision) has measured bf16."""
+        if live.disabled or self.force:
+            return
+        self._live = live
+        live.add_listener(self._on_precision)
+        self.recheck_torch()  # it may have measured already
+
+    def _on_precision(self, _live) -> None:
+        self._precisionChecked.emit()
+
+    def recheck_torch(self) -> None:
+        """The probe's torch time divided by the measured bf16 speed-up, against GL's."""
+        from engine.render.factory import PROBE_SIZE
+
+        live = self._live
+        verdict = live.last if live is not None else None
+        if (self._dead or verdict is None or verdict.variant == "fp32" or not verdict.speedup
+                or "gl_ms" not in self.probe):
+            return
+        t_fast = self.probe["torch_ms"] / verdict.speedup
+        self.probe["torch_bf16_ms"] = t_fast
+        if t_fast < self.probe["gl_ms"]:
+            self._give_up(f"torch in {verdict.variant} is faster here: about {t_fast:.0f} ms "
+                          f"vs GL ({self.description}) {self.probe['gl_ms']:.0f} ms per "
                           f"{PROBE_SIZE[0]}×{PROBE_SIZE[1]} frame", expected=True)
 
     def _target(self, w: int, h: int):

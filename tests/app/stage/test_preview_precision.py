@@ -104,3 +104,36 @@ def test_preview_stays_fp32_without_bf16_hardware(qtbot):
         view.shutdown()
     assert {p for p, _ in shown} == {"fp32"}
     assert live._thread is None and "no bf16 hardware" in view.precision_note
+
+
+@pytest.mark.skipif(bf16_hardware() is None, reason="this CPU has no bf16 hardware (AMX-BF16 "
+                    "or AVX512-BF16): the GL-vs-torch choice never sees a bf16 speed-up")
+def test_gl_preview_hands_over_when_bf16_makes_torch_the_faster(qtbot):
+    """The GL probe timed torch in fp32; once the real bf16 check has measured its
+    speed-up, the shader is compared again. Probe times are given here (a real shader
+    needs a display), the speed-up is the check's own measurement."""
+    from app.stage.glview import GLView
+    from engine.render.live_precision import LivePrecision
+
+    style = read_style(STYLES / "seeded-pattern-05-moss-shadows").load_cppn()
+    live = LivePrecision()
+    try:
+        live.allows([style])
+        assert live.wait_idle(120) and live.last.variant == "bf16"
+        speedup = live.last.speedup
+        close, far = GLView(24), GLView(24)
+        for v in (close, far):
+            qtbot.addWidget(v)
+        # fp32 torch a little slower than GL (the probe kept GL) vs far slower
+        close.probe = {"gl_ms": 10.0, "torch_ms": 10.0 * min(1.2, speedup * 0.9)}
+        far.probe = {"gl_ms": 10.0, "torch_ms": 10.0 * speedup * 2}
+        with qtbot.waitSignal(close.fallback, timeout=5000) as got:
+            close.watch_precision(live)
+        assert "torch in bf16 is faster here" in got.args[0]
+        far.watch_precision(live)
+        qtbot.wait(100)
+        assert not far._dead and far.probe["torch_bf16_ms"] > far.probe["gl_ms"]
+        for v in (close, far):
+            v.shutdown()
+    finally:
+        live.close()
