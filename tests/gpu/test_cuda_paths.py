@@ -131,6 +131,21 @@ def test_cuda_fp16_default_stays_within_the_fast_budget(cuda):
     assert FAST_BUDGET.admits(err), err
 
 
+def test_standard_export_on_cuda_keeps_the_strict_budget(cuda):
+    """`standard`/`high` exports ask for precision "auto" with STRICT_BUDGET: whatever the
+    factory picks on a GPU must draw within that budget of fp32 (issue 14: they stay fp32
+    unless the budget holds)."""
+    from engine.render.factory import QUALITY_BUDGETS, STRICT_BUDGET
+
+    cppn = CPPN(seed=5)
+    p = moved(9)
+    ref = TorchRenderer(cppn, device=cuda, dtype=torch.float32).render(p, 640, 360)
+    r = make_renderer(cppn, "torch", device="cuda", precision="auto",
+                      budget=QUALITY_BUDGETS["standard"])
+    err = frame_error(r.render(p, 640, 360), ref)
+    assert STRICT_BUDGET.admits(err), (r.description, err)
+
+
 def test_cuda_bf16_renderer_draws(cuda):
     if not torch.cuda.is_bf16_supported():
         pytest.skip(f"{torch.cuda.get_device_name()} has no bf16")
