@@ -195,6 +195,16 @@ def run_info(args) -> int:
         print("automation: " + ", ".join(f"{lane.control} ({len(lane.points)} points)"
                                          for lane in show.automation))
     problems = []
+    if show.live_steps is not None:
+        from engine.scene.show import open_steps
+
+        try:
+            steps = open_steps(show, path.name)
+            print(f"recorded live set: {len(steps)} features steps and {len(steps.beats)} "
+                  f"beats in {show.live_steps.name}, replayed by a render (the track is "
+                  "only its sound)")
+        except ShowError as exc:
+            problems.append(str(exc))
     try:
         check_track(show, args.track, path.name)
     except ShowError as exc:

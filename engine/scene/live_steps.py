@@ -78,10 +78,12 @@ class LiveSteps:
         self.fps = float(fps)
         self.state = dict(state) if state else None
         self.state_time = float(state_time)
-        self._times: list[float] = []
-        self._dts: list[float] = []
-        self._cols: dict[str, list[float]] = {k: [] for k in FEATURES}
-        self._chroma: list[np.ndarray] = []
+        # Growing buffers (doubled when full): an hour is ~155k steps, ~25 MB here.
+        self._n = 0
+        self._times = np.zeros(1024, np.float64)
+        self._dts = np.zeros(1024, np.float64)
+        self._cols = np.zeros((1024, len(FEATURES)), np.float64)
+        self._chroma = np.zeros((1024, 12), np.float32)
         self.beats: list[float] = []
         self.drawn: dict[int, StepTrack] | None = None
         self.path: Path | None = None  # the file it was saved to or read from
@@ -89,20 +91,27 @@ class LiveSteps:
 
     # -- growing --------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._times) if self._arrays is None else int(self._arrays[0].size)
+        return self._n if self._arrays is None else int(self._arrays[0].size)
 
     def append(self, t: float, dt: float, features) -> None:
         if self._arrays is not None:
             raise LiveStepsError("these live steps were loaded from a file; they do not grow")
-        if self._times and t < self._times[-1]:
+        i = self._n
+        if i and t < self._times[i - 1]:
             raise LiveStepsError(f"live steps must come in time order ({t:g} s after "
-                                 f"{self._times[-1]:g} s)")
-        self._times.append(float(t))
-        self._dts.append(float(dt))
-        for k in FEATURES:
-            self._cols[k].append(float(getattr(features, k, 0.0)))
-        self._chroma.append(np.asarray(getattr(features, "chroma", np.zeros(12)),
-                                       np.float32).reshape(12).copy())
+                                 f"{self._times[i - 1]:g} s)")
+        if i == self._times.size:
+            grow = 2 * i
+            self._times = np.resize(self._times, grow)
+            self._dts = np.resize(self._dts, grow)
+            self._cols = np.resize(self._cols, (grow, len(FEATURES)))
+            self._chroma = np.resize(self._chroma, (grow, 12))
+        self._times[i] = t
+        self._dts[i] = dt
+        self._cols[i] = [float(getattr(features, k, 0.0)) for k in FEATURES]
+        self._chroma[i] = np.asarray(getattr(features, "chroma", np.zeros(12)),
+                                     np.float32).reshape(12)
+        self._n = i + 1
 
     def add_beat(self, t: float) -> None:
         if self.beats and t <= self.beats[-1]:
@@ -115,9 +124,9 @@ class LiveSteps:
         """(times, dts, {feature: column}, chroma) as numpy arrays."""
         if self._arrays is not None:
             return self._arrays
-        return (np.asarray(self._times, np.float64), np.asarray(self._dts, np.float64),
-                {k: np.asarray(v, np.float64) for k, v in self._cols.items()},
-                np.asarray(self._chroma, np.float32).reshape(-1, 12))
+        n = self._n
+        return (self._times[:n], self._dts[:n],
+                {k: self._cols[:n, j] for j, k in enumerate(FEATURES)}, self._chroma[:n])
 
     @property
     def duration(self) -> float:
@@ -164,10 +173,11 @@ class LiveSteps:
 
         path = Path(path)
         times, dts, cols, chroma = self.arrays()
-        tensors = {"time": times, "dt": dts, "chroma": np.ascontiguousarray(chroma),
+        tensors = {"time": np.ascontiguousarray(times), "dt": np.ascontiguousarray(dts),
+                   "chroma": np.ascontiguousarray(chroma),
                    "beats": np.asarray(self.beats, np.float64)}
         for k, v in cols.items():
-            tensors[f"feature.{k}"] = v
+            tensors[f"feature.{k}"] = np.ascontiguousarray(v)
         for k, v in (self.state or {}).items():
             tensors[f"state.{k}"] = np.ascontiguousarray(np.asarray(v, np.float64))
         meta = {"format": STEPS_FORMAT, "version": str(STEPS_VERSION),

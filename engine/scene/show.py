@@ -438,7 +438,7 @@ def open_show(show: Show, library, *, track=None, features=None, structure=None,
         reactivity = preset_from_json(reactivity, where=f"{where}: reactivity")
     live = None
     if show.live_steps is not None:
-        live = _open_steps(show, where)
+        live = open_steps(show, where)
     segments = list(show.segments)
     if math.isfinite(show.track_duration) and show.track_duration > 0:
         last = segments[-1]
@@ -454,7 +454,7 @@ def open_show(show: Show, library, *, track=None, features=None, structure=None,
         raise ShowError(f"{where}: {exc}") from None
 
 
-def _open_steps(show: Show, where: str):
+def open_steps(show: Show, where: str = "show"):
     """A recorded live set's steps, checked against the hash the show was saved with."""
     from engine.scene.live_steps import LiveSteps
 

@@ -144,7 +144,17 @@ def test_a_recorded_live_set_renders_the_frames_drawn_live(tmp_path, palette, mo
     for k, f in enumerate(frames):
         assert same_frame(reopened.frame_at(k / FPS), f), f"frame {k} differs"
 
-    # and rendered: the same pixels
+    # show info says what it is
+    assert main(["show", "info", str(show)]) == 0
+    assert "recorded live set: " in capsys.readouterr().out
+
+    # and rendered: the same pixels, without analysing the recorded audio
+    import engine.audio.analyze as analyze_mod
+
+    def no_analysis(*a, **k):
+        raise AssertionError("a recorded live set must not be analysed again")
+
+    monkeypatch.setattr(analyze_mod, "analyze", no_analysis)
     rendered = []
     real_put = video_mod._Pipe.put
     monkeypatch.setattr(video_mod._Pipe, "put",
@@ -268,3 +278,36 @@ def test_a_reopened_set_saves_with_its_steps(tmp_path, palette):
     assert reread.to_json()["version"] == 2
     with pytest.raises(Exception, match="when its recording stops"):
         show_from_scene(live.scene.copy(track=tmp_path / "a.flac"))
+
+
+KILLED = """
+import os, sys
+import numpy as np
+sys.path.insert(0, {root!r})
+from tests.engine.control.test_live_set import device_audio, BLOCK
+from engine.audio.live import LiveAnalyzer
+from engine.control.live_set import LiveSet
+from engine.scene import Scene
+from engine.styles.library import Library
+s = Library(None).get("seeded-pattern-01-ember-rings")
+live = LiveSet(Scene({{s.id: s}}), LiveAnalyzer(44100, 2))
+audio, sr = device_audio(8.0, 2.0)
+live.start_recording({target!r})
+for i in range(0, len(audio), BLOCK):
+    live.push(audio[i:i + BLOCK])
+print("recording", flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_killed_recording_leaves_nothing_at_its_target(tmp_path, library_dir):
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[3])
+    target = str(tmp_path / "killed.json")
+    proc = subprocess.run([sys.executable, "-c", KILLED.format(root=root, target=target)],
+                          capture_output=True, text=True, timeout=120, cwd=root)
+    assert proc.returncode == -9 and "recording" in proc.stdout, proc.stderr[-2000:]
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "library")
+    assert left and all(name.startswith(".sonolume-tmp-") for name in left), left
