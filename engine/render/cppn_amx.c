@@ -206,13 +206,17 @@ int sono_cppn_frame(const float *w0, const float *b0, const uint16_t *wh,
         if (p_end > n) p_end = n;
         for (int64_t p0 = job * JOB_PIXELS; p0 < p_end; p0 += BLOCK) {
             int valid = (int)(p_end - p0 < BLOCK ? p_end - p0 : BLOCK);
-            /* pixel coordinates; rows past the end repeat the last pixel */
+            /* pixel coordinates (one division per block, not per pixel); rows past the
+             * end repeat the last pixel */
             float gx[BLOCK] __attribute__((aligned(64))), gy[BLOCK] __attribute__((aligned(64)));
+            int64_t row = p0 / width, c = p0 - row * width;
             for (int m = 0; m < BLOCK; m++) {
-                int64_t p = p0 + (m < valid ? m : valid - 1);
-                int64_t row = p / width, c = p - row * width;
                 gx[m] = fc[F_X0] + ((float)c + 0.5f) * fc[F_DX];
                 gy[m] = fc[F_Y0] + ((float)row + 0.5f) * fc[F_DY];
+                if (m + 1 < valid && ++c == width) {
+                    c = 0;
+                    row++;
+                }
             }
             for (int v = 0; v < BLOCK; v += 16) {
                 __m512 vx = _mm512_load_ps(gx + v), vy = _mm512_load_ps(gy + v);
