@@ -582,9 +582,11 @@ class Stage(QWidget):
         return self.clock.playing
 
     def current_time(self) -> float:
-        """The clock control moves land on: the player's, or in live mode the stream's."""
+        """The clock the views and control moves follow: the player's, or in live mode the
+        stream's (the newest features step, which the preview and the output draw; a live
+        set places moves just after it itself)."""
         if self.live_set is not None:
-            return self.live_set.move_time()
+            return self.live_set.now()
         return self.clock.now()
 
     def toggle_play(self) -> None:

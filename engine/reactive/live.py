@@ -136,6 +136,8 @@ class LiveParams:
             value = getattr(features, name, None)
             if value is None:
                 raise SonolumeError(f"live features lack '{name}'")
+            if type(value) is float:  # the common case, ~40x cheaper than nan_to_num
+                return value if math.isfinite(value) else 0.0
             a = np.nan_to_num(np.asarray(value, np.float64), nan=0.0, posinf=0.0,
                               neginf=0.0)
             return a
