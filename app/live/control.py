@@ -25,8 +25,11 @@ queued on the GUI thread), ``learned(Binding)``, ``midiStatus(str)``,
 
 Moves are queued into the engine's :class:`~engine.control.Controller` and applied to the
 stage's scene once per video frame, so they act on the next frame and a fast knob costs one
-rebuild a frame. What each control does and how it is recorded is in
-:mod:`engine.control.controller`.
+rebuild a frame. In live mode they go through the stage's live set
+(:class:`engine.control.live_set.LiveSet`) on the stream's clock, style changes walk the
+set's styles (a show's) or the library, and this panel's Record is off: the live input's
+Record set records audio, reactivity and moves together. What each control does and how it
+is recorded is in :mod:`engine.control.controller`.
 """
 
 from __future__ import annotations

@@ -8,17 +8,19 @@ MIDI or a script, and recorded as the show's own automation and arrangement.
     ctl.flush()                                          # queued moves act on the scene
 
 :mod:`engine.control.controls` lists the controls and how each is recorded,
+:mod:`engine.control.live_set` plays and records a set on live audio input,
 :mod:`engine.control.controller` applies them, :mod:`engine.control.osc` and
 :mod:`engine.control.midi` receive them.
 """
 
 from engine.control.controller import ControlEvent, Controller, TapTempo
 from engine.control.controls import ACTION, SPECS, TOGGLE, VALUE, ControlError, Spec, spec
+from engine.control.live_set import LiveSet, LiveSetError
 from engine.control.midi import Binding, MidiInput, MidiMap, MidiRouter
 from engine.control.osc import DEFAULT_HOST, DEFAULT_PORT, OscServer, event_for
 
 __all__ = [
     "ACTION", "DEFAULT_HOST", "DEFAULT_PORT", "SPECS", "TOGGLE", "VALUE", "Binding",
-    "ControlError", "ControlEvent", "Controller", "MidiInput", "MidiMap", "MidiRouter",
-    "OscServer", "Spec", "TapTempo", "event_for", "spec",
+    "ControlError", "ControlEvent", "Controller", "LiveSet", "LiveSetError", "MidiInput",
+    "MidiMap", "MidiRouter", "OscServer", "Spec", "TapTempo", "event_for", "spec",
 ]
