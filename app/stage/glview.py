@@ -261,8 +261,11 @@ class GLView(QOpenGLWidget):
         live.add_listener(self._on_precision)
         self.recheck_torch()  # it may have measured already
 
-    def _on_precision(self, _live) -> None:
-        self._precisionChecked.emit()
+    def _on_precision(self, live) -> None:
+        try:
+            self._precisionChecked.emit()
+        except RuntimeError:  # the widget was deleted without shutdown(): stop listening
+            live.remove_listener(self._on_precision)
 
     def recheck_torch(self) -> None:
         """The probe's torch time divided by the measured bf16 speed-up, against GL's."""

@@ -251,7 +251,10 @@ class RasterView(QWidget):
 
     def _precision_checked(self, precision) -> None:
         """From the check's worker thread: a queued signal hands it to the GUI thread."""
-        self.precisionChanged.emit(precision.reason)
+        try:
+            self.precisionChanged.emit(precision.reason)
+        except RuntimeError:  # the widget was deleted without shutdown(): stop listening
+            precision.remove_listener(self._precision_checked)
 
     @property
     def precision_note(self) -> str:

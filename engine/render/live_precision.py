@@ -15,6 +15,7 @@ One instance per process serves every view (:func:`shared`): one build, one timi
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -51,7 +52,7 @@ class LivePrecision:
         self.budget = budget
         self.min_speedup = min_speedup
         self.hardware = hardware
-        self._listeners: list[Callable[[LivePrecision], None]] = []
+        self._listeners: list[Callable[[], Callable | None]] = []  # weak references
         self._cond = threading.Condition()
         self._verdicts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._queue: list = []  # networks waiting for a check, oldest first
@@ -95,12 +96,14 @@ class LivePrecision:
         return self.kind_for(cppns) != "fp32"
 
     def add_listener(self, fn: Callable[[LivePrecision], None]) -> None:
+        """A bound method is held weakly (a view that is gone stops listening by itself)."""
+        ref = weakref.WeakMethod(fn) if hasattr(fn, "__self__") else (lambda: fn)
         with self._cond:
-            self._listeners.append(fn)
+            self._listeners.append(ref)
 
     def remove_listener(self, fn) -> None:
         with self._cond:
-            self._listeners = [f for f in self._listeners if f is not fn]
+            self._listeners = [r for r in self._listeners if r() is not None and r() != fn]
 
     def warm_up(self, cppn) -> None:
         """Queue the start-up probe on ``cppn`` (any network of the usual shape)."""
@@ -135,17 +138,22 @@ class LivePrecision:
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
 
-    def close(self) -> None:
+    def close(self, wait: float = 0.0) -> None:
+        """Stop checking; ``wait``: seconds to wait for a check under way to end."""
         with self._cond:
             self._closed = True
             self._queue.clear()
             self._cond.notify_all()
+            thread = self._thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
 
     # -- the worker --------------------------------------------------------------------------
     def _start(self) -> None:  # with self._cond held
         if self._thread is None and not self._closed:
             self._thread = threading.Thread(target=self._run, name="sonolume-precision",
                                             daemon=True)
+            _running.add(self)
             self._thread.start()
 
     def _run(self) -> None:
@@ -172,8 +180,11 @@ class LivePrecision:
                 self.last = choice
                 self._busy = False
                 self._cond.notify_all()
-                listeners = list(self._listeners)
+                self._listeners = [r for r in self._listeners if r() is not None]
+                listeners = [r() for r in self._listeners]
             for fn in listeners:
+                if fn is None:
+                    continue
                 try:
                     fn(self)
                 except Exception:  # noqa: BLE001 - a listener's bug must not end the checks
@@ -191,6 +202,19 @@ def _lower_priority() -> None:
                        min(19, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICE))
     except OSError:
         pass
+
+
+# A daemon thread still inside torch when the interpreter shuts down is ended by a forced
+# unwind through C++ frames, which aborts the process ("terminate called without an active
+# exception"); so at exit every check is told to stop and its thread is waited for (one
+# check is a fraction of a second).
+_running: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for live in list(_running):
+        live.close(wait=10.0)
 
 
 _shared: LivePrecision | None = None
