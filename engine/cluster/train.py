@@ -57,7 +57,7 @@ class ClipSource:
             name = path.name
         return cls(spec.model, spec.pretrained, checkpoint, name, text)
 
-    def load(self, folder: Path):
+    def load(self, folder: Path, device: str = "cpu"):
         from engine.clip import ClipSpec, load_clip
 
         config = None
@@ -66,7 +66,7 @@ class ClipSource:
             config.write_text(self.config_text, encoding="utf-8")
         spec = ClipSpec(model=self.model, pretrained=self.pretrained,
                         checkpoint=self.checkpoint, config=str(config) if config else None)
-        return load_clip(spec, warn=lambda msg: None)
+        return load_clip(spec, device=device, warn=lambda msg: None)
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,9 @@ def train_task(job: TrainJob, clip: ClipSource, hook=None) -> bytes:
             image = folder / (job.image_name or "image.png")
             image.write_bytes(job.image)
             config = replace(config, image_prompt=str(image))
-        model = clip.load(folder)
-        trainer = Trainer(config, model, run_dir=None)
+        device = task_device()
+        model = clip.load(folder, device)
+        trainer = Trainer(config, model, run_dir=None, device=device)
         trainer.job = {"name": job.name}
         result = trainer.run()
         library = Library(folder / "library")
@@ -132,12 +133,22 @@ def already_trained(library, config) -> object | None:
 
 
 def training_resources(ray, cpus: int = 1) -> dict:
-    """What one prompt's task asks for: ``cpus`` CPUs. Not a GPU, even where the cluster
-    has some: the trainer (engine.cppn.train) runs on the CPU today, so a GPU request would
-    only hold a GPU idle and cap the prompts in flight at the GPU count. Once the trainer
-    takes a device, this returns ``{"num_gpus": 1}`` where
-    ``ray.cluster_resources()["GPU"]`` is at least 1."""
-    return {"num_cpus": max(1, int(cpus))}
+    """What one prompt's task asks for: ``cpus`` CPUs, plus one GPU where the cluster has
+    any (the trainer then runs CLIP and the CPPN on it: a GPU trains a style many times
+    faster than a node's CPUs). On a CPU-only cluster no GPU is asked for, or no task
+    would ever be scheduled."""
+    resources = {"num_cpus": max(1, int(cpus))}
+    if float(ray.cluster_resources().get("GPU", 0)) >= 1:
+        resources["num_gpus"] = 1
+    return resources
+
+
+def task_device() -> str:
+    """Where a task trains: the GPU Ray gave it (``CUDA_VISIBLE_DEVICES`` names only
+    that one), else the node's CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def train_on_cluster(jobs: list[TrainJob], clip_spec, library, *, cluster: str | None = "",

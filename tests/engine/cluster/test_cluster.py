@@ -248,3 +248,12 @@ def test_cancel_stops_every_task_and_leaves_no_file(ray_local, show, tmp_path):
     while ray_local.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ray_local.available_resources().get("CPU", 0) == 2  # no task kept running
+
+
+def test_a_cpu_only_cluster_asks_for_no_gpu(ray_local):
+    """A GPU request on a cluster without GPUs would never be scheduled."""
+    from engine.cluster.train import task_device, training_resources
+
+    assert training_resources(ray_local, 2) == {"num_cpus": 2}
+    assert training_resources(ray_local, 0) == {"num_cpus": 1}
+    assert task_device() == ("cuda" if __import__("torch").cuda.is_available() else "cpu")
