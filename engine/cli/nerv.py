@@ -311,5 +311,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     for name in list_models():
         c = get_model_config(name)
         size = f"{c.target_params / 1e6:.2f}M" if c.target_params else f"fc_dim {c.fc_dim}"
-        print(f"{name:14} {c.kind:6} {size:>8}  {c.embed if c.kind == 'nerv' else ''}")
+        what = c.embed if c.kind == "nerv" else f"{c.encoder} encoder"
+        print(f"{name:14} {c.kind:6} {size:>8}  {c.stride_style:6}  {what}")
     return 0

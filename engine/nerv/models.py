@@ -36,6 +36,8 @@ from torch import nn
 from engine.errors import SonolumeError
 
 CLIP_HEADS = ("none", "global", "spatial")
+STRIDE_STYLES = ("coarse", "fine")
+ENCODERS = ("conv", "convnext")
 
 # -- configs and the registry -----------------------------------------------------------------
 
@@ -54,6 +56,15 @@ class NervConfig:
     kernel_max: int = 3
     strides: tuple[int, ...] | None = None  # None: chosen from the frame size
     base_short: int = 4  # aim for a base map whose short side is at least this
+    # "coarse": largest strides first (5, 4, 4); "fine": the last stride-4 stage split in
+    # two stride-2 stages (5, 4, 2, 2), as the NeRV/HNeRV papers decode: thin cheap stages
+    # at full size instead of one wide one (measured on CPU, 160x320 Bunny: faster and
+    # sharper at equal size).
+    stride_style: str = "coarse"
+    # HNeRV encoder: "conv" (strided convs + 3x3 convs, the first design) or "convnext"
+    # (patchify conv + one depthwise/pointwise residual block per stage, a ConvNeXt-style
+    # stage as in the HNeRV paper: about half the parameters and work).
+    encoder: str = "conv"
     target_params: int | None = 750_000  # representation budget; None keeps fc_dim
     clip_tap: int = 1
     clip_hidden: int = 256
@@ -75,27 +86,44 @@ class NervConfig:
         return cls(**data)
 
 
-# NeRV's decoder (Chen et al. 2021): 3x3 convs, channels halve per block (down to 32).
-_NERV = dict(kind="nerv", kernel_min=3, kernel_max=3, reduce=2.0, lower_width=32)
+# NeRV's decoder (Chen et al. 2021): 3x3 convs, channels halve per block down to 12, four
+# up-sampling stages from a 2-row base map (160x320: 2x4 -> 5, 4, 2, 2). On the 2-core CPU
+# this is 2.3x faster per epoch than the first layout here (three stages from 4x8, nothing
+# narrower than 32) and still above the official code's PSNR at equal size (bench/nerv.py).
+_FINE = dict(base_short=2, stride_style="fine")
+_NERV = dict(kind="nerv", kernel_min=3, kernel_max=3, reduce=2.0, lower_width=12, **_FINE)
 # HNeRV's decoder (Chen et al. 2023): kernels 1 -> 3 -> 5, channels shrink by 1.2 (to 12).
-_HNERV_DECODER = dict(kernel_min=1, kernel_max=5, reduce=1.2, lower_width=12)
+_HNERV_DECODER = dict(kernel_min=1, kernel_max=5, reduce=1.2, lower_width=12, **_FINE)
+# HNeRV's encoder: ConvNeXt-style stages 64 wide, a 16-channel embedding on the base map.
+_HNERV = dict(kind="hnerv", encoder="convnext", enc_width=64, enc_dim=16, **_HNERV_DECODER)
 
 _MODEL_CONFIGS: dict[str, NervConfig] = {
     # The pair the HNeRV paper compares (its Bunny point is 0.75M parameters each).
     "nerv": NervConfig(**_NERV),
-    "hnerv": NervConfig(kind="hnerv", **_HNERV_DECODER),
+    "hnerv": NervConfig(**_HNERV),
     # NeRV's time input with HNeRV's decoder (isolates the decoder from the embedding).
     "nerv-hd": NervConfig(kind="nerv", **_HNERV_DECODER),
     "nerv-0.75m": NervConfig(**_NERV, target_params=750_000),
-    "hnerv-0.75m": NervConfig(kind="hnerv", **_HNERV_DECODER, target_params=750_000),
+    "hnerv-0.75m": NervConfig(**_HNERV, target_params=750_000),
     # A bigger pair (the seed project's multi-patch model had 1.51M parameters).
     "nerv-1.5m": NervConfig(**_NERV, target_params=1_500_000, stem_dim=256),
-    "hnerv-1.5m": NervConfig(kind="hnerv", **_HNERV_DECODER, target_params=1_500_000),
+    "hnerv-1.5m": NervConfig(**_HNERV, target_params=1_500_000),
     # Small enough for unit tests and quick looks.
-    "nerv-tiny": NervConfig(kind="nerv", target_params=60_000, stem_dim=64, clip_hidden=64),
-    "hnerv-tiny": NervConfig(kind="hnerv", target_params=60_000, enc_width=16,
-                             clip_hidden=64),
+    "nerv-tiny": NervConfig(kind="nerv", target_params=60_000, stem_dim=64, clip_hidden=64,
+                            **_FINE),
+    "hnerv-tiny": NervConfig(kind="hnerv", target_params=60_000, encoder="convnext",
+                             enc_width=16, clip_hidden=64, **_FINE),
 }
+
+# Models trained before the layouts above (runs store their full config, so they reopen
+# with the layout they were trained with): three stages from a 4-row base, conv encoder.
+# Kept by name for comparisons.
+_MODEL_CONFIGS.update({
+    "nerv-v1": NervConfig(kind="nerv", kernel_min=3, kernel_max=3, reduce=2.0,
+                          lower_width=32),
+    "hnerv-v1": NervConfig(kind="hnerv", kernel_min=1, kernel_max=5, reduce=1.2,
+                           lower_width=12),
+})
 
 
 def list_models() -> list[str]:
@@ -127,6 +155,12 @@ def _validate(cfg: NervConfig) -> None:
         raise SonolumeError(f"bad NeRV widths in {cfg}")
     if cfg.target_params is not None and cfg.target_params < 1000:
         raise SonolumeError("target_params must be at least 1000")
+    if cfg.stride_style not in STRIDE_STYLES:
+        raise SonolumeError(f"stride_style must be one of {', '.join(STRIDE_STYLES)}, "
+                            f"got '{cfg.stride_style}'")
+    if cfg.encoder not in ENCODERS:
+        raise SonolumeError(f"encoder must be one of {', '.join(ENCODERS)}, "
+                            f"got '{cfg.encoder}'")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -156,10 +190,13 @@ def positional_encoding(t: torch.Tensor, base: float, levels: int) -> torch.Tens
     return torch.cat([phase.sin(), phase.cos()], dim=1).to(torch.float32)
 
 
-def auto_strides(frame_size: tuple[int, int], base_short: int = 4) -> tuple[int, ...]:
+def auto_strides(frame_size: tuple[int, int], base_short: int = 4,
+                 style: str = "coarse") -> tuple[int, ...]:
     """Up-sampling strides (largest first, each <= 5) whose product divides both sides and
     leaves a base map whose short side is >= base_short but otherwise as small as
-    possible. 128x256 -> (4, 4, 2): base 4x8; 640x1280 -> (5, 4, 4, 2): base 4x8."""
+    possible. 128x256 -> (4, 4, 2): base 4x8; 640x1280 -> (5, 4, 4, 2): base 4x8. The
+    "fine" style splits a last stride 4 into 2, 2: 160x320 from a 2-row base -> (5, 4, 2, 2)
+    (the HNeRV paper's Bunny decoder) instead of (5, 4, 4)."""
     h, w = frame_size
     g = math.gcd(h, w)
     best = 1
@@ -167,6 +204,8 @@ def auto_strides(frame_size: tuple[int, int], base_short: int = 4) -> tuple[int,
         if g % d == 0 and min(h, w) // d >= base_short and _splits(d) is not None:
             best = d
     strides = _splits(best) or ()
+    if style == "fine" and strides and strides[-1] == 4:
+        strides = strides[:-1] + (2, 2)
     if not strides:
         raise SonolumeError(
             f"frame size {h}x{w} cannot be up-sampled from a small base map; use sides "
@@ -302,6 +341,63 @@ class Encoder(nn.Module):
         return self.net(frames)
 
 
+class ConvNextStage(nn.Module):
+    """Down-sample by ``stride`` (a patchify conv, kernel = stride), then one residual block:
+    depthwise 7x7 conv, LayerNorm over channels, 1x1 conv to 4x the width, GELU, 1x1 conv
+    back, times a per-channel gain that starts small (so each block starts close to the
+    identity and the encoder trains stably from the first step)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, norm_before: bool):
+        super().__init__()
+        self.norm_before = norm_before
+        self.down_norm = nn.LayerNorm(c_in if norm_before else c_out, eps=1e-6)
+        self.down = nn.Conv2d(c_in, c_out, stride, stride=stride)
+        self.dw = nn.Conv2d(c_out, c_out, 7, padding=3, groups=c_out)
+        self.norm = nn.LayerNorm(c_out, eps=1e-6)
+        self.pw1 = nn.Conv2d(c_out, 4 * c_out, 1)
+        self.pw2 = nn.Conv2d(4 * c_out, c_out, 1)
+        self.gain = nn.Parameter(torch.full((c_out, 1, 1), 1e-6))
+
+    @staticmethod
+    def _channel_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+        # LayerNorm over C of an NCHW tensor: on channels_last memory the permuted view is
+        # contiguous, so this costs no copy.
+        return norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm_before:
+            x = self.down(self._channel_norm(self.down_norm, x))
+        else:
+            x = self._channel_norm(self.down_norm, self.down(x))
+        y = self._channel_norm(self.norm, self.dw(x))
+        y = self.pw2(F.gelu(self.pw1(y)))
+        return x + self.gain * y
+
+
+class ConvNextEncoder(nn.Module):
+    """HNeRV's frame -> embedding as in its paper: one ConvNeXt-style stage per decoder
+    stride, in the decoder's order (largest first: the frame is cut into 5x5 patches at
+    once, so every block runs on a small map), ``enc_width`` channels throughout, the last
+    stage ``enc_dim`` channels at the base resolution. About half the parameters of
+    :class:`Encoder` (0.22M vs 0.43M at 160x320) and a fraction of its work."""
+
+    def __init__(self, cfg: NervConfig, strides: tuple[int, ...]):
+        super().__init__()
+        widths = [cfg.enc_width] * (len(strides) - 1) + [cfg.enc_dim]
+        stages, c = [], 3
+        for i, (s, w) in enumerate(zip(strides, widths)):
+            stages.append(ConvNextStage(c, w, s, norm_before=i > 0))
+            c = w
+        self.stages = nn.Sequential(*stages)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.stages(frames)
+
+
 class VideoINR(nn.Module):
     """A NeRV or HNeRV with its heads. ``forward`` returns a dict: ``rgb`` (B, 3, H, W) in
     [0, 1], and ``clip_global`` (B, D) / ``clip_spatial`` (B, P, D) when those heads exist
@@ -331,7 +427,7 @@ class VideoINR(nn.Module):
         self.num_frames = num_frames
         h, w = self.frame_size
         self.strides = tuple(config.strides) if config.strides else auto_strides(
-            self.frame_size, config.base_short)
+            self.frame_size, config.base_short, config.stride_style)
         total = math.prod(self.strides)
         if h % total or w % total:
             raise SonolumeError(f"strides {self.strides} do not divide the frame size {h}x{w}")
@@ -346,7 +442,8 @@ class VideoINR(nn.Module):
             self.encoder = None
         else:
             self.pe = None
-            self.encoder = Encoder(config, self.strides)
+            self.encoder = (ConvNextEncoder(config, self.strides)
+                            if config.encoder == "convnext" else Encoder(config, self.strides))
             self.stem = nn.Sequential(nn.Conv2d(config.enc_dim, config.fc_dim, 1), nn.GELU())
         self.decoder = Decoder(config, self.strides)
         tap = min(max(config.clip_tap, 0), len(self.strides))

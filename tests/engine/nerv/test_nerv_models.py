@@ -63,7 +63,7 @@ def test_equal_parameter_budgets():
     for c in (n, h):
         assert abs(c["representation"] - 750_000) / 750_000 < 0.02
     # HNeRV's representation counts its per-frame embeddings, never its encoder
-    assert h["embeddings"] == 132 * 8 * 4 * 8
+    assert h["embeddings"] == 132 * 16 * 2 * 4  # 16 channels on the 2x4 base map
     assert h["representation"] == h["stem"] + h["decoder"] + h["embeddings"]
     assert h["encoder"] > 0 and h["total_trainable"] > h["representation"]
 
@@ -73,9 +73,55 @@ def test_strides_follow_the_frame_size():
     assert auto_strides((640, 1280)) == (5, 4, 4, 2)
     assert auto_strides((720, 1280)) == (5, 4, 4)
     m = create_model("nerv-tiny", (128, 256))
-    assert m.base_hw == (4, 8)
+    assert m.base_hw == (2, 4)
     with pytest.raises(SonolumeError, match="common factor"):
         auto_strides((31, 67))
+
+
+def test_fine_strides_end_in_two_stride_2_stages_like_the_hnerv_paper():
+    assert auto_strides((160, 320), 2, "fine") == (5, 4, 2, 2)
+    assert auto_strides((128, 256), 2, "fine") == (4, 4, 2, 2)
+    assert auto_strides((720, 1280), 2, "fine") == (5, 4, 2, 2)  # base 9x16
+    assert auto_strides((40, 80), 4, "fine") == (5, 2)  # nothing to split
+    # At 0.35M on 160x320 Bunny the channel widths come out as the official code's.
+    widths = {"nerv": [46, 23, 12, 12, 12], "hnerv": [43, 36, 30, 25, 21]}
+    for name, expected in widths.items():
+        m = create_model(name, (160, 320), num_frames=132, target_params=350_000)
+        assert m.strides == (5, 4, 2, 2) and m.base_hw == (2, 4)
+        assert m.decoder.widths == expected
+    with pytest.raises(SonolumeError, match="stride_style"):
+        create_model("nerv", (32, 64), stride_style="wavy")
+
+
+def test_hnerv_encoder_is_the_light_convnext_one():
+    h = create_model("hnerv", (160, 320), num_frames=132, target_params=350_000)
+    old = create_model("hnerv-v1", (160, 320), num_frames=132, target_params=350_000)
+    assert h.config.encoder == "convnext" and old.config.encoder == "conv"
+    enc, enc_old = h.parameter_counts()["encoder"], old.parameter_counts()["encoder"]
+    assert enc < 0.55 * enc_old  # 0.22M against 0.43M
+    frames = torch.rand(2, 3, 160, 320)
+    emb = h.encoder(frames)
+    assert emb.shape == (2, 16, 2, 4)
+    # every stage starts close to the identity: its residual gain is tiny
+    assert all(float(s.gain.detach().abs().max()) < 1e-5 for s in h.encoder.stages)
+    assert h(frames=frames)["rgb"].shape == (2, 3, 160, 320)
+    with pytest.raises(SonolumeError, match="encoder must be one of"):
+        create_model("hnerv", (32, 64), encoder="vit")
+
+
+def test_configs_saved_before_the_new_layouts_rebuild_the_old_model():
+    """run.json of a run trained before stride_style / encoder existed: the missing fields
+    mean the old layout, so its checkpoint's tensors still fit."""
+    from engine.nerv.models import VideoINR
+
+    saved = {"kind": "hnerv", "embed": "pe_1.25_80", "stem_dim": 128, "fc_dim": 47,
+             "enc_dim": 8, "enc_width": 32, "reduce": 1.2, "lower_width": 12,
+             "kernel_min": 1, "kernel_max": 5, "strides": None, "base_short": 4,
+             "target_params": None, "clip_tap": 1, "clip_hidden": 256}
+    m = VideoINR(NervConfig.from_json(saved), (160, 320), num_frames=132)
+    assert m.strides == (5, 4, 2) and m.base_hw == (4, 8)
+    assert "encoder.net.0.weight" in m.state_dict()
+    assert m.encoder(torch.rand(1, 3, 160, 320)).shape == (1, 8, 4, 8)
 
 
 def test_box_pooling_is_an_exact_area_average():
