@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 MONITOR = "__monitor__"
+LIST_WAIT_S = 5.0  # a new monitor input appears in Qt's device list within this
 
 
 def set_name_now() -> str:
@@ -114,9 +115,24 @@ class LiveBar(QGroupBox):
             if device is None:
                 self.start_button.setChecked(False)
                 return
+            if not any(d.id == device for d in self.live.devices()):
+                # The audio server made the input; Qt lists it a moment later.
+                self.status.setText("opening what this computer plays…")
+                self._start_when_listed(device, time.monotonic() + LIST_WAIT_S)
+                return
             self.refresh_devices()
         if not self.stage.start_live(self.live, device):
             self.start_button.setChecked(False)
+
+    def _start_when_listed(self, device: str, until: float) -> None:
+        if not self.start_button.isChecked():
+            return  # stopped meanwhile
+        if any(d.id == device for d in self.live.devices()) or time.monotonic() > until:
+            self.refresh_devices()
+            if not self.stage.start_live(self.live, device):
+                self.start_button.setChecked(False)
+            return
+        QTimer.singleShot(100, lambda: self._start_when_listed(device, until))
 
     def _level(self, peak: float, rms: float) -> None:
         self.meter.setValue(int(round(100 * min(1.0, max(0.0, peak)))))

@@ -723,6 +723,12 @@ class Stage(QWidget):
             self.live_set = None
             self.scene = self._before_live
             self._before_live = None
+            if self.scene is not None:  # reactivity chosen while live holds on the track too
+                self.scene.set_reactivity(self.preset, self.amounts)
+            if not self.show_active and self.shown_style is not None and \
+                    self.scene is not None and self.shown_style is not \
+                    self.scene.styles.get(self.scene.segments[0].style):
+                self.set_style(self.shown_style)  # a library click made while live
             self._dirty = True
             self.liveChanged.emit(False)
         if path is not None:

@@ -29,8 +29,8 @@ Why a render equals the live frames, by construction:
 * the last transition of a live scene is never shortened to the end of the track (live,
   there was no end).
 
-Not recorded: a new reactivity preset or amounts from the panel during a take (refused,
-with a message: the amount controls record as automation instead).
+During a take the reactivity panel's amounts are recorded as ``amount.*`` moves; another
+preset is refused (a take replays with one preset).
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ class LiveSet:
         self._now = 0.0
         self._beats_seen = 0
         self.recorder = None
+        self._panel_amounts = dict(self.scene.amounts)  # the panel's, as last sent
         self.show_path: Path | None = None
         self.error = ""
         self._start_tracks()
@@ -272,14 +273,39 @@ class LiveSet:
         """One move now (a script's shortcut for submit + flush)."""
         return self.apply([ControlEvent(control, value, arg, "script")])
 
-    def set_reactivity(self, preset, amounts=None) -> None:
-        """A new preset or amounts from the panel; refused while recording (a take replays
-        with one preset: use the amount controls, which record as automation)."""
-        if self.recording:
-            raise LiveSetError("the reactivity cannot change while a set is recording (the "
-                               "amount controls can: they are recorded)")
-        self.scene.set_reactivity(preset, amounts)
-        self.params.set_preset(self.scene.effective_preset())
+    def set_reactivity(self, preset, amounts=None) -> set[str]:
+        """A new preset or amounts from the panel. While recording, a take replays with the
+        preset and amounts it started with, so new amounts become ``amount.*`` moves (each
+        target's new amount over the take's, as automation) and another preset is refused."""
+        if not self.recording:
+            self.scene.set_reactivity(preset, amounts)
+            self.params.set_preset(self.scene.effective_preset())
+            return {"reactivity"}
+        from engine.reactive.preset import Preset, load_preset
+
+        now = self.scene.loaded_preset()
+        if preset is not None:
+            new = preset if isinstance(preset, Preset) else load_preset(
+                preset, self.scene.library_dir)
+            if new.to_json() != now.to_json():
+                raise LiveSetError("another reactivity preset cannot start while a set is "
+                                   "recording (amounts can: they are recorded as moves)")
+        events = []
+        before, after = dict(self.scene.amounts), dict(amounts or {})
+        last = self._panel_amounts
+        self._panel_amounts = after
+        for key in sorted(set(before) | set(after) | set(last)):
+            k0, k1 = float(before.get(key, 1.0)), float(after.get(key, 1.0))
+            if k1 == float(last.get(key, 1.0)):
+                continue  # unchanged on the panel: a MIDI knob may own this lane now
+            target = "all" if key == "_all" else key
+            if k0 <= 0:
+                if k1 > 0:
+                    raise LiveSetError(f"'{key.lstrip('_')}' was off when the take started: "
+                                       "it cannot come on until the take ends")
+                continue
+            events.append(ControlEvent(f"amount.{target}", k1 / k0, None, "reactivity panel"))
+        return self.apply(events) if events else set()
 
     def show_style(self, style) -> None:
         """Show ``style`` from now on, for the whole take (a library click); refused while
@@ -365,6 +391,7 @@ class LiveSet:
                 steps.add_beat(b + old_origin - self.origin)
         self._now = min(last, 0.0) if self._last_stream is not None else 0.0
         scene = self.scene
+        self._panel_amounts = dict(scene.amounts)
         scene.live = steps
         scene.set_segments([Segment(now_style, 0.0, math.inf)], [])
         scene.set_automation(held)

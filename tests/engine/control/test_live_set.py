@@ -26,6 +26,7 @@ SCRIPT = [
     (0.5, [("amount.pulse", 0.3, None), ("hue", 0.2, None)]),
     (1.0, [("style.next", None, None)]),
     (1.9, [("transition.crossfade", None, 2)]),
+    (2.6, [("panel", "punchy", {"drift": 2.0, "_all": 1.0})]),  # the reactivity sliders
     (3.0, [("blackout", 1.0, None)]),
     (3.3, [("blackout", 0.0, None)]),
     (3.6, [("freeze", 1.0, None)]),
@@ -99,7 +100,12 @@ def test_a_recorded_live_set_renders_the_frames_drawn_live(tmp_path, palette, mo
             live.push(audio[i:i + BLOCK])
             while script and live.now() >= script[0][0]:
                 for control, value, arg in script.pop(0)[1]:
-                    live.perform(control, value, arg)
+                    if control == "panel":
+                        assert live.set_reactivity(value, arg) == {"automation"}
+                        with pytest.raises(LiveSetError, match="another reactivity preset"):
+                            live.set_reactivity("calm", arg)
+                    else:
+                        live.perform(control, value, arg)
             while len(frames) / FPS <= live.now():  # what the output window drew then
                 f = live.frame_at(len(frames) / FPS)
                 frames.append(f)
@@ -122,8 +128,9 @@ def test_a_recorded_live_set_renders_the_frames_drawn_live(tmp_path, palette, mo
     beats = np.asarray(LiveSteps.load(steps).beats)
     for seg in saved.segments[1:]:  # every change on a beat of the online tracker
         assert np.min(np.abs(beats - seg.start)) <= 0.5 / FPS + 1e-9
-    assert {"amount.pulse", "hue", "brightness", "freeze", "zoom", "amount.all"} <= \
-        {lane.control for lane in saved.automation}
+    assert {"amount.pulse", "hue", "brightness", "freeze", "zoom", "amount.all",
+            "amount.drift"} <= {lane.control for lane in saved.automation}
+    assert saved.automation.value("amount.drift", 5.0) == 2.0 and saved.amounts == {}
     assert any(f.mode == "crossfade" and 0 < f.mix < 1 for f in frames)
     black = [k for k, f in enumerate(frames) if 3.05 <= k / FPS < 3.25]
     assert black and all(shown[k].max() == 0 for k in black)
