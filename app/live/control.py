@@ -223,6 +223,7 @@ class ControlPanel(QWidget):
         layout.addWidget(midi_box, 1)
 
         if hasattr(stage, "liveChanged"):
+            stage.liveStarting.connect(lambda: self.set_recording(False))
             stage.liveChanged.connect(self._live_changed)
 
         self.refresh_table()

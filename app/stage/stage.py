@@ -179,6 +179,7 @@ class Stage(QWidget):
     trackReady = Signal()  # bars and sections are known too (the show's grid)
     showChanged = Signal()  # a show started, was edited or closed
     liveChanged = Signal(bool)  # live audio started (True) or stopped driving the preview
+    liveStarting = Signal()  # about to go live: a take of moves on the track ends first
     liveRecordingChanged = Signal(bool)  # a live set started or stopped recording
     liveSetRecorded = Signal(str)  # a recorded live set was saved as this show file
     trackCleared = Signal()
@@ -679,6 +680,7 @@ class Stage(QWidget):
         self.stop_live()
         if not live_input.start(device):
             return False
+        self.liveStarting.emit()
         try:
             live_set = LiveSet(self.scene, getattr(live_input, "analyzer", None),
                                fps=float(self.settings.target_fps), controller=self.controller,
