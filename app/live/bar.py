@@ -153,12 +153,17 @@ class LiveBar(QGroupBox):
 
     # -- recording the set ---------------------------------------------------------------
     def set_path(self) -> Path:
+        from engine.control.live_set import set_files
         from engine.paths import shows_dir
         from engine.scene.show import _slug
 
         folder = Path(self.shows_folder()) if self.shows_folder is not None else shows_dir()
-        name = self.set_name.text().strip() or set_name_now()
-        return folder / f"{_slug(name)}.json"
+        name = _slug(self.set_name.text().strip() or set_name_now())
+        path, n = folder / f"{name}.json", 1
+        while any(p.exists() for p in set_files(path)):  # never over an earlier set
+            n += 1
+            path = folder / f"{name}-{n}.json"
+        return path
 
     def _record_toggled(self, on: bool) -> None:
         if on:

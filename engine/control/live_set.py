@@ -359,6 +359,10 @@ class LiveSet:
         show, audio, steps_path = set_files(show_path)
         if not show.parent.is_dir():
             raise LiveSetError(f"cannot record to {show.parent}: the folder does not exist")
+        taken = [p.name for p in (show, audio, steps_path) if p.exists()]
+        if taken:  # never overwrite an earlier set
+            raise LiveSetError(f"{', '.join(taken)} already exist(s) in {show.parent}: "
+                               "choose another name for this set")
         an = self.analyzer
         rate = sample_rate or (an.sample_rate if an is not None else None)
         ch = channels or (an.channels if an is not None else 1)

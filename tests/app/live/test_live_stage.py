@@ -156,6 +156,8 @@ def test_record_set_in_the_live_dock(window, qtbot, tmp_path):
     with qtbot.waitSignal(stage.liveSetRecorded, timeout=10_000) as saved:
         bar.record.click()  # stop: saved, live mode ends, the show opens
     assert saved.args[0] == str(shows / "dock-set.json")
+    bar.set_name.setText("dock set")
+    assert bar.set_path() == shows / "dock-set-2.json"  # never over an earlier set
     assert not stage.live_active and (shows / "dock-set.flac").is_file()
     qtbot.waitUntil(lambda: stage.show_active and stage.scene is not None
                     and stage.scene.live is not None, timeout=120_000)

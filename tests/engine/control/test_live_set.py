@@ -283,6 +283,9 @@ def test_a_reopened_set_saves_with_its_steps(tmp_path, palette):
     reread = read_show(again)
     assert reread.live_steps == read_show(show).live_steps
     assert reread.to_json()["version"] == 2
+    with pytest.raises(LiveSetError, match="a.json, a.flac, a.steps.safetensors already"):
+        live.start_recording(tmp_path / "a.json")  # never over an earlier set
+    assert not live.recording
     with pytest.raises(Exception, match="when its recording stops"):
         show_from_scene(live.scene.copy(track=tmp_path / "a.flac"))
 
