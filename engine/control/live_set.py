@@ -19,8 +19,8 @@ Why a render equals the live frames, by construction:
   between frames and the automation's amount gains at the step's time; the same steps are
   recorded (:mod:`engine.scene.live_steps`) and a render replays them, so the parameters
   at ``t`` are those after the last step at or before ``t``, to the bit;
-* control moves land :data:`MOVE_DELAY_S` after the newest step (two Controller hold
-  points), so a move never changes a lane at a time already stepped or drawn;
+* control moves land :data:`MOVE_DELAY_S` after the newest step (twice the Controller's
+  hold interval), so a move never changes a lane at a time already stepped or drawn;
 * style changes and transitions land on beats the live set *commits*: the online tracker's
   beats as the stream passes them, and, when a change needs beats still ahead, the
   tracker's prediction of them, fixed at that moment (later corrections of the tracker
@@ -384,7 +384,7 @@ class LiveSet:
         """Set time 0 is now ``origin`` (stream time); the style showing now holds from 0,
         the controls' values now are the lanes' starting values, LiveParams carries on."""
         now_style = self.frame_at().style
-        held = _held(self.scene.automation, self._now)
+        held = _held(self.scene.automation, self.move_time())  # moves made since the last step too
         old_origin, self.origin = self.origin, float(origin)
         last = (self._last_stream - self.origin) if self._last_stream is not None else 0.0
         self.params.set_preset(self.scene.effective_preset())
