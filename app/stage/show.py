@@ -25,6 +25,7 @@ from PySide6.QtGui import (
     QPixmap,
     QPolygonF,
     QUndoCommand,
+    QUndoGroup,
     QUndoStack,
 )
 from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
@@ -76,6 +77,12 @@ class ShowEditor(QObject):
         self.library = library_getter  # callable: the app's current Library
         self.undo = QUndoStack(self)
         self.undo.cleanChanged.connect(self._clean_changed)
+        # The Edit menu's undo/redo follow the group's active stack: none while live input
+        # plays the show, so an undo cannot rewrite a set being performed (and recorded).
+        self.group = QUndoGroup(self)
+        self.group.addStack(self.undo)
+        self.group.setActiveStack(self.undo)
+        stage.liveChanged.connect(self._live_changed)
         self.path: Path | None = None
         self.name = ""
         self.worker: Worker | None = None
@@ -88,10 +95,27 @@ class ShowEditor(QObject):
         if shiboken6.isValid(self.undo):  # not while the window tears the stack down
             self.titleChanged.emit(self.title())
 
+    def _live_changed(self, live: bool) -> None:
+        self.group.setActiveStack(None if live else self.undo)
+        self.changed.emit()
+
     # -- state ---------------------------------------------------------------------------
     @property
     def active(self) -> bool:
         return self.stage.show_active
+
+    @property
+    def editable(self) -> bool:
+        """Not while live input plays the show: live, the arrangement is the set's own,
+        changed only on the live beats, so a render of the recorded set stays exact."""
+        return not getattr(self.stage, "live_active", False)
+
+    def _refuse_live(self) -> bool:
+        if self.editable:
+            return False
+        self.statusMessage.emit("the show cannot be edited while live input plays it: "
+                                "stop live first (style changes live: next / previous / pick)")
+        return True
 
     def title(self) -> str:
         if not self.active:
@@ -108,10 +132,14 @@ class ShowEditor(QObject):
         self.changed.emit()
 
     def push(self, text: str, after) -> None:
+        if self._refuse_live():
+            return
         self.undo.push(ArrangementEdit(self, text, self.arrangement(), after))
 
     def _try(self, text: str, make) -> bool:
         """Apply an engine edit, or say in one line why it cannot be done."""
+        if self._refuse_live():
+            return False
         try:
             after = make(self.arrangement())
         except SonolumeError as exc:
@@ -140,6 +168,8 @@ class ShowEditor(QObject):
         """Pick a style per section (the suggestion ranking on each section's own sound;
         repeats share one) off the GUI thread; the result is one undoable edit."""
         stage = self.stage
+        if self._refuse_live():
+            return None
         if stage.features is None:
             dialogs.error(None, "Show", "Load a track first: a show is arranged on its bars "
                           "and sections.")
@@ -175,6 +205,8 @@ class ShowEditor(QObject):
                                     tuple(segs), tuple(trans))
 
         def finished(arrangement) -> None:
+            if self._refuse_live():  # live input started while it was arranging
+                return
             seen = dict(arrangement.styles)
             arrangement = edit.Arrangement(tuple(seen.items()), arrangement.segments,
                                            arrangement.transitions)
@@ -564,8 +596,8 @@ class ShowPanel(QWidget):
         self.undo_button.clicked.connect(editor.undo.undo)
         self.redo_button = QPushButton("Redo")
         self.redo_button.clicked.connect(editor.undo.redo)
-        editor.undo.canUndoChanged.connect(self.undo_button.setEnabled)
-        editor.undo.canRedoChanged.connect(self.redo_button.setEnabled)
+        editor.undo.canUndoChanged.connect(lambda _on: self._update())
+        editor.undo.canRedoChanged.connect(lambda _on: self._update())
         self.close_button = QPushButton("Close show")
         self.close_button.setToolTip("back to the library's selected style for the whole "
                                      "track")
@@ -598,10 +630,12 @@ class ShowPanel(QWidget):
         has_track = self.editor.stage.features is not None
         self.name.setText(f"Show: {self.editor.title()}" if active else
                           "One style for the whole track" if has_track else "")
-        self.arrange.setEnabled(has_track)
+        editable = self.editor.editable
+        self.arrange.setEnabled(has_track and editable)
         self.arrange.setText("Re-arrange" if active else "Auto-arrange a show")
         self.close_button.setVisible(active)
+        self.close_button.setEnabled(editable)
         self.undo_button.setVisible(active)
         self.redo_button.setVisible(active)
-        self.undo_button.setEnabled(self.editor.undo.canUndo())
-        self.redo_button.setEnabled(self.editor.undo.canRedo())
+        self.undo_button.setEnabled(editable and self.editor.undo.canUndo())
+        self.redo_button.setEnabled(editable and self.editor.undo.canRedo())

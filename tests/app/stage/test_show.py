@@ -124,3 +124,38 @@ def test_bad_show_file_is_one_message(window, dialogs, tmp_path):
     bad.write_text('{"format": "sonolume-show", "version": 1, "track": 3}')
     assert not window.show_editor.open(bad)
     assert dialogs.errors and "bad.json" in dialogs.errors[0][1]
+
+
+def test_live_input_locks_the_show_against_edits(window, qtbot, long_track, dialogs):
+    """Live, the scene is the set's own: an edit or an undo there would change frames the
+    set has already drawn (and recorded), so the editor refuses until live stops."""
+    from tests.app.live.test_live_stage import FedInput
+
+    stage, editor, strip = window.stage, window.show_editor, window.show_panel.timeline
+    _ready(window, qtbot, long_track)
+    _arranged(window, qtbot)
+    assert editor.split(8.0)
+    undo = next(a for a in window.menuBar().actions() if a.text() == "&Edit").menu().actions()[0]
+    assert undo.isEnabled()
+    messages = []
+    editor.statusMessage.connect(messages.append)
+    fed = FedInput()
+    assert stage.start_live(fed)
+    try:
+        assert not editor.editable and not undo.isEnabled()
+        assert not window.show_panel.undo_button.isEnabled()
+        assert not window.show_panel.arrange.isEnabled()
+        live_segments = list(stage.scene.segments)
+        assert not editor.split(4.0)
+        assert not editor.merge(0)
+        assert not strip.drop_style(window.library.list()[0].id, strip.x_of(1.0))
+        assert window.show_panel.auto_arrange() is None
+        assert list(stage.scene.segments) == live_segments
+        assert messages and "while live input plays it" in messages[-1]
+    finally:
+        stage.stop_live()
+    assert editor.editable and undo.isEnabled()
+    assert window.show_panel.undo_button.isEnabled()
+    n = len(stage.scene.segments)
+    undo.trigger()  # the split made before going live
+    assert len(stage.scene.segments) == n - 1
