@@ -826,8 +826,12 @@ class Stage(QWidget):
         w, h = view.render_size if running else view.shown_size
         fps = self.meter.fps if running else 0.0
         name = "GL" if self.active_path == "gl" else "torch"
+        precision = getattr(view, "shown_precision", "fp32")
+        if name == "torch" and precision != "fp32":
+            name = f"torch {precision}"  # the background check switched this view to bf16
         self.path_label.setText(f"{name} · {w}×{h}")
-        self.path_label.setToolTip(self.path_note)
+        note = getattr(view, "precision_note", "")
+        self.path_label.setToolTip(self.path_note + (f"\n{note}" if note else ""))
         self.fps_label.setText((f"live {fps:4.1f} fps" if self.live_active else
                                 f"{fps:4.1f} fps") if running else "paused")
 

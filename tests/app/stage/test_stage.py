@@ -3,7 +3,10 @@ player's clock, reactivity that takes effect at once, bad tracks as messages."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+import pytest
 
 
 def _load(window, qtbot, path):
@@ -51,6 +54,24 @@ def test_play_pause_seek(window, qtbot, track):
     # Frames were drawn while playing, and the path in use is shown.
     assert stage.raster.image is not None
     assert stage.path_label.text().startswith("torch")
+
+
+def test_status_line_says_when_the_preview_draws_bf16(window, qtbot, track):
+    from engine.render.bf16 import bf16_hardware
+
+    if not bf16_hardware() or os.environ.get("SONOLUME_PRECISION") == "fp32":
+        pytest.skip("no bf16 matrix hardware here (or SONOLUME_PRECISION=fp32): the "
+                    "preview stays fp32 and says nothing more")
+    stage = window.stage
+    _load(window, qtbot, track)
+    stage.play()
+    try:
+        qtbot.waitUntil(lambda: stage.raster.shown_precision != "fp32", timeout=90_000)
+        stage._update_labels()
+        assert stage.path_label.text().startswith(f"torch {stage.raster.shown_precision} ·")
+        assert "bf16" in stage.path_label.toolTip()
+    finally:
+        stage.pause()
 
 
 def test_reactivity_sliders_take_effect_at_once(window, qtbot, track):
