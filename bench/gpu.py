@@ -417,7 +417,7 @@ def section_preview(args, sizes: Sizes, device, rep: Report, deadline: float) ->
     best_torch = 0.0
     dtypes = [torch.float32] + ([torch.float16] if device.type == "cuda" else [])
     for dt in dtypes:
-        for chunk in (16384, w * h):
+        for chunk in dict.fromkeys((16384, TorchRenderer.default_chunk(device), w * h)):
             r = TorchRenderer(cppn, device=device, dtype=dt, chunk=chunk)
             readback = best_seconds(lambda r=r: r.render(params, w, h), device, sizes.runs,
                                     sizes.time_budget)

@@ -82,7 +82,7 @@ class PrecisionChoice:
     reason: str
     error: FrameError | None = None
     speedup: float | None = None
-    variant: str = "fp32"  # "fp32", "bf16" or "bf16x3" (see TorchRenderer's bf16x3)
+    variant: str = "fp32"  # "fp32", "bf16" or "bf16x3" (CPU); a GPU's half: "float16" etc.
 
 
 def _say_once(key: str, message: str, warn: Callable[[str], None] | None) -> None:
@@ -155,8 +155,7 @@ def choose_precision(cppn, device=None, budget: ErrorBudget = FAST_BUDGET,
     device = torch.device(device) if device is not None else torch_device()
     fp32 = torch.float32
     if device.type != "cpu":
-        return PrecisionChoice(TorchRenderer(cppn, device=device).dtype,
-                               f"{device.type}: the device's own half precision rules apply")
+        return _choose_on_device(cppn, device, budget)
     forced = forced_fp32()
     if forced:
         return PrecisionChoice(fp32, forced)
@@ -212,6 +211,30 @@ def _choose_on_one_thread(cppn, device, budget, min_speedup, hw) -> PrecisionCho
                            speedup=timed)
 
 
+def _choose_on_device(cppn, device, budget: ErrorBudget) -> PrecisionChoice:
+    """A GPU's half precision (its renderer's default, fp16 on CUDA) is kept only where a
+    probe frame stays within ``budget`` of fp32 on the same device: a GPU has the hardware
+    for it, so speed is not in question, but a ``standard`` export's tolerance may be (the
+    sine of arguments of ~10 rounds to ~4e-3 in fp16)."""
+    fp32 = torch.float32
+    forced = forced_fp32()
+    if forced:
+        return PrecisionChoice(fp32, forced)
+    half = TorchRenderer(cppn, device=device)
+    if half.dtype == fp32:
+        return PrecisionChoice(fp32, f"fp32: the default on {device.type}")
+    params = _probe_params(cppn.config.extra_inputs)
+    err = frame_error(half.render(params, *ACCURACY_PROBE_SIZE),
+                      TorchRenderer(cppn, device=device, dtype=fp32)
+                      .render(params, *ACCURACY_PROBE_SIZE))
+    name = str(half.dtype).replace("torch.", "")
+    if budget.admits(err):
+        return PrecisionChoice(half.dtype, f"{name} on {device.type}: {err}", error=err,
+                               variant=name)
+    return PrecisionChoice(fp32, f"fp32: {name} misses the error budget on this style "
+                                 f"({err})", error=err)
+
+
 def _speedup(ref, fast, params, key) -> float:
     """How many times less CPU a probe frame takes in ``fast`` than in ``ref`` (fp32);
     measured once per network shape and kernel, in this thread's CPU time, the two
@@ -231,8 +254,12 @@ def _speedup(ref, fast, params, key) -> float:
 
 
 def _torch_renderer(cppn, device, precision: str, budget: ErrorBudget) -> TorchRenderer:
-    if precision == "fp32" or device.type != "cpu":
-        return TorchRenderer(cppn, device=device)
+    if precision == "fp32":
+        return TorchRenderer(cppn, device=device, dtype=torch.float32)
+    if device.type != "cpu":  # a GPU: its own half precision, only within the budget
+        choice = choose_precision(cppn, device, budget)
+        log.info("renderer precision: %s", choice.reason)
+        return TorchRenderer(cppn, device=device, dtype=choice.dtype)
     if precision in ("bf16", "bf16x3"):
         if bf16_hardware() is None:
             raise RenderError(f"{precision} rendering needs a CPU with AMX-BF16 or "

@@ -40,11 +40,14 @@ class TorchRenderer(Renderer):
     name = "torch"
 
     def __init__(self, cppn, device: str | torch.device | None = None,
-                 dtype: torch.dtype | None = None, chunk: int = 16384,
+                 dtype: torch.dtype | None = None, chunk: int | None = None,
                  compile: bool = True, amx_kernel: bool = True, bf16x3: bool = False):
         """``chunk``: rows per step of the fp32/fp16 path (the bf16 CPU path has its own
-        fixed chunk, so one compiled kernel serves every caller). ``compile``: for the
-        bf16 CPU path, False runs the same maths eagerly (slow; for tests).
+        fixed chunk, so one compiled kernel serves every caller); default 16384 on a CPU
+        (a chunk's activations stay in cache) and 2^20 on a GPU (a 1080p frame in two
+        steps instead of 127, each ~12 kernel launches; bench/gpu.py times both).
+        ``compile``: for the bf16 CPU path, False runs the same maths eagerly (slow; for
+        tests).
         ``amx_kernel``: False keeps inductor's kernel even where the AMX one runs (the
         bench compares them). ``bf16x3`` (with ``dtype=torch.bfloat16``, AMX kernel only):
         every matmul as three bf16 products of split operands, fp32's picture to rounding
@@ -56,7 +59,7 @@ class TorchRenderer(Renderer):
             device = "cpu"
         self.device = torch.device(device)
         self.dtype = dtype or default_dtype(self.device)
-        self.chunk = int(chunk)
+        self.chunk = int(chunk) if chunk else self.default_chunk(self.device)
         self.fused_bf16 = self.device.type == "cpu" and self.dtype == torch.bfloat16
         self.compile = bool(compile)
         if self.bf16x3 and not (self.fused_bf16 and self.compile and self.amx_kernel):
@@ -64,6 +67,10 @@ class TorchRenderer(Renderer):
                               "dtype=torch.bfloat16 on the CPU, compile and amx_kernel")
         self._grids: dict[tuple, torch.Tensor] = {}
         self.set_cppn(cppn)
+
+    @staticmethod
+    def default_chunk(device) -> int:
+        return 16384 if torch.device(device).type == "cpu" else 1 << 20
 
     @property
     def description(self) -> str:
