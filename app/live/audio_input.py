@@ -43,7 +43,9 @@ which PipeWire's Pulse server understands too); the module is unloaded on ``shut
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -71,6 +73,17 @@ START_S = 6.0  # ... or this long after opening it (PulseAudio took 1-2 s on a b
 LEVEL_RATE = 30.0
 MONITOR_SOURCE = "sonolume_monitor"
 DEFAULT_RATE = 48000
+# Once the audio server goes away, Qt's PulseAudio backend (6.11) has no connection: it
+# tries once more 3 s later and, if the server is still gone, never again; opening a
+# source without a connection aborts the process inside libpulse (bench/soak.py --live:
+# the server killed mid-set). So a source is opened only when the server answers, after a
+# loss only once it has answered SERVER_HOLD_S, and never after it was gone longer than
+# Qt's one retry (the input then says to restart Sonolume; the preview keeps running).
+SERVER_HOLD_S = 3.5
+SERVER_RETRY_S = 3.0
+GONE_MESSAGE = ("The audio server (PulseAudio or PipeWire) went away; live audio can "
+                "only be captured again after restarting Sonolume (the preview keeps "
+                "running)")
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,27 @@ class InputDevice:
 
 def _device_id(dev) -> str:
     return bytes(dev.id().data()).decode("utf-8", "replace")
+
+
+def _pulse_socket() -> str | None:
+    """The local socket of the PulseAudio (or PipeWire-Pulse) server, where there is one."""
+    server = (os.environ.get("PULSE_SERVER") or "").split()
+    if server:
+        return server[0][5:] if server[0].startswith("unix:") else None
+    run = os.environ.get("PULSE_RUNTIME_PATH") or os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR") or "/nonexistent", "pulse")
+    path = os.path.join(run, "native")
+    return path if os.path.exists(path) else None
+
+
+def _answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _info(dev) -> InputDevice:
@@ -134,6 +168,9 @@ class LiveInput(QObject):
         self._last_look = 0.0
         self._got_data = False
         self._monitor_module: str | None = None
+        self._server: str | None = None  # the audio server's socket, once one was used
+        self._server_ok_since: float | None = -SERVER_HOLD_S
+        self._server_gone = False  # gone past Qt's retry: no capture until a restart
         self._media = QMediaDevices(self) if QMediaDevices is not None else None
         if self._media is not None:
             self._media.audioInputsChanged.connect(self._inputs_changed)
@@ -233,10 +270,36 @@ class LiveInput(QObject):
                 return fmt
         return None
 
+    def _server_ready(self) -> bool:
+        """Whether a source may be opened (see SERVER_HOLD_S); True where there is no
+        PulseAudio socket to ask."""
+        self._server = self._server or _pulse_socket()
+        if self._server is None:
+            return True
+        if not _answers(self._server):
+            self._server_ok_since = None
+            # The server stopped sending at _last_data at the latest: gone past Qt's retry.
+            if not self._server_gone and time.monotonic() - self._last_data > SERVER_RETRY_S:
+                self._server_gone = True
+                self.errorOccurred.emit(GONE_MESSAGE)
+            return False
+        if self._server_gone:
+            return False
+        if self._server_ok_since is None:
+            self._server_ok_since = time.monotonic()
+        return time.monotonic() - self._server_ok_since >= SERVER_HOLD_S
+
     def _open(self, qdev, quiet: bool = False) -> bool:
         """Open ``qdev``; a failure is one errorOccurred line unless ``quiet`` (the
         reconnect attempts while a lost device comes back)."""
         info = _info(qdev)
+        if not self._server_ready():
+            if not quiet:
+                self.errorOccurred.emit(GONE_MESSAGE if self._server_gone else
+                                        "The audio server (PulseAudio or PipeWire) is not "
+                                        "answering or has just come back; try again in a "
+                                        "few seconds")
+            return False
         fmt = self._format_for(qdev)
         if fmt is None or fmt.sampleFormat() not in _DTYPES:
             if not quiet:
@@ -448,6 +511,7 @@ class LiveInput(QObject):
             self.stop_recording()
         self._lost_at = time.monotonic()
         self._lost_stream = self.analyzer.time if self.analyzer is not None else 0.0
+        self._server_ok_since = None  # the server may have gone: see SERVER_HOLD_S
         self._set_state("lost")
         self.errorOccurred.emit(message)
         self._timer.start()
@@ -467,7 +531,7 @@ class LiveInput(QObject):
         if self.state == "running" and qdev is None:
             self._lose(f"Audio input '{self.device.description}' was unplugged; the preview "
                        "keeps running (it reconnects when the input comes back)")
-        elif self.state == "lost" and qdev is not None:
+        elif self.state == "lost" and qdev is not None and self._server_ready():
             self._reopen(qdev)
         elif self.state == "running" and qdev is not None:
             rate = self._format_for(qdev)
