@@ -2,6 +2,7 @@
 switches styles, seeks, changes the reactivity preset and opens the export dialog.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--track SONG.ogg] [--no-readme]
+    .venv/bin/python bench/soak.py --live [--minutes 10] [--keep]   # a live set (soak_live.py)
 
 Why: a binding bug that aborted the app 25 s into playback passed every short test. This
 is the check that runs as long as a user does. The app runs in a child process through
@@ -436,6 +437,10 @@ def main(argv=None) -> int:
     ap.add_argument("--preview", choices=["auto", "gl", "torch"],
                     help="force the preview path (default: the app's own choice)")
     ap.add_argument("--xvfb", action="store_true", help="use a new Xvfb even if DISPLAY is set")
+    ap.add_argument("--live", action="store_true",
+                    help="the live scenario: a private PulseAudio server plays the track into "
+                         "a null sink, the app captures its monitor, OSC drives it "
+                         "(bench/soak_live.py)")
     ap.add_argument("--out", help="write the JSON report here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--no-readme", action="store_true", help="do not append to bench/README.md")
@@ -443,6 +448,10 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.live:
+        from bench import soak_live
+
+        return soak_live.child_main(args) if args.child else soak_live.parent_main(args)
     if args.child:
         return child_main(args)
     return parent_main(args)
