@@ -596,8 +596,8 @@ class ShowPanel(QWidget):
         self.undo_button.clicked.connect(editor.undo.undo)
         self.redo_button = QPushButton("Redo")
         self.redo_button.clicked.connect(editor.undo.redo)
-        editor.undo.canUndoChanged.connect(lambda _on: self._update())
-        editor.undo.canRedoChanged.connect(lambda _on: self._update())
+        editor.undo.canUndoChanged.connect(self._undo_state_changed)
+        editor.undo.canRedoChanged.connect(self._undo_state_changed)
         self.close_button = QPushButton("Close show")
         self.close_button.setToolTip("back to the library's selected style for the whole "
                                      "track")
@@ -624,6 +624,12 @@ class ShowPanel(QWidget):
 
     def auto_arrange(self):
         return self.editor.auto_arrange(self.rule.currentData(), self.transition.currentData())
+
+    def _undo_state_changed(self, _on: bool) -> None:
+        import shiboken6
+
+        if shiboken6.isValid(self) and shiboken6.isValid(self.editor.undo):  # not mid-teardown
+            self._update()
 
     def _update(self) -> None:
         active = self.editor.active
