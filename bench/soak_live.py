@@ -422,7 +422,7 @@ def parent_main(args) -> int:
     report["osc_sent"] = dict(osc.sent, total=osc.total())
     report["player"] = {"plays_finished": player.plays, "failed_starts": player.failures}
     report["audio_server_starts"] = server.starts
-    report["saved_set"] = check_saved_set(events)
+    report["saved_set"] = check_saved_set(events, track)
     report["log"] = scan_log(work / "sonolume.log", work / "child.log")
     report["child_log_tail"] = (work / "child.log").read_text(errors="replace")[-3000:]
     report["verdict"] = verdict(report)
@@ -825,7 +825,68 @@ def _free_udp_port() -> int:
 # the report
 # --------------------------------------------------------------------------------------
 
-def check_saved_set(events: list[dict]) -> dict:
+def audio_skips(recording, source, chunk_s: float = 0.25, step_s: float = 0.5) -> dict:
+    """Where a recording of ``source`` (played in a loop) skipped: each ``chunk_s`` of it,
+    every ``step_s``, is found in the source by normalised cross-correlation near where it
+    should be; a forward jump of that place is audio the capture lost (a sink that starved
+    would instead insert silence). Why: the stream clock alone cannot tell lost audio from
+    latency; the music itself can."""
+    import numpy as np
+    import soundfile as sf
+    from scipy.signal import fftconvolve
+
+    rec, sr = sf.read(str(recording), dtype="float32", always_2d=True)
+    src, sr2 = sf.read(str(source), dtype="float32", always_2d=True)
+    if sr != sr2:
+        return {"error": f"sample rates differ ({sr} vs {sr2} Hz)"}
+    rec, src = rec.mean(axis=1), src.mean(axis=1)
+    n, step = int(chunk_s * sr), int(step_s * sr)
+
+    def find(chunk, lo, hi):
+        seg = src[max(0, lo): min(len(src), hi)]
+        if len(seg) < len(chunk):
+            return None, -1.0
+        c = fftconvolve(seg, chunk[::-1], mode="valid")
+        local = fftconvolve(seg ** 2, np.ones(len(chunk)), mode="valid")
+        energy = float((chunk ** 2).sum())
+        score = np.where(local > 0.05 * energy,
+                         c / np.sqrt(np.maximum(local, 1e-12) * energy), -1.0)
+        k = int(np.argmax(score))
+        return max(0, lo) + k, float(score[k])
+
+    loud = [p for p in range(0, len(rec) - n, n) if np.sqrt((rec[p:p + n] ** 2).mean()) > 0.05]
+    if not loud:
+        return {"error": "the recording is silent"}
+    p0 = loud[0]
+    at, _ = find(rec[p0:p0 + n], 0, len(src))
+    skips, checked, unmatched = [], 0, 0
+    for p in range(p0 + step, len(rec) - n, step):
+        chunk = rec[p:p + n]
+        if np.abs(chunk).max() < 1e-3:
+            continue
+        expected = at + step
+        o, q = find(chunk, expected - sr // 2, expected + sr // 2 + n)
+        if q < 0.9:  # the track started again (paplay's loop), or a long jump
+            o2, q2 = find(chunk, 0, len(src))
+            if q2 > q:
+                o, q = o2, q2
+        checked += 1
+        if q < 0.9:
+            unmatched += 1
+            at = expected
+            continue
+        jump = (o - expected) / sr
+        if 0.0005 < jump < 0.5 * len(src) / sr:
+            skips.append([round(p / sr, 2), round(jump * 1000.0, 1)])
+        at = o
+    lost = sum(ms for _, ms in skips)
+    return {"chunks": checked, "unmatched": unmatched, "skips": len(skips),
+            "lost_ms": round(lost, 1),
+            "lost_percent": round(100 * lost / 1000 / (len(rec) / sr), 3),
+            "largest_ms": max((ms for _, ms in skips), default=0.0), "first": skips[:12]}
+
+
+def check_saved_set(events: list[dict], track: str | None = None) -> dict:
     """The recorded set as a user gets it: the show reads, its audio is as long as the
     app said it recorded."""
     saved = next((e for e in events if e["kind"] == "set_saved"), None)
@@ -854,6 +915,11 @@ def check_saved_set(events: list[dict]) -> dict:
         r["audio_rate"] = info.samplerate
         if r.get("recorded_s") is not None:
             r["audio_minus_recorded_s"] = round(r["audio_s"] - r["recorded_s"], 4)
+    if audio.is_file() and track:
+        try:
+            r["audio_skips"] = audio_skips(audio, track)
+        except Exception as exc:  # noqa: BLE001 - reported
+            r["audio_skips"] = {"error": str(exc)[:300]}
     opened = next((e for e in events if e["kind"] == "set_opened"), None)
     r["opened"] = bool(opened and opened["ok"])
     r["opened_after_s"] = opened["after_s"] if opened else None
@@ -895,6 +961,23 @@ def _slope(points: list[tuple[float, float]]) -> float:
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     den = sum((x - mx) ** 2 for x in xs)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+
+
+def _creep(points: list[tuple[float, float]]) -> tuple[float | None, list]:
+    """RSS growth per minute leaving out steps (more than 2 MB within 10 s), and the steps:
+    a leak creeps with time or with each action, a one-time load (a set opened and its
+    audio analysed, the output window's renderers) is one step."""
+    pts = [p for i, p in enumerate(points) if i % 10 == 0]
+    if len(pts) < 3:
+        return None, []
+    creep, steps = 0.0, []
+    for (t0, m0), (_t1, m1) in zip(pts, pts[1:]):
+        if m1 - m0 > 2.0:
+            steps.append([round(t0), round(m1 - m0, 1)])
+        else:
+            creep += m1 - m0
+    minutes = (pts[-1][0] - pts[0][0]) / 60.0
+    return (round(creep / minutes, 3) if minutes > 0 else None), steps
 
 
 def _spell(values, digits=1) -> dict:
@@ -961,6 +1044,8 @@ def summarise(events, proc_samples, parent_events, code, exit_wall, args, track)
         "warmup_min": round(warmup / 60.0, 2),
         "rss_mb_per_min_after_warmup": round(_slope(late), 3) if late else None,
         "rss_mb_per_min_live_stretch": live_stretch,
+        "rss_creep_mb_per_min_after_warmup": _creep(late)[0],
+        "rss_steps": _creep(rss)[1],
         "rss_series": [[round(t), round(m, 1)] for t, m in rss[::10]],
         "loop_ms": {"p50": round(percentile(delays, 50), 1) if delays else None,
                     "p99": round(percentile(delays, 99), 1) if delays else None,
@@ -1075,7 +1160,8 @@ def print_report(r: dict) -> None:
           f"crashed {r['crashed']} {r['fatal'] or ''}; load {r['load_average']}")
     print(f"RSS MB {r['rss_mb']}; after {r['warmup_min']} min "
           f"{r['rss_mb_per_min_after_warmup']} MB/min {ok[v['rss']]}; live stretch "
-          f"{r['rss_mb_per_min_live_stretch']}")
+          f"{r['rss_mb_per_min_live_stretch']}; creep without steps "
+          f"{r['rss_creep_mb_per_min_after_warmup']} MB/min, steps {r['rss_steps']}")
     print(f"tap tempo heard {r['tap_bpm']} (sent {OscPerformer().tap_bpm:g} BPM)")
     print(f"event loop ms {r['loop_ms']} {ok[v['loop_p99']]}")
     print(f"fps {r['fps']}, preview {r['preview']}, threads {r['threads']}")
