@@ -24,8 +24,9 @@ Two kinds of figures, because the machine is shared and its load changes by the 
 * s/epoch: short runs (``--timing-epochs``) of the official code and ours alternate, back to
   back, ``--rounds`` times; each side's figure is the median over all their epochs but the
   first (warm-up) of the training loop alone (official: its own ``Time/epoch Current``;
-  ours: the difference of the run's cumulative clock, evaluation epochs left out). The load
-  average is printed before and after.
+  ours: the difference of the run's cumulative clock, evaluation epochs left out); the
+  minimum is the epoch least disturbed by other jobs, the median the typical one. The
+  load average is printed before and after.
 * PSNR: one full run each (``--epochs``), mean PSNR over all frames at the end, as each
   side reports it (the same definition). These do not depend on the load. With
   ``--equal-time`` ours also runs for as many epochs as fit in the official run's training
@@ -49,6 +50,7 @@ import json
 import os
 import re
 import runpy
+import shutil
 import statistics
 import subprocess
 import sys
@@ -149,6 +151,9 @@ def run_official(official: Path, pngs: Path, model: str, params: str, epochs: in
                  threads: int, out: Path) -> dict:
     """One run of the official train_nerv_all.py (through ``--as-official``); its log is
     kept in ``out``. Returns per-epoch training times and the PSNR evaluations."""
+    done = _finished_official(out, epochs)
+    if done is not None:
+        return done
     out.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, str(Path(__file__).resolve()), "--as-official", str(official),
             str(threads), "--outf", "bench", "--data_path", str(pngs), *OFFICIAL_COMMON,
@@ -159,21 +164,35 @@ def run_official(official: Path, pngs: Path, model: str, params: str, epochs: in
     proc = subprocess.run(args, cwd=out, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
     (out / "log.txt").write_text(proc.stdout + proc.stderr)
+    (out / "wall.txt").write_text(f"{wall:.1f}\n")
     if proc.returncode:
         raise RuntimeError(f"official {model} failed; see {out / 'log.txt'}")
-    epochs_s = [float(m) for m in re.findall(r"Time/epoch: \tCurrent:([0-9.]+)", proc.stdout)]
+    return _parse_official(proc.stdout, wall)
+
+
+def _parse_official(log: str, wall: float) -> dict:
+    epochs_s = [float(m) for m in re.findall(r"Time/epoch: \tCurrent:([0-9.]+)", log)]
     evals = [(int(e), float(p)) for e, p in
-             re.findall(r"Eval at epoch (\d+) for \S+ \S+: pred_seen_psnr: ([0-9.]+)",
-                        proc.stdout)]
-    size = re.search(r"Encoder_([0-9.]+)M_Decoder_([0-9.]+)M_Total_([0-9.]+)M", proc.stdout)
+             re.findall(r"Eval at epoch (\d+) for \S+ \S+: pred_seen_psnr: ([0-9.]+)", log)]
+    size = re.search(r"Encoder_([0-9.]+)M_Decoder_([0-9.]+)M_Total_([0-9.]+)M", log)
     return {"epoch_s": epochs_s, "evals": evals, "wall": wall,
             "sizes": size.group(0) if size else ""}
 
 
+def _finished_official(out: Path, epochs: int) -> dict | None:
+    """A run already finished in ``out`` (an earlier, interrupted bench): its results."""
+    try:
+        r = _parse_official((out / "log.txt").read_text(), float((out / "wall.txt")
+                                                                 .read_text()))
+    except (OSError, ValueError):
+        return None
+    return r if r["evals"] and r["evals"][-1][0] == epochs else None
+
+
 def run_ours(mkv: Path, model: str, params: str, epochs: int, threads: int, out: Path) -> dict:
     """One run of ``sonolume nerv train`` as a user types it; reads the run folder."""
-    import shutil
-
+    if _finished_ours(out, epochs):
+        return _parse_ours(out, None)
     if out.exists():
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "app.launcher", "nerv", "train", str(mkv), "--out", str(out),
@@ -185,6 +204,17 @@ def run_ours(mkv: Path, model: str, params: str, epochs: int, threads: int, out:
     wall = time.perf_counter() - t
     if proc.returncode:
         raise RuntimeError(f"ours {model} failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return _parse_ours(out, wall)
+
+
+def _finished_ours(out: Path, epochs: int) -> bool:
+    try:
+        return json.loads((out / "last.json").read_text())["epoch"] == epochs
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _parse_ours(out: Path, wall: float | None) -> dict:
     state = json.loads((out / "last.json").read_text())
     info = json.loads((out / "run.json").read_text())
     clock = [h["seconds"] for h in state["history"]]
@@ -192,6 +222,8 @@ def run_ours(mkv: Path, model: str, params: str, epochs: int, threads: int, out:
     # Epoch e's time is clock[e] - clock[e-1]; an evaluation after epoch k lands in k+1's.
     epoch_s = [b - a for i, (a, b) in enumerate(zip([0.0] + clock, clock))
                if i not in eval_epochs]
+    if wall is None:  # a run finished earlier: its own clock (training and evaluations)
+        wall = clock[-1]
     return {"epoch_s": epoch_s, "evals": [(e["epoch"], e["psnr_all"]) for e in state["evals"]],
             "wall": wall, "sizes": info["model"]["description"]}
 
@@ -199,6 +231,11 @@ def run_ours(mkv: Path, model: str, params: str, epochs: int, threads: int, out:
 def _median_after_first(runs: list[dict]) -> float:
     values = [s for r in runs for s in r["epoch_s"][1:]]
     return statistics.median(values) if values else float("nan")
+
+
+def _min_after_first(runs: list[dict]) -> float:
+    values = [s for r in runs for s in r["epoch_s"][1:]]
+    return min(values) if values else float("nan")
 
 
 def _load() -> str:
@@ -253,6 +290,10 @@ def main() -> int:
     ap.add_argument("--timing-epochs", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--long-threads", type=int,
+                    help="threads for the full PSNR runs (default --threads). PSNR does not "
+                    "depend on it; on a machine shared with other jobs one thread per run "
+                    "keeps going where two wait on each other")
     ap.add_argument("--work", type=Path,
                     default=Path.home() / ".cache" / "sonolume" / "bench" / "nerv-official")
     ap.add_argument("--reuse", action="store_true", help="keep results already in --work")
@@ -280,9 +321,12 @@ def main() -> int:
 
     def one(side, model, params, epochs, tag):
         out = work / f"{side}-{model}-{params}-{tag}"
+        threads = args.threads if tag.startswith("t") else (args.long_threads or args.threads)
+        if tag.startswith("t") and out.exists():  # timing runs are always fresh
+            shutil.rmtree(out)
         if side == "official":
-            return run_official(args.official, pngs, model, params, epochs, args.threads, out)
-        return run_ours(mkv, model, params, epochs, args.threads, out)
+            return run_official(args.official, pngs, model, params, epochs, threads, out)
+        return run_ours(mkv, model, params, epochs, threads, out)
 
     print(f"frames: 132 at {SIZE[0]}x{SIZE[1]} in {work}; threads {args.threads}; "
           f"load {_load()}", flush=True)
@@ -300,10 +344,12 @@ def main() -> int:
                         runs[side].append(one(side, model, params, args.timing_epochs,
                                               f"t{i}"))
                 r["timing"] = {s: _median_after_first(v) for s, v in runs.items()}
+                r["timing_min"] = {s: _min_after_first(v) for s, v in runs.items()}
+                r["timing_epochs"] = {s: [x["epoch_s"] for x in v] for s, v in runs.items()}
                 r["timing_load"] = [load0, _load()]
                 save()
-                print(f"{key} s/epoch: " + ", ".join(f"{s} {v:.2f}" for s, v in
-                                                     r["timing"].items())
+                print(f"{key} s/epoch (min / median): " + ", ".join(
+                    f"{s} {r['timing_min'][s]:.2f} / {v:.2f}" for s, v in r["timing"].items())
                       + f" (load {load0} -> {_load()})", flush=True)
             if not args.skip_long:
                 for side in sides[::-1]:  # ours first: its result is the news
@@ -335,8 +381,8 @@ def main() -> int:
 
 def print_table(results: dict, models, sizes, args) -> None:
     print()
-    print("| model | params | official PSNR | ours PSNR | official s/epoch | ours s/epoch |"
-          " load (timing) |")
+    print("| model | params | official PSNR | ours PSNR | official s/epoch (min / median) |"
+          " ours s/epoch (min / median) | load (timing, before / after) |")
     print("|---|---|---|---|---|---|---|")
     for params in sizes:
         for model in models:
@@ -346,8 +392,13 @@ def print_table(results: dict, models, sizes, args) -> None:
             def psnr(side, r=r, long=long):
                 return f"{long[side]['evals'][-1][1]:.2f}" if side in long else "-"
 
-            def spe(side, timing=timing):
-                return f"{timing[side]:.2f}" if side in timing else "-"
+            low = r.get("timing_min", {})
+
+            def spe(side, timing=timing, low=low):
+                if side not in timing:
+                    return "-"
+                return (f"{low[side]:.2f} / {timing[side]:.2f}" if side in low
+                        else f"{timing[side]:.2f}")
 
             off_p, off_t = psnr("official"), spe("official")
             pub = PUBLISHED.get((model, params))
