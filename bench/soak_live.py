@@ -964,15 +964,16 @@ def _slope(points: list[tuple[float, float]]) -> float:
 
 
 def _creep(points: list[tuple[float, float]]) -> tuple[float | None, list]:
-    """RSS growth per minute leaving out steps (more than 2 MB within 10 s), and the steps:
-    a leak creeps with time or with each action, a one-time load (a set opened and its
-    audio analysed, the output window's renderers) is one step."""
+    """RSS growth per minute leaving out steps (more than 2 MB up or down within 10 s),
+    and the steps: a leak creeps with time or with each action, a one-time load (a set
+    opened and its audio analysed, the output window's renderers) or a transient (a
+    buffer freed again) is a step."""
     pts = [p for i, p in enumerate(points) if i % 10 == 0]
     if len(pts) < 3:
         return None, []
     creep, steps = 0.0, []
     for (t0, m0), (_t1, m1) in zip(pts, pts[1:]):
-        if m1 - m0 > 2.0:
+        if abs(m1 - m0) > 2.0:
             steps.append([round(t0), round(m1 - m0, 1)])
         else:
             creep += m1 - m0
