@@ -177,6 +177,9 @@ def test_training_thread_flushes_subnormal_floats(synth_video, nerv_cache):
     seen = {}
 
     def work():
+        # A new thread inherits its creator's float mode, and an earlier test may have
+        # trained on the main thread: start from IEEE behaviour explicitly.
+        torch.set_flush_denormal(False)
         tiny = torch.tensor([1e-39])
         seen["before"] = float(tiny * 1.0)
         trainer(synth_video, nerv_cache, clip_head="none", epochs=1, max_frames=4,
