@@ -242,7 +242,99 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+# -- interleaved training steps ----------------------------------------------------------------
+
+
+def _official_module(official: Path):
+    """The official model_all module, importable in this process (see as_official)."""
+    _fill_unused_imports()
+    sys.path.insert(0, str(official))
+    import model_all  # noqa: PLC0415  (the official checkout's module)
+
+    return model_all
+
+
+def _official_net(official: Path, model: str, fc_dim: int):
+    """The official HNeRV/NeRV network as its trainer builds it for our settings (fc_dim
+    read from that trainer's own log: it derives it from the size budget)."""
+    mod = _official_module(official)
+    ns = argparse.Namespace(
+        embed="pe_1.25_80" if model == "nerv" else "", num_blks="1_1",
+        ks="0_3_3" if model == "nerv" else "0_1_5", enc_strds=[] if model == "nerv"
+        else [5, 4, 2, 2], enc_dim="64_16", conv_type=["convnext", "pshuffel"],
+        fc_hw="2_4", fc_dim=fc_dim, dec_strds=[5, 4, 2, 2],
+        reduce=2.0 if model == "nerv" else 1.2, lower_width=12, norm="none", act="gelu",
+        out_bias="tanh")
+    return mod.HNeRV(ns)
+
+
+def step_timing(official: Path, model: str, params: str, official_log: Path, mkv: Path,
+                threads: int, blocks: int = 8, block: int = 6) -> dict:
+    """ms per training step (batch 2, L2, Adam), the official network and ours taking
+    turns in blocks of ``block`` steps in one process, so the machine's load hits both
+    alike. The official step is its loop body without its data loader (a favour to it)."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine.nerv.train import NervTrainConfig, NervTrainer
+
+    torch.set_num_threads(threads)
+    fc = re.search(r"fc_dim=(\d+)", official_log.read_text())
+    if not fc:
+        raise RuntimeError(f"no fc_dim in {official_log}")
+    net = _official_net(official, model, int(fc.group(1)))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    cfg = NervTrainConfig(video=str(mkv), size=SIZE, split="all", model=model,
+                          target_params=round(_params_m(params) * 1e6), clip_head="none",
+                          batch_size=2, lr=1e-3, pixel_loss="l2", epochs=60)
+    ours = NervTrainer(cfg, log=None, threads=threads)
+    torch.set_flush_denormal(True)  # as ours does while training (run() sets it)
+    frames = ours.frames.contiguous()  # the official code keeps NCHW
+    n = len(frames)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).tolist()
+
+    def official_step(k: int):
+        idx = torch.tensor([order[k % n], order[(k + 1) % n]])
+        img = frames[idx]
+        inp = idx.double() / n if model == "nerv" else img
+        out, _, _ = net(inp)
+        loss = F.mse_loss(out, img, reduction="none").flatten(1).mean(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def our_step(k: int):
+        ours.train_step(torch.tensor([order[k % n], order[(k + 1) % n]]))
+
+    for k in range(3):  # warm both (oneDNN primitive caches)
+        official_step(k)
+        our_step(k)
+    times = {"official": [], "ours": []}
+    k = 0
+    for b in range(blocks):
+        pair = [("official", official_step), ("ours", our_step)]
+        for side, fn in (pair if b % 2 == 0 else pair[::-1]):
+            t = time.perf_counter()
+            for j in range(block):
+                fn(2 * (k + j))
+            times[side].append((time.perf_counter() - t) / block * 1000)
+        k += block
+    return {side: {"min_ms": min(v), "median_ms": statistics.median(v)}
+            for side, v in times.items()}
+
+
 # -- the official launcher ----------------------------------------------------------------------
+
+
+def _fill_unused_imports() -> None:
+    """The official model_all imports decord and pytorchvideo for video files, which a PNG
+    folder never uses: empty stand-ins let it import without them."""
+    for name in ("decord", "pytorchvideo", "pytorchvideo.data",
+                 "pytorchvideo.data.encoded_video"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    sys.modules["decord"].bridge = types.SimpleNamespace(set_bridge=lambda *_: None)
+    sys.modules["decord"].VideoReader = None
+    sys.modules["pytorchvideo.data.encoded_video"].EncodedVideo = None
 
 
 def as_official(argv: list[str]) -> None:
@@ -254,12 +346,7 @@ def as_official(argv: list[str]) -> None:
 
     official, threads, rest = Path(argv[0]), int(argv[1]), argv[2:]
     torch.set_num_threads(threads)
-    for name in ("decord", "pytorchvideo", "pytorchvideo.data",
-                 "pytorchvideo.data.encoded_video"):
-        sys.modules[name] = types.ModuleType(name)
-    sys.modules["decord"].bridge = types.SimpleNamespace(set_bridge=lambda *_: None)
-    sys.modules["decord"].VideoReader = None
-    sys.modules["pytorchvideo.data.encoded_video"].EncodedVideo = None
+    _fill_unused_imports()
     import pytorch_msssim
 
     full = pytorch_msssim.ms_ssim
@@ -298,9 +385,14 @@ def main() -> int:
                     default=Path.home() / ".cache" / "sonolume" / "bench" / "nerv-official")
     ap.add_argument("--reuse", action="store_true", help="keep results already in --work")
     ap.add_argument("--skip-long", action="store_true", help="timing only")
+    ap.add_argument("--table", action="store_true",
+                    help="start no run: the table from --work's results and finished runs")
     ap.add_argument("--skip-timing", action="store_true", help="full runs only")
     ap.add_argument("--retime", action="store_true",
                     help="with --reuse: measure s/epoch again (e.g. on a quieter machine)")
+    ap.add_argument("--steps", action="store_true",
+                    help="also time single training steps, official and ours taking turns "
+                    "in one process (needs an official run's log in --work for fc_dim)")
     ap.add_argument("--equal-time", action="store_true",
                     help="also run ours for the official run's training time")
     args = ap.parse_args()
@@ -336,7 +428,7 @@ def main() -> int:
             r = results.setdefault(key, {})
             if args.retime:
                 r.pop("timing", None)
-            if not args.skip_timing and "timing" not in r:
+            if not (args.skip_timing or args.table) and "timing" not in r:
                 runs = {s: [] for s in sides}
                 load0 = _load()
                 for i in range(args.rounds):
@@ -355,6 +447,11 @@ def main() -> int:
                 for side in sides[::-1]:  # ours first: its result is the news
                     if side in r.get("long", {}):
                         continue
+                    out = work / f"{side}-{model}-{params}-long"
+                    if args.table and not (
+                            _finished_ours(out, args.epochs) if side == "ours"
+                            else _finished_official(out, args.epochs)):
+                        continue
                     load0 = _load()
                     res = one(side, model, params, args.epochs, "long")
                     res["load"] = [load0, _load()]
@@ -364,7 +461,20 @@ def main() -> int:
                           f"{args.epochs} epochs, wall {res['wall']:.0f} s, median "
                           f"{_median_after_first([res]):.2f} s/epoch ({res['sizes']}) "
                           f"(load {load0} -> {_load()})", flush=True)
-            if (args.equal_time and "official" in r.get("long", {})
+            if (args.steps and args.official and not args.table
+                    and (args.retime or "steps" not in r)):
+                logs = sorted(work.glob(f"official-{model}-{params}-*/log.txt"))
+                if logs:
+                    load0 = _load()
+                    r["steps"] = step_timing(args.official, model, params, logs[0], mkv,
+                                             args.threads)
+                    r["steps_load"] = [load0, _load()]
+                    save()
+                    print(f"{key} ms/step (min / median): " + ", ".join(
+                        f"{s} {v['min_ms']:.1f} / {v['median_ms']:.1f}"
+                        for s, v in r["steps"].items()) + f" (load {load0} -> {_load()})",
+                          flush=True)
+            if (args.equal_time and not args.table and "official" in r.get("long", {})
                     and "equal_time" not in r):
                 budget = sum(r["long"]["official"]["epoch_s"])
                 ours_spe = r.get("timing", {}).get("ours") or _median_after_first(
@@ -407,6 +517,16 @@ def print_table(results: dict, models, sizes, args) -> None:
             load = " / ".join(r.get("timing_load", [])) or "-"
             print(f"| {model} | {params} | {off_p} | {psnr('ours')} | {off_t} | "
                   f"{spe('ours')} | {load} |")
+    steps = [(k, r) for k, r in results.items() if "steps" in r]
+    if steps:
+        print()
+        print("Training step (batch 2), official and ours taking turns in one process, "
+              "ms min / median:")
+        for k, r in steps:
+            st = r["steps"]
+            print(f"  {k}: official {st['official']['min_ms']:.1f} / "
+                  f"{st['official']['median_ms']:.1f}, ours {st['ours']['min_ms']:.1f} / "
+                  f"{st['ours']['median_ms']:.1f} (load {' -> '.join(r['steps_load'])})")
     eq = [(k, r["equal_time"]) for k, r in results.items() if "equal_time" in r]
     if eq:
         print()
