@@ -195,7 +195,7 @@ def positional_encoding(t: torch.Tensor, base: float, levels: int) -> torch.Tens
 
     Computed in float64: B^79 is ~4.5e7 at the default, where float32 would round the
     phase to noise that depends on the batch."""
-    freqs = base ** torch.arange(levels, dtype=torch.float64) * math.pi
+    freqs = base ** torch.arange(levels, dtype=torch.float64, device=t.device) * math.pi
     phase = t.to(torch.float64)[:, None] * freqs[None, :]
     return torch.cat([phase.sin(), phase.cos()], dim=1).to(torch.float32)
 
