@@ -23,15 +23,16 @@ def trainer(video, cache, clip_config=None, run_dir=None, **kw):
 
 
 def test_overfits_a_few_real_frames_to_high_psnr(bunny, nerv_cache):
-    # 4 Big Buck Bunny frames at 32x64, every frame trained: > 30 dB in 30 epochs
-    # (measured 35-36 dB over two seeds; an untrained model is at ~11 dB).
+    # 4 Big Buck Bunny frames at 32x64, every frame trained: > 30 dB in 60 epochs
+    # (measured 36.1 dB with the four-stage preset, 33.8 at 45 epochs, 29.8 at 30; an
+    # untrained model is at ~11 dB).
     t = trainer(bunny, nerv_cache, clip_head="none", model="nerv", max_frames=4, split="all",
-                epochs=30, eval_every=30, batch_size=1)
+                epochs=60, eval_every=60, batch_size=1)
     before = t.quick_eval()["psnr_train"]
     result = t.run()
     assert before < 15
     assert result.evals[-1]["psnr_train"] > 30
-    assert len(result.history) == 30 and result.history[-1]["pixel_loss"] < \
+    assert len(result.history) == 60 and result.history[-1]["pixel_loss"] < \
         result.history[0]["pixel_loss"] / 4
 
 
