@@ -572,7 +572,8 @@ class NervTrainer:
         # Late in a fit many gradients and Adam moments fall below 1e-38 (subnormal floats),
         # which x86 cores handle far slower: on the 160x320 Bunny HNeRV after 55 epochs a
         # step took 248 ms on one thread, 125 ms with them flushed to zero. Values that
-        # small move no weight visibly. (Set on this thread, the one that trains.)
+        # small move no weight visibly. (Set on this thread, the one that trains, and put
+        # back when training stops, so the caller's later arithmetic keeps IEEE rules.)
         torch.set_flush_denormal(True)
         try:
             while self.epoch < cfg.epochs:
@@ -596,6 +597,7 @@ class NervTrainer:
             raise Cancelled(self._cancel_message()) from None
         finally:
             torch.set_num_threads(threads_before)
+            torch.set_flush_denormal(False)
             self.close()
         spe = self.elapsed / max(self.epoch, 1)
         self._emit(NervProgress("done", self.epoch, cfg.epochs, self.step_count, total,
