@@ -366,12 +366,20 @@ def _same_frame(report, stage, o, gl: bool) -> None:
                    and len(o.view._idle) == len(o.view.threads)
                    and not stage._refine.isActive(), 30)
         spin(300)
+        import torch
+
         from engine.render.torch_renderer import TorchRenderer
         from engine.scene import SceneDrawer
 
         out_img = qimage_array(o.view.image)
         prev_img = qimage_array(stage.view.grab_frame())
-        drawer = SceneDrawer(make=TorchRenderer)
+        # The reference in the precision the output drew this still in (the background
+        # check may have switched it to bf16: then the same bf16 kernel, not fp32's).
+        kind = o.view.shown_precision
+        report["output_precision"] = kind
+        dtype = torch.float32 if kind == "fp32" else torch.bfloat16
+        drawer = SceneDrawer(make=lambda cppn: TorchRenderer(cppn, dtype=dtype,
+                                                              bf16x3=kind == "bf16x3"))
         ref = drawer.draw(stage.frame_at(stage.current_time()), out_img.shape[1],
                           out_img.shape[0])
         drawer.release()
