@@ -21,7 +21,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine import atomic
 from engine.reactive.params import WARP_FREQ
 
 SOURCE = Path(__file__).with_name("cppn_amx.c")
@@ -85,17 +85,12 @@ def _build(cc: str, defines: tuple[str, ...] = ()) -> Path:
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".cppn_amx-", suffix=".so", dir=folder)
-    os.close(fd)
-    try:
-        done = subprocess.run([cc, *flags, str(SOURCE), "-o", tmp], capture_output=True,
-                              text=True, timeout=120)
+    with atomic.atomic_path(target, suffix=".so", mode=0o755, fsync=False) as tmp:
+        done = subprocess.run([cc, *flags, str(SOURCE), "-o", str(tmp)],
+                              capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise KernelUnavailable(f"the C compiler failed on {SOURCE.name}: "
                                     f"{done.stderr.strip()[-400:]}")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target
 
 
