@@ -10,8 +10,6 @@ missing or cannot start, the test says so in its skip reason.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -41,57 +39,7 @@ def _click_wav(path: Path, sr: int = 44100) -> None:
     sf.write(path, np.stack([y, y], axis=1), sr)
 
 
-@pytest.fixture
-def pulse_server(tmp_path):
-    """A private PulseAudio daemon with a null sink; yields the environment to reach it."""
-    exe = shutil.which("pulseaudio")
-    if exe is None or shutil.which("paplay") is None or shutil.which("pactl") is None:
-        pytest.skip("no audio server to test against: PulseAudio is not installed "
-                    "(apt-get install pulseaudio pulseaudio-utils)")
-    run = tmp_path / "pulse"
-    run.mkdir()
-    env = dict(os.environ, PULSE_RUNTIME_PATH=str(run), HOME=str(tmp_path),
-               XDG_RUNTIME_DIR=str(run))
-    env.pop("PULSE_SERVER", None)
-    # -n: no default.pa (no hardware probing); root in a container is fine with a private
-    # runtime path. --exit-idle-time=-1: stay up between clients.
-    res = subprocess.run(
-        [exe, "-D", "-n", "--exit-idle-time=-1", "--disallow-exit=no", "--use-pid-file=yes",
-         "--load=module-null-sink sink_name=sono_null rate=48000",
-         "--load=module-native-protocol-unix",
-         f"--log-target=file:{tmp_path / 'pulse.log'}"],
-        env=env, capture_output=True, text=True, timeout=30)
-    ok = False
-    for _ in range(50):
-        if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
-            ok = True
-            break
-        time.sleep(0.1)
-    if not ok:
-        log = (tmp_path / "pulse.log").read_text() if (tmp_path / "pulse.log").exists() else ""
-        pytest.skip("this machine cannot start an audio server: pulseaudio said "
-                    f"{(res.stderr or log).strip()[-300:]!r}")
-    try:
-        yield env
-    finally:
-        pid_file = run / "pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text().split()[0])
-            try:
-                os.kill(pid, 15)
-                for _ in range(50):
-                    os.kill(pid, 0)
-                    time.sleep(0.1)
-            except ProcessLookupError:
-                pass
-
-
 def test_capture_the_monitor_of_a_playing_sink(pulse_server, tmp_path):
-    from app.live.audio_input import LiveInput
-
-    ok, why = LiveInput.available()
-    if not ok:
-        pytest.skip(f"QtMultimedia cannot load here, so nothing can capture: {why}")
     wav = tmp_path / "clicks.wav"
     _click_wav(wav)
     out = tmp_path / "result.json"
