@@ -250,12 +250,18 @@ def _slope_mb_per_min(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
 
 
-def parent_main(args) -> int:
-    track = args.track or next((t for t in REAL_TRACKS if Path(t).is_file()), None)
+def pick_track(track: str | None, who: str = "soak") -> str:
+    """The given track, else the first real ~5-minute song installed, else the demo."""
+    track = track or next((t for t in REAL_TRACKS if Path(t).is_file()), None)
     if track is None:
         track = str(ROOT / "resources" / "audio" / "demo.ogg")
-        print(f"soak: no real track found ({REAL_TRACKS[0]}: apt-get install "
+        print(f"{who}: no real track found ({REAL_TRACKS[0]}: apt-get install "
               f"singularity-music); using the demo track, looped")
+    return track
+
+
+def parent_main(args) -> int:
+    track = pick_track(args.track)
     work = Path(tempfile.mkdtemp(prefix="sonolume-soak-"))
     samples = work / "samples.jsonl"
     env = dict(os.environ)

@@ -320,13 +320,9 @@ def _read_events(path: Path, pos: int) -> tuple[list[dict], int]:
 
 
 def parent_main(args) -> int:
-    from bench.soak import REAL_TRACKS, _proc_status, _start_xvfb
+    from bench.soak import _proc_status, _start_xvfb, pick_track
 
-    track = args.track or next((t for t in REAL_TRACKS if Path(t).is_file()), None)
-    if track is None:
-        track = str(ROOT / "resources" / "audio" / "demo.ogg")
-        print(f"soak --live: no real track found ({REAL_TRACKS[0]}: apt-get install "
-              f"singularity-music); playing the demo track, looped")
+    track = pick_track(args.track, "soak --live")
     work = Path(tempfile.mkdtemp(prefix="sonolume-soak-live-"))
     samples = work / "samples.jsonl"
     load_before = Path("/proc/loadavg").read_text().split()[:3]
