@@ -393,6 +393,10 @@ def main() -> int:
     ap.add_argument("--steps", action="store_true",
                     help="also time single training steps, official and ours taking turns "
                     "in one process (needs an official run's log in --work for fc_dim)")
+    ap.add_argument("--sides", default="official,ours",
+                    help="which sides' runs to start (with --official): one side per process "
+                    "lets the two full runs go in parallel on one work folder, one thread "
+                    "each; a later --table --reuse collects both")
     ap.add_argument("--equal-time", action="store_true",
                     help="also run ours for the official run's training time")
     args = ap.parse_args()
@@ -410,6 +414,7 @@ def main() -> int:
 
     models, sizes = args.models.split(","), args.sizes.split(",")
     sides = ["official", "ours"] if args.official else ["ours"]
+    run_sides = [s for s in sides if s in args.sides.split(",")]
 
     def one(side, model, params, epochs, tag):
         out = work / f"{side}-{model}-{params}-{tag}"
@@ -445,7 +450,8 @@ def main() -> int:
                       + f" (load {load0} -> {_load()})", flush=True)
             if not args.skip_long:
                 for side in sides[::-1]:  # ours first: its result is the news
-                    if side in r.get("long", {}):
+                    if side in r.get("long", {}) or (side not in run_sides
+                                                     and not args.table):
                         continue
                     out = work / f"{side}-{model}-{params}-long"
                     if args.table and not (

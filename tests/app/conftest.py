@@ -96,7 +96,27 @@ def app_env(tmp_path, monkeypatch, qapp):
                       str(tmp_path / "qsettings"))
     qapp.setOrganizationName("SonolumeTest")
     qapp.setApplicationName("SonolumeTest")
+    # The live views' fp32/bf16 check (engine.render.live_precision) builds a C kernel and
+    # times probe frames in a background thread. A GUI test is about the GUI, so its views
+    # draw fp32 unless the test asks for the check (the ``live_bf16`` fixture); the check
+    # itself is tested in tests/engine/render and tests/app/stage/test_preview_precision.
+    import engine.render.live_precision as live_precision
+
+    monkeypatch.setattr(live_precision, "_shared",
+                        live_precision.LivePrecision(hardware=lambda: None))
     return tmp_path
+
+
+@pytest.fixture
+def live_bf16(app_env, monkeypatch):
+    """The process's real fp32/bf16 check for the live views of this test (request it
+    before ``window``)."""
+    import engine.render.live_precision as live_precision
+
+    live = live_precision.LivePrecision()
+    monkeypatch.setattr(live_precision, "_shared", live)
+    yield live
+    live.close(wait=10.0)
 
 
 @pytest.fixture

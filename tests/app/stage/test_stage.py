@@ -56,7 +56,7 @@ def test_play_pause_seek(window, qtbot, track):
     assert stage.path_label.text().startswith("torch")
 
 
-def test_status_line_says_when_the_preview_draws_bf16(window, qtbot, track):
+def test_status_line_says_when_the_preview_draws_bf16(live_bf16, window, qtbot, track):
     from engine.render.bf16 import bf16_hardware
 
     if not bf16_hardware() or os.environ.get("SONOLUME_PRECISION") == "fp32":
