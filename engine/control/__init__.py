@@ -10,7 +10,8 @@ MIDI or a script, and recorded as the show's own automation and arrangement.
 :mod:`engine.control.controls` lists the controls and how each is recorded,
 :mod:`engine.control.live_set` plays and records a set on live audio input,
 :mod:`engine.control.controller` applies them, :mod:`engine.control.osc` and
-:mod:`engine.control.midi` receive them.
+:mod:`engine.control.midi` receive them, :mod:`engine.control.stream_clock` puts a tap's
+arrival on the audio stream's clock.
 """
 
 from engine.control.controller import ControlEvent, Controller, TapTempo
@@ -18,9 +19,11 @@ from engine.control.controls import ACTION, SPECS, TOGGLE, VALUE, ControlError, 
 from engine.control.live_set import LiveSet, LiveSetError
 from engine.control.midi import Binding, MidiInput, MidiMap, MidiRouter
 from engine.control.osc import DEFAULT_HOST, DEFAULT_PORT, OscServer, event_for
+from engine.control.stream_clock import StreamClock
 
 __all__ = [
     "ACTION", "DEFAULT_HOST", "DEFAULT_PORT", "SPECS", "TOGGLE", "VALUE", "Binding",
     "ControlError", "ControlEvent", "Controller", "LiveSet", "LiveSetError", "MidiInput",
-    "MidiMap", "MidiRouter", "OscServer", "Spec", "TapTempo", "event_for", "spec",
+    "MidiMap", "MidiRouter", "OscServer", "Spec", "StreamClock", "TapTempo", "event_for",
+    "spec",
 ]

@@ -63,12 +63,16 @@ MAX_QUEUE = 10_000  # moves waiting for a frame; beyond this the oldest are drop
 class ControlEvent:
     """One move. ``value``: the number for a value control, on/off (>= 0.5 is on) for a
     toggle, None to flip a toggle; ``arg``: style.pick's position, a transition's beats;
-    ``source``: where it came from, for log lines."""
+    ``source``: where it came from, for log lines; ``at``: ``time.monotonic()`` when it
+    arrived (the OSC or MIDI thread stamps it), None for "when it is applied". Only a tap
+    uses it: moves act on the next frame anyway, but a tap *is* a time, and the GUI thread
+    may take a frame or a stall to get to it."""
 
     control: str
     value: float | None = None
     arg: int | None = None
     source: str = ""
+    at: float | None = None
 
 
 class TapTempo:
@@ -98,16 +102,21 @@ class Controller:
     previous / pick walk through, a list or a callable; default: the scene's own styles.
     ``apply_arrangement(arrangement, text)``: how an arrangement edit reaches the scene
     (the app routes it through its undo stack); default: applied directly. ``on_tap``:
-    called with the tapped tempo in BPM."""
+    called with the tapped tempo in BPM (from the second tap on). ``on_tap_at``: called
+    with every tap's arrival time (``time.monotonic()`` seconds: the move's ``at``, or the
+    time it is applied when it carries none), so a beat tracker can place the tap where
+    the performer hit it rather than where the GUI thread got to it."""
 
     def __init__(self, scene=None, clock: Callable[[], float] | None = None, *,
                  palette=None, apply_arrangement: Callable | None = None,
-                 on_tap: Callable[[float], None] | None = None):
+                 on_tap: Callable[[float], None] | None = None,
+                 on_tap_at: Callable[[float], None] | None = None):
         self._scene = scene
         self.clock = clock or (lambda: 0.0)
         self.palette = palette
         self.apply_arrangement = apply_arrangement
         self.on_tap = on_tap
+        self.on_tap_at = on_tap_at
         self.transition = CUT  # what style.next / previous / pick use
         self.tempo = TapTempo()
         self.tapped_bpm: float | None = None
@@ -199,7 +208,7 @@ class Controller:
                 elif s.kind == TOGGLE:
                     auto = self._toggle(auto, s, e, t)
                 elif s.name == "tap":
-                    self._tap()
+                    self._tap(e.at)
                 else:
                     if auto is not auto0:  # lanes first, so the edit sees them
                         scene.set_automation(auto)
@@ -317,8 +326,11 @@ class Controller:
         lane = self._stash.pop(control, None)
         return auto.with_lane(lane) if lane is not None else auto.without(control)
 
-    def _tap(self) -> None:
-        bpm = self.tempo.tap()
+    def _tap(self, at: float | None) -> None:
+        at = time.monotonic() if at is None else float(at)
+        if self.on_tap_at is not None:
+            self.on_tap_at(at)
+        bpm = self.tempo.tap(at)
         if bpm is None:
             return
         self.tapped_bpm = bpm

@@ -35,8 +35,9 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from engine.control.controller import ControlEvent
@@ -251,7 +252,10 @@ class MidiRouter:
         with self._lock:
             self._armed = None
 
-    def handle(self, msg, source: str = "midi") -> list[ControlEvent]:
+    def handle(self, msg, source: str = "midi", at: float | None = None) -> list[ControlEvent]:
+        """Bind ``msg`` (MIDI-learn) or deliver its moves, each stamped with ``at`` (its
+        ``time.monotonic()`` arrival; default: now, on the MIDI thread)."""
+        at = time.monotonic() if at is None else float(at)
         try:
             with self._lock:
                 armed = self._armed
@@ -265,7 +269,7 @@ class MidiRouter:
                     self.on_learned(binding)
                 return []
             with self._lock:
-                events = self.mapping.events(msg, source)
+                events = [replace(e, at=at) for e in self.mapping.events(msg, source)]
             for e in events:
                 self.deliver(e)
             return events

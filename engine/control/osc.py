@@ -28,7 +28,9 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from engine.control.controller import ControlEvent
 from engine.control.controls import SPECS, TOGGLE, VALUE, ControlError
@@ -147,6 +149,7 @@ class OscServer:
         while not self._stop.is_set():
             try:
                 data, addr = sock.recvfrom(MAX_DATAGRAM)
+                at = time.monotonic()
             except TimeoutError:
                 continue
             except OSError as exc:
@@ -154,12 +157,14 @@ class OscServer:
                     break
                 log.warning("OSC: receive failed: %s", exc)
                 continue
-            self.handle(data, f"osc {addr[0]}:{addr[1]}")
+            self.handle(data, f"osc {addr[0]}:{addr[1]}", at)
 
-    def handle(self, data: bytes, source: str = "osc") -> int:
-        """Parse one datagram and deliver its moves; returns how many were delivered."""
+    def handle(self, data: bytes, source: str = "osc", at: float | None = None) -> int:
+        """Parse one datagram and deliver its moves, each stamped with ``at`` (its
+        ``time.monotonic()`` arrival; default: now); returns how many were delivered."""
         from pythonosc.osc_packet import OscPacket
 
+        at = time.monotonic() if at is None else float(at)
         try:
             messages = [m.message for m in OscPacket(bytes(data)).messages]
         except Exception as exc:  # noqa: BLE001 - any parser failure is the sender's fault
@@ -170,7 +175,7 @@ class OscServer:
         n = 0
         for msg in messages:
             try:
-                event = event_for(msg.address, msg.params, source, self.prefix)
+                event = replace(event_for(msg.address, msg.params, source, self.prefix), at=at)
             except ControlError as exc:
                 self.rejected += 1
                 log.warning("OSC: %s (from %s)", exc, source)
