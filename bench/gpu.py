@@ -454,22 +454,11 @@ def section_preview(args, sizes: Sizes, device, rep: Report, deadline: float) ->
 
 
 def nerv_trainer(cfg, device):
-    """A NervTrainer training on ``device``. The engine's NervTrainer has no device argument
-    yet (the change is written up in the issue-14 notes); until it has, the bench moves
-    what one step touches (model, frames, frame times) itself, before the first step, so
-    Adam's state is created on the device. Once ``device=`` exists it is used instead."""
-    import inspect
-
+    """A NervTrainer training on ``device``: the video's frames go there once, Adam's state
+    is made there, and a step only indexes them (engine.nerv.train)."""
     from engine.nerv.train import NervTrainer
 
-    if "device" in inspect.signature(NervTrainer).parameters:
-        return NervTrainer(cfg, log=None, device=device)
-    t = NervTrainer(cfg, log=None)
-    if device.type != "cpu":
-        t.model.to(device)
-        t.frames = t.frames.to(device)
-        t.times = t.times.to(device)
-    return t
+    return NervTrainer(cfg, log=None, device=device)
 
 
 def _ours(model: str, video: Path, sizes: Sizes, device):

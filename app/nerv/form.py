@@ -1,6 +1,7 @@
 """The NeRV-CLIP panel's training settings: video, model preset, size, epochs, CLIP head
-and loss weight, warmup, split (checked as you type), threads, run folder, and which CLIP
-makes the targets. Values persist in the app settings under ``nerv/``."""
+and loss weight, warmup, split (checked as you type), threads, the device (only where a
+CUDA GPU is present), run folder, and which CLIP makes the targets. Values persist in the
+app settings under ``nerv/``."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from app.nerv.jobs import runs_root
 from engine.errors import SonolumeError
 from engine.nerv.data import DEFAULT_SIZE, parse_hw, parse_split, probe_video
 from engine.nerv.models import list_models
-from engine.nerv.train import NervTrainConfig
+from engine.nerv.train import NervTrainConfig, device_choices
 
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.webm *.avi *.m4v *.gif);;All files (*)"
 HEADS = (("global", "global: one embedding per frame"),
@@ -110,6 +111,15 @@ class NervForm(QGroupBox):
         self.threads.setSpecialValueText("auto")
         self.threads.setToolTip("torch threads while training; 1 is often faster on a busy "
                                 "machine or for tiny frames")
+        # Only where there is a choice: without a CUDA GPU the CPU is the one device.
+        choices = device_choices()
+        self.device_combo: QComboBox | None = None
+        if len(choices) > 1:
+            self.device_combo = QComboBox()
+            for key, label in choices:
+                self.device_combo.addItem(label, key)
+            self.device_combo.setToolTip("where the network trains (Resume continues on "
+                                         "this device too)")
         self.out = QLineEdit()
         self.out.setPlaceholderText(f"new folder in {runs_root()}")
         self.out.setToolTip("run folder: checkpoints, CLIP targets, TensorBoard logs, eval")
@@ -144,6 +154,8 @@ class NervForm(QGroupBox):
         form.addRow("Split:", self.split)
         form.addRow("", self.split_error)
         form.addRow("Threads:", self.threads)
+        if self.device_combo is not None:
+            form.addRow("Device:", self.device_combo)
         form.addRow("Run folder:", out_row)
         form.addRow("CLIP:", clip_row)
         self.advanced_button = QToolButton()
@@ -224,6 +236,9 @@ class NervForm(QGroupBox):
         self.head.setCurrentIndex(max(self.head.findData(s.get_str("nerv/head", "global")), 0))
         self.split.setText(s.get_str("nerv/split", self.split.text()))
         self.threads.setValue(s.get_int("nerv/threads", 0))
+        if self.device_combo is not None:
+            i = self.device_combo.findData(s.get_str("nerv/device", "cuda"))
+            self.device_combo.setCurrentIndex(max(i, 0))
         self.batch.setValue(s.get_int("nerv/batch_size", 1))
         i = self.pixel_loss.findData(s.get_str("nerv/pixel_loss", "fusion6"))
         self.pixel_loss.setCurrentIndex(max(i, 0))
@@ -239,6 +254,8 @@ class NervForm(QGroupBox):
         s.set("nerv/head", self.head.currentData())
         s.set("nerv/split", self.split.text().strip())
         s.set("nerv/threads", self.threads.value())
+        if self.device_combo is not None:
+            s.set("nerv/device", self.device_combo.currentData())
         s.set("nerv/batch_size", self.batch.value())
         s.set("nerv/pixel_loss", self.pixel_loss.currentData())
         s.set("nerv/contrastive", self.contrastive.currentData())
@@ -301,6 +318,15 @@ class NervForm(QGroupBox):
                                        str(root if root.is_dir() else Path.home()))
         if folder:
             self.out.setText(folder)
+
+    def device(self) -> str:
+        """Where training runs: the chosen device, or the CPU where there is no choice."""
+        return self.device_combo.currentData() if self.device_combo is not None else "cpu"
+
+    def resume_device(self) -> str | None:
+        """The device for Resume: the one chosen, or (no choice shown) None, which lets
+        the engine continue where the run last trained, or on the CPU."""
+        return self.device_combo.currentData() if self.device_combo is not None else None
 
     def config(self) -> NervTrainConfig | None:
         """The training settings, or None after telling the user what is wrong."""

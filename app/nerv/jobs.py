@@ -91,7 +91,7 @@ def _u8(rgb) -> np.ndarray:
     """(N, 3, H, W) floats in [0, 1] -> uint8 (N, H, W, 3)."""
     import torch
 
-    return (rgb.clamp(0, 1).permute(0, 2, 3, 1) * 255 + 0.5).to(torch.uint8).numpy()
+    return (rgb.clamp(0, 1).permute(0, 2, 3, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 def trainer_snapshot(trainer) -> Snapshot:
@@ -101,8 +101,10 @@ def trainer_snapshot(trainer) -> Snapshot:
     return Snapshot(trainer.epoch, recon, trainer.frame_similarities())
 
 
-def train_nerv(config, clip_spec, clip_service, run_dir, threads=None, *, progress, cancel):
-    """Train ``config`` into a new ``run_dir``. Progress messages: ("status", text),
+def train_nerv(config, clip_spec, clip_service, run_dir, threads=None, device="cpu", *,
+               progress, cancel):
+    """Train ``config`` into a new ``run_dir`` on ``device`` (the CLIP targets are computed
+    where the app's CLIP is loaded). Progress messages: ("status", text),
     ("targets", done, total), ("start", RunStart), ("step", NervProgress, new_history),
     ("eval", NervProgress, new_history, Snapshot). Returns the NervTrainResult."""
     from engine.nerv.train import NervTrainer
@@ -118,19 +120,20 @@ def train_nerv(config, clip_spec, clip_service, run_dir, threads=None, *, progre
     trainer = NervTrainer(config, clip=clip,
                           clip_spec=clip_spec if config.clip_head != "none" else None,
                           run_dir=run_dir, on_progress=relay, log=log.info,
-                          threads=threads or None, cancel=cancel)
+                          threads=threads or None, cancel=cancel, device=device)
     return relay.run(trainer)
 
 
-def resume_nerv(run_dir, epochs=None, threads=None, *, progress, cancel):
-    """Continue the run in ``run_dir`` from its 'last' checkpoint (to ``epochs`` in all).
+def resume_nerv(run_dir, epochs=None, threads=None, device=None, *, progress, cancel):
+    """Continue the run in ``run_dir`` from its 'last' checkpoint (to ``epochs`` in all),
+    on ``device`` (None: where it last trained, or the CPU where that GPU is missing).
     Its CLIP targets are in the run folder, so no CLIP is loaded."""
     from engine.nerv.train import NervTrainer
 
     relay = _Relay(progress)
     progress(("status", f"reopening {run_dir}…"))
     trainer = NervTrainer.resume(run_dir, epochs=epochs, on_progress=relay, log=log.info,
-                                 threads=threads or None, cancel=cancel)
+                                 threads=threads or None, cancel=cancel, device=device)
     relay.sent = len(trainer.history)
     return relay.run(trainer)
 

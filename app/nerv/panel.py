@@ -191,7 +191,7 @@ class NervPanel(QWidget):
         self.run_dir = out
         self._show_run_label(None)
         self._launch("train", train_nerv, cfg, spec, self.clip_service, out,
-                     self.form.threads.value() or None)
+                     self.form.threads.value() or None, self.form.device())
         return True
 
     def resume(self) -> bool:
@@ -201,7 +201,7 @@ class NervPanel(QWidget):
             dialogs.error(self, "Resume", f"{self.run_dir} has no checkpoint to resume from.")
             return False
         self._launch("train", resume_nerv, self.run_dir, self.form.epochs.value(),
-                     self.form.threads.value() or None)
+                     self.form.threads.value() or None, self.form.resume_device())
         return True
 
     def cancel(self) -> None:

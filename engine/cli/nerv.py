@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.common import add_clip_options, clip_spec_from_args
+from engine.cli.train import DEVICES
 from engine.errors import SonolumeError
 
 RANDOM_NOTE = "  [random CLIP: for testing only]"
@@ -74,6 +75,11 @@ def register(sub) -> None:
     t.add_argument("--threads", type=int, metavar="N",
                    help="torch threads (default: torch's choice; 1 is often faster on a "
                    "busy machine)")
+    t.add_argument("--device", choices=DEVICES,
+                   help="where the network trains: auto (a CUDA GPU when torch sees one, "
+                   "else the CPU; the default for a new run), cpu or cuda; with --resume "
+                   "the default is the device the run last trained on (the CPU where that "
+                   "GPU is missing)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_clip_options(t)
     t.set_defaults(func=cmd_train)
@@ -141,7 +147,7 @@ def _bar(quiet: bool, trainer):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from engine.nerv.data import parse_hw
-    from engine.nerv.train import NervTrainConfig, NervTrainer
+    from engine.nerv.train import NervTrainConfig, NervTrainer, device_label
 
     holder: dict = {}
 
@@ -157,7 +163,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             else None
         trainer = NervTrainer.resume(args.resume, clip_spec=clip_spec, epochs=args.epochs,
                                      cache_dir=args.cache_dir, on_progress=relay, log=log,
-                                     threads=args.threads)
+                                     threads=args.threads, device=args.device)
         print(f"resuming {args.resume} at epoch {trainer.epoch}/{trainer.config.epochs}")
     else:
         if not args.video:
@@ -184,11 +190,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"CLIP: {clip_spec.label}" + (RANDOM_NOTE if clip_spec.config else ""))
         trainer = NervTrainer(cfg, clip_spec=clip_spec, run_dir=out,
                               cache_dir=args.cache_dir, on_progress=relay, log=log,
-                              threads=args.threads)
+                              threads=args.threads, device=args.device or "auto")
     cfg = trainer.config
     n_train, n_unseen = len(trainer.train_idx), len(trainer.unseen_idx)
     print(f"video: {trainer.num_frames} frames at {cfg.size[0]}x{cfg.size[1]} (HxW); "
           f"split {trainer.split.text}: {n_train} train, {n_unseen} unseen")
+    print(f"training on {device_label(trainer.device)}")
     counts = trainer.model.parameter_counts()
     print("parameters: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v))
     bar, update = _bar(args.quiet, trainer)

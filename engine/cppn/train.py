@@ -257,7 +257,11 @@ CLIP_PRECISIONS = ("fp32", "bf16")
 
 def check_device(device, clip_precision: str = "fp32") -> torch.device:
     """The torch device to train on, or a SonolumeError saying why it cannot be used:
-    CUDA asked for where torch sees no GPU, bf16 where the GPU (or the CPU) has none."""
+    CUDA asked for where torch sees no GPU, bf16 where the GPU (or the CPU) has none.
+    ``"auto"``: a CUDA GPU when torch sees one, else the CPU (the CLI's default; the NeRV
+    trainer resolves it here too, so both trainers read ``--device`` the same way)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:

@@ -96,7 +96,7 @@ def compute_targets(
     for start in range(0, n, batch):
         if cancel is not None and cancel.is_set():
             raise Cancelled("stopped while computing CLIP targets (nothing was cached)")
-        x = _to_float(frames[start:start + batch])
+        x = _to_float(frames[start:start + batch]).to(getattr(clip, "device", "cpu"))
         glob.append(clip.encode_image(x).cpu())
         done += len(x)
         if grid is not None:

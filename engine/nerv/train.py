@@ -8,6 +8,13 @@ resumed run ends on the same weights as one that never stopped.
 
 The run folder's format (file names, checkpoints, ``frame_times``) is
 :mod:`engine.nerv.run`'s; this module only fills it.
+
+Devices: a trainer lives on one device (``device="cpu"``, ``"cuda"`` or ``"auto"``, read by
+:func:`engine.cppn.train.check_device` like the CPPN trainer's). The video's frames, the
+frame times and the CLIP targets are copied there once, so a step only indexes them; the
+random choices (initial weights, frame order) are drawn on the CPU whatever the device, and
+checkpoints are written from CPU copies, so a run moves between a GPU and a CPU at any
+checkpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.checkpoint import CheckpointError
+from engine.cppn.train import check_device
 from engine.errors import Cancelled, SonolumeError
 from engine.nerv import data as vdata
 from engine.nerv.config import (  # noqa: F401  (NervTrainConfig: callers import it here)
@@ -111,6 +119,30 @@ def _tensor_frames(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255)
 
 
+def _mib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def check_fits(need: dict[str, int], free: int, total: int, where: str) -> None:
+    """Refuse, naming the sizes, a video whose tensors (``need``: what -> bytes) exceed the
+    ``free`` bytes of device memory: failing here is clearer than an out-of-memory error
+    from deep inside the copy or the first step."""
+    size = sum(need.values())
+    if size <= free:
+        return
+    parts = ", ".join(f"{what} {_mib(n)}" for what, n in need.items() if n)
+    raise SonolumeError(f"the video does not fit on {where}: it needs {_mib(size)} ({parts}) "
+                        f"and {_mib(free)} of the device's {_mib(total)} are free; use fewer "
+                        "or smaller frames (--frames, --frame-step, --size) or --device cpu")
+
+
+def device_label(device: torch.device) -> str:
+    """``cuda:0 (NVIDIA H200)`` or ``cpu``: what people see and run.json records."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
 def ssim_window(frame_size: tuple[int, int]) -> int:
     """pytorch_msssim's Gaussian window for SSIM: 11 unless the frame is smaller."""
     return max(3, min(11, (min(frame_size) // 2) * 2 - 1))
@@ -160,6 +192,31 @@ def _portable_spec(spec) -> dict:
     return d
 
 
+def device_choices() -> list[tuple[str, str]]:
+    """The devices training can use on this machine, best first, as (``device=`` value,
+    label): a CUDA GPU when torch sees one, then the CPU. A form shows a choice only when
+    there are two (a control that cannot do anything is not shown)."""
+    out = []
+    if torch.cuda.is_available():
+        out.append(("cuda", f"GPU: {torch.cuda.get_device_name(0)}"))
+    out.append(("cpu", "CPU"))
+    return out
+
+
+def resume_device(info: dict, log=print) -> str:
+    """The device a resumed run continues on when none is asked for: the one it last
+    trained on, or the CPU (with a note) when that was a GPU this machine does not have.
+    Runs from before devices were recorded trained on the CPU."""
+    kind = (info.get("device") or {}).get("type", "cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        label = info["device"].get("label", "cuda")
+        if log:
+            log(f"this run last trained on {label}; torch sees no CUDA GPU here, so it "
+                "continues on the CPU")
+        return "cpu"
+    return kind if kind in ("cpu", "cuda") else "cpu"
+
+
 class NervTrainer:
     """One training run; ``run_dir`` (optional) receives checkpoints, targets, logs."""
 
@@ -174,15 +231,22 @@ class NervTrainer:
         log=print,
         threads: int | None = None,
         cancel=None,
+        device: str | torch.device = "cpu",
         _restore: dict | None = None,
     ):
         """``clip`` (a loaded ClipModel) or ``clip_spec`` (loaded only if the targets are
         not cached) is needed when ``config.clip_head`` is not "none". ``threads``: torch
-        intra-op threads while training (None: torch's default). On a busy machine, or for
-        tiny frames, 1 thread is often faster than several (no waiting on descheduled
-        workers). ``cancel`` (anything with ``is_set()``) stops the CLIP target computation
-        here and, unless run() is given another, the training loop."""
+        intra-op threads while training on the CPU (None: torch's default). On a busy
+        machine, or for tiny frames, 1 thread is often faster than several (no waiting on
+        descheduled workers). ``cancel`` (anything with ``is_set()``) stops the CLIP target
+        computation here and, unless run() is given another, the training loop.
+
+        ``device``: "cpu" (the default: a library caller's run stays where it was), "cuda"
+        (a clear SonolumeError at once where torch sees no GPU) or "auto" (CUDA when
+        present). The CLIP targets are computed wherever ``clip`` is loaded; only the
+        finished targets move to ``device``."""
         config.validate()
+        self.device = check_device(device)
         tune_allocator()
         self.config = cfg = config
         self.run_dir = Path(run_dir) if run_dir else None
@@ -203,8 +267,8 @@ class NervTrainer:
         if _restore is not None and _restore["frames"]["sha256"] != self.video_sha:
             raise SonolumeError(f"{cfg.video} has changed since this run started")
         self.frames_u8 = self._load_frames()
-        self.frames = _tensor_frames(self.frames_u8)
-        self.num_frames = n = len(self.frames)
+        frames = _tensor_frames(self.frames_u8)
+        self.num_frames = n = len(frames)
         self.split = vdata.parse_split(cfg.split)
         self.train_idx, self.unseen_idx = self.split.check_frames(n)
         self.times = frame_times(n)
@@ -235,10 +299,18 @@ class NervTrainer:
 
             self.sequence = CombinedSimilarity(clip_dim, weights=SEQUENCE_WEIGHTS,
                                                learnable=True)
-        # channels_last: oneDNN's convolutions run without layout reorders (measured ~15%
-        # faster per step at 128x256 on CPU); fused Adam updates all tensors in one pass.
-        self.model.to(memory_format=torch.channels_last)
-        self.frames = self.frames.contiguous(memory_format=torch.channels_last)
+        if self.device.type == "cpu":
+            # channels_last: oneDNN's convolutions run without layout reorders (measured
+            # ~15% faster per step at 128x256 on CPU). On a GPU fp32 convolutions gain
+            # nothing from it, so there the layout stays torch's default.
+            self.model.to(memory_format=torch.channels_last)
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        self._place(frames)
+        self.model.to(self.device)
+        if self.sequence is not None:
+            self.sequence.to(self.device)
+        # fused Adam updates all tensors in one pass (one kernel launch on a GPU); its state
+        # is made on the parameters' device at the first step.
         params = list(self.model.parameters())
         if self.sequence is not None:
             params += list(self.sequence.parameters())
@@ -256,6 +328,25 @@ class NervTrainer:
         self._writer = None
 
     # -- set-up ----------------------------------------------------------------------------
+    def _place(self, frames: torch.Tensor) -> None:
+        """Copy the frames, frame times and CLIP targets to the training device, once: a
+        step then indexes them there instead of copying its batch from the host."""
+        need = {"frames": frames.nbytes, "frame times": self.times.nbytes,
+                "CLIP targets": sum(t.nbytes for t in self.targets.values())}
+        where = device_label(self.device)
+        if self.device.type == "cuda":
+            free, total = torch.cuda.mem_get_info(self.device)
+            check_fits(need, free, total, where)
+        try:
+            self.frames = frames.to(self.device)
+            self.times = self.times.to(self.device)
+            self.targets = {k: v.to(self.device) for k, v in self.targets.items()}
+        except torch.OutOfMemoryError as exc:
+            raise SonolumeError(f"the video does not fit on {where}: it needs "
+                                f"{_mib(sum(need.values()))}; use fewer or smaller frames "
+                                "(--frames, --frame-step, --size) or --device cpu") from exc
+        self._train_idx = torch.tensor(self.train_idx, device=self.device)
+
     def _load_frames(self) -> np.ndarray:
         cfg = self.config
         return vdata.load_frames(cfg.video, cfg.size, cfg.max_frames, cfg.frame_step)
@@ -265,10 +356,12 @@ class NervTrainer:
         return {"size": list(cfg.size), "max_frames": cfg.max_frames, "step": cfg.frame_step}
 
     def clip(self):
+        """The CLIP that computes the targets: the one given, else loaded on the training
+        device (the targets of a long video take CPU minutes, GPU seconds)."""
         if self._clip is None:
             from engine.clip import load_clip
 
-            self._clip = load_clip(self.clip_spec)
+            self._clip = load_clip(self.clip_spec, device=str(self.device))
         return self._clip
 
     def _prepare_targets(self, restore: dict | None) -> None:
@@ -356,9 +449,10 @@ class NervTrainer:
         if self.sequence is not None:
             chunks = list(train.split(b))
             order = torch.randperm(len(chunks), generator=gen).tolist()
-            return [chunks[i] for i in order]
+            return [chunks[i].to(self.device) for i in order]
         perm = train[torch.randperm(len(train), generator=gen)]
-        return list(perm.split(b))
+        # drawn on the CPU (the same order on any device), moved once per epoch
+        return list(perm.to(self.device).split(b))
 
     @property
     def steps_per_epoch(self) -> int:
@@ -380,16 +474,21 @@ class NervTrainer:
         parts["total_loss"].backward()
         self.optimizer.step()
         self.step_count += 1
-        values = {k: float(v.detach()) for k, v in parts.items()}
+        # one device-to-host copy for all the losses (each float() would wait on its own)
+        names = list(parts)
+        values = dict(zip(names, torch.stack([parts[k].detach().float()
+                                              for k in names]).tolist()))
         values["lr"] = lr
         return values
 
     # -- evaluation during training -------------------------------------------------------------
     @torch.no_grad()
     def predict(self, indices=None, batch: int = 8) -> dict[str, torch.Tensor]:
-        """Model outputs for frames ``indices`` (default all), in eval mode."""
+        """Model outputs for frames ``indices`` (default all), in eval mode, on the
+        training device (like ``frames`` and ``targets``)."""
         self.model.eval()
-        idx = torch.arange(self.num_frames) if indices is None else torch.as_tensor(indices)
+        idx = (torch.arange(self.num_frames, device=self.device) if indices is None
+               else torch.as_tensor(indices, device=self.device).reshape(-1))
         outs: dict[str, list] = {}
         for chunk in idx.split(batch):
             for k, v in self.model(**self.model_inputs(chunk)).items():
@@ -419,7 +518,7 @@ class NervTrainer:
             for name, ids in groups.items():
                 if ids:
                     m[f"clip_similarity_{name}"] = float(sims[ids].mean())
-        tr = torch.tensor(self.train_idx)
+        tr = self._train_idx
         objective = pixel_loss(cfg.pixel_loss, out["rgb"][tr], self.frames[tr], self.ssim_win)
         if key in out:
             objective = objective + cfg.clip_weight * clip_loss(
@@ -434,9 +533,9 @@ class NervTrainer:
 
     @torch.no_grad()
     def reconstruction(self, i: int) -> np.ndarray:
-        """The current model's frame i, uint8 (H, W, 3)."""
+        """The current model's frame i, uint8 (H, W, 3), on the host."""
         rgb = self.predict([int(i)])["rgb"][0]
-        return (rgb.clamp(0, 1).permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).numpy()
+        return (rgb.clamp(0, 1).permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
     @torch.no_grad()
     def frame_similarities(self) -> dict[str, np.ndarray]:
@@ -446,11 +545,11 @@ class NervTrainer:
         out = self.predict()
         mse = (out["rgb"] - self.frames).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
         res = {"role": np.array([self.split.role(i) for i in range(self.num_frames)]),
-               "psnr": (-10 * torch.log10(mse)).numpy()}
+               "psnr": (-10 * torch.log10(mse)).cpu().numpy()}
         key = f"clip_{cfg.clip_head}"
         if key in out:
             sim = F.cosine_similarity(out[key], self.targets[cfg.clip_head], dim=-1)
-            res["clip_similarity"] = (sim.mean(dim=1) if sim.dim() == 2 else sim).numpy()
+            res["clip_similarity"] = (sim.mean(dim=1) if sim.dim() == 2 else sim).cpu().numpy()
         return res
 
     # -- checkpoints -----------------------------------------------------------------------------
@@ -477,6 +576,9 @@ class NervTrainer:
                 "dim": int(self.targets["global"].shape[-1]) if self.targets else 0},
             "grid": self.grid.to_json() if self.grid else None,
             "ssim_win_size": self.ssim_win,
+            # the device of the latest session (run.json is rewritten as each one starts);
+            # a resume without a device choice continues there when it can
+            "device": {"type": self.device.type, "label": device_label(self.device)},
         }
 
     def save_checkpoint(self, name: str) -> Path | None:
@@ -502,8 +604,12 @@ class NervTrainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, clip=None, clip_spec=None, epochs: int | None = None,
-               **kwargs) -> NervTrainer:
-        """Continue ``run_dir`` from ``last`` (optionally to a new epoch total)."""
+               device: str | torch.device | None = None, **kwargs) -> NervTrainer:
+        """Continue ``run_dir`` from ``last`` (optionally to a new epoch total).
+
+        ``device``: where to continue; None keeps the device the run last trained on
+        (run.json), or the CPU where that was a GPU this machine lacks (said in the log):
+        checkpoints hold CPU copies, so the run continues on either."""
         run_dir = Path(run_dir)
         try:
             info = read_run_info(run_dir)
@@ -518,8 +624,10 @@ class NervTrainer:
             from engine.clip import ClipSpec
 
             clip_spec = ClipSpec(**info["clip"]["spec"])
+        if device is None:
+            device = resume_device(info, kwargs.get("log", print))
         trainer = cls(config, clip=clip, clip_spec=clip_spec, run_dir=run_dir,
-                      _restore=info, **kwargs)
+                      device=device, _restore=info, **kwargs)
         try:
             # Adam's moments are copied into tensors laid out like their parameters
             # (channels_last), as the optimizer would have made them.
@@ -566,15 +674,18 @@ class NervTrainer:
         total = self.total_steps
         start_step, t_start = self.step_count, time.perf_counter()
         elapsed0 = self.elapsed
+        on_cpu = self.device.type == "cpu"
         threads_before = torch.get_num_threads()
-        if self.threads:
+        if self.threads and on_cpu:
             torch.set_num_threads(int(self.threads))
         # Late in a fit many gradients and Adam moments fall below 1e-38 (subnormal floats),
         # which x86 cores handle far slower: on the 160x320 Bunny HNeRV after 55 epochs a
         # step took 248 ms on one thread, 125 ms with them flushed to zero. Values that
         # small move no weight visibly. (Set on this thread, the one that trains, and put
         # back when training stops, so the caller's later arithmetic keeps IEEE rules.)
-        torch.set_flush_denormal(True)
+        # A GPU's arithmetic is not slowed by them, and the flag is the CPU's only.
+        if on_cpu:
+            torch.set_flush_denormal(True)
         try:
             while self.epoch < cfg.epochs:
                 batches = self._epoch_batches(self.epoch)
@@ -595,9 +706,16 @@ class NervTrainer:
                 self._end_epoch()
         except KeyboardInterrupt:
             raise Cancelled(self._cancel_message()) from None
+        except torch.OutOfMemoryError as exc:
+            raise SonolumeError(
+                f"out of memory on {device_label(self.device)} in epoch {self.epoch + 1} "
+                f"with batches of {cfg.batch_size} {cfg.size[0]}x{cfg.size[1]} frames "
+                f"({str(exc).splitlines()[0]}); use a smaller --batch-size or --size, or "
+                "--device cpu (the last checkpoint is kept)") from exc
         finally:
-            torch.set_num_threads(threads_before)
-            torch.set_flush_denormal(False)
+            if on_cpu:
+                torch.set_num_threads(threads_before)
+                torch.set_flush_denormal(False)
             self.close()
         spe = self.elapsed / max(self.epoch, 1)
         self._emit(NervProgress("done", self.epoch, cfg.epochs, self.step_count, total,
