@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -234,61 +232,39 @@ def _thumb_bytes(style: Style) -> bytes | None:
 def build_gallery(styles: Sequence[Style], out_dir, title: str = "Sonolume styles") -> Path:
     """Write ``out_dir/index.html`` and ``out_dir/thumbs/*.png``; returns the page's path.
 
-    The page and its thumbnails are built in a temporary folder inside ``out_dir`` and
-    swapped in by renames, so a full disk or a kill leaves the previous gallery (or no
-    folder at all) rather than a page pointing at missing pictures. ``out_dir`` may hold
-    other files: only ``index.html`` and ``thumbs/`` are replaced."""
+    The page and its thumbnails are built in a held staging folder inside ``out_dir``;
+    the new ``thumbs/`` is swapped in by :func:`engine.atomic.replace_folder` and the page
+    follows it, so a full disk, an error or a kill leaves the previous gallery (or no folder
+    at all) rather than a page pointing at missing pictures: if the page cannot be
+    replaced, the previous thumbnails go back. ``out_dir`` may hold other files: only
+    ``index.html`` and ``thumbs/`` are replaced. What a killed build left is cleared first."""
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise StyleError(f"cannot write the gallery: {out_dir} is a file, not a folder")
     made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
-    staging = atomic.temp_path(out_dir / "gallery")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (staging / THUMBS).mkdir(parents=True)
-        cards = []
-        for i, style in enumerate(styles):
-            fname = f"{i:03d}-{style.id}.png"
-            data = _thumb_bytes(style)
-            if data is None:
-                src = "data:image/gif;base64,R0lGODlhAQABAAAAACw="  # blank: weights unreadable
-            else:
-                (staging / THUMBS / fname).write_bytes(data)
-                src = f"{THUMBS}/{fname}"
-            cards.append(_card(style, src, i))
-        page = PAGE.format(title=_e(title), count=len(cards), cards="\n".join(cards))
-        (staging / "index.html").write_text(page, encoding="utf-8")
-        _swap_in(staging, out_dir)
+        atomic.remove_stale_temporaries(out_dir)
+        with atomic.scratch_folder(out_dir / "gallery") as staging:
+            (staging / THUMBS).mkdir()
+            cards = []
+            for i, style in enumerate(styles):
+                fname = f"{i:03d}-{style.id}.png"
+                data = _thumb_bytes(style)
+                if data is None:
+                    src = "data:image/gif;base64,R0lGODlhAQABAAAAACw="  # blank: unreadable
+                else:
+                    (staging / THUMBS / fname).write_bytes(data)
+                    src = f"{THUMBS}/{fname}"
+                cards.append(_card(style, src, i))
+            page = PAGE.format(title=_e(title), count=len(cards), cards="\n".join(cards))
+            (staging / "index.html").write_text(page, encoding="utf-8")
+            atomic.replace_folder(
+                staging / THUMBS, out_dir / THUMBS,
+                then=lambda: atomic.commit(staging / "index.html", out_dir / "index.html"))
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         for folder in made:  # innermost first: only the folders this call created
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise StyleError(f"cannot write the gallery to {out_dir}: {exc.strerror or exc}") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
     return out_dir / "index.html"
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    """Move the finished thumbs/ and index.html into place, putting the old thumbs/ back if
-    the page cannot follow."""
-    thumbs, old = out_dir / THUMBS, None
-    if thumbs.exists():
-        old = atomic.temp_path(thumbs)
-        os.rename(thumbs, old)
-    try:
-        os.rename(staging / THUMBS, thumbs)
-        os.replace(staging / "index.html", out_dir / "index.html")
-    except OSError:
-        if old is not None:
-            if thumbs.exists():
-                shutil.rmtree(thumbs, ignore_errors=True)
-            os.rename(old, thumbs)
-            old = None
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)

@@ -5,8 +5,10 @@ slug made from its name when it was added; renaming changes the display name but
 id, so anything that refers to a style by id keeps working. Names are kept unique across
 the library so ``get`` by name is never ambiguous.
 
-Every change is atomic (temp + rename) and made under a lock on the library folder, so two
-programs changing the library at once cannot both take the same name. A broken folder
+Every change is atomic (a staging folder swapped in by :mod:`engine.atomic`) and made under
+a lock on the library folder, so two programs changing the library at once cannot both take
+the same name. Opening a library clears what a killed writer left: its staging folders go,
+and an old version it had set aside goes back if the new one never arrived. A broken folder
 never breaks the library: it is skipped and described in :attr:`Library.problems`, and it
 can still be removed. A user style whose id equals a bundled one's (a bundled folder copied
 in by hand) takes the bundled style's place, so every id names one style.
@@ -39,7 +41,6 @@ from engine.styles.style import (
     Style,
     clean_name,
     read_style,
-    temp_sibling,
     utc_now,
     validate_meta,
     write_json_atomic,
@@ -315,21 +316,19 @@ class Library:
     def _install(self, src: Path, dest: Path, meta: dict) -> Style:
         """Copy the style files of ``src`` into a new folder ``dest`` with ``meta``,
         atomically, and validate the result before it becomes visible."""
-        tmp = temp_sibling(dest)
         try:
-            tmp.mkdir(parents=True)
-            for name in STYLE_FILES:
-                if (src / name).is_file() and name != META:
-                    shutil.copyfile(src / name, tmp / name)
-            write_json_atomic(tmp / META, meta)
-            style = read_style(tmp)
-            if dest.exists():
-                raise StyleError(f"a style already exists at {dest}")
-            os.rename(tmp, dest)
+            with atomic.atomic_folder(dest, overwrite=False) as tmp:
+                for name in STYLE_FILES:
+                    if (src / name).is_file() and name != META:
+                        shutil.copyfile(src / name, tmp / name)
+                write_json_atomic(tmp / META, meta)
+                style = read_style(tmp)
+                if dest.exists():
+                    raise StyleError(f"a style already exists at {dest}")
+        except FileExistsError as exc:  # appeared between the check and the rename
+            raise StyleError(f"a style already exists at {dest}") from exc
         except OSError as exc:
             raise StyleError(f"cannot write style to {dest}: {exc.strerror or exc}") from exc
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return Style(path=dest, meta=style.meta, readonly=False)
 
     def broken_user_folder(self, key: str) -> Path | None:
@@ -347,13 +346,11 @@ class Library:
                 folder = self._broken_paths.get(key.strip() if isinstance(key, str) else key)
                 if folder is None:
                     raise
-            trash = temp_sibling(folder, "del-")
             try:
-                os.rename(folder, trash)
+                atomic.remove_folder(folder)
             except OSError as exc:
                 raise StyleError(f"cannot delete {folder}: {exc.strerror or exc}") from exc
             self._cache.pop(folder, None)
-            shutil.rmtree(trash, ignore_errors=True)
 
     def set_favourite(self, key: str, value: bool = True) -> Style:
         value = bool(value)
@@ -413,31 +410,32 @@ class Library:
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise StyleError(f"{path.name}: not a Sonolume share file (not a zip archive)") from exc
         self._ensure_user_dir()
-        staging = atomic.temp_path(self.user_dir / "import")
         try:
-            with zf:
-                members = _check_share_members(zf, path.name)
-                staging.mkdir()
-                for info, dest_name in members:
-                    _extract_member(zf, info, staging / dest_name, path.name)
-            try:
-                style = read_style(staging)
-            except StyleError as exc:
-                msg = str(exc).replace(str(staging) + os.sep, "").replace(str(staging), "archive")
-                msg = msg.replace(staging.name, "archive")
-                raise StyleError(f"{path.name}: not a valid style: {msg}") from exc
-            meta = dict(style.meta, favourite=False)
-            meta["name"] = self.unique_name(meta["name"] if name is None else name)
-            extra = dict(meta.get("extra") or {})
-            extra.setdefault("imported_from", path.name)
-            meta["extra"] = extra
-            with self._locked():
-                meta["name"] = self.unique_name(meta["name"])
-                return self._install(staging, self._new_folder(meta["name"]), meta)
+            with zf, atomic.scratch_folder(self.user_dir / "import") as staging:
+                return self._import_members(zf, staging, path, name)
         except OSError as exc:
             raise StyleError(f"cannot import {path.name}: {exc.strerror or exc}") from exc
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+    def _import_members(self, zf: zipfile.ZipFile, staging: Path, path: Path,
+                        name: str | None) -> Style:
+        """Unpack a vetted share archive into ``staging``, validate it, and install it."""
+        members = _check_share_members(zf, path.name)
+        for info, dest_name in members:
+            _extract_member(zf, info, staging / dest_name, path.name)
+        try:
+            style = read_style(staging)
+        except StyleError as exc:
+            msg = str(exc).replace(str(staging) + os.sep, "").replace(str(staging), "archive")
+            msg = msg.replace(staging.name, "archive")
+            raise StyleError(f"{path.name}: not a valid style: {msg}") from exc
+        meta = dict(style.meta, favourite=False)
+        meta["name"] = self.unique_name(meta["name"] if name is None else name)
+        extra = dict(meta.get("extra") or {})
+        extra.setdefault("imported_from", path.name)
+        meta["extra"] = extra
+        with self._locked():
+            meta["name"] = self.unique_name(meta["name"])
+            return self._install(staging, self._new_folder(meta["name"]), meta)
 
     def import_legacy_pth(self, path, name: str | None = None) -> Style:
         """Convert a legacy PyTorch state_dict of a sine CPPN into a style."""

@@ -5,9 +5,11 @@ No pickle anywhere: weights are safetensors, metadata is JSON. Every read is val
 values) so a damaged or hostile folder becomes one clear :class:`StyleError`, never a
 crash deep inside the renderer.
 
-Writes are atomic: :func:`write_style` builds the complete folder in a hidden temporary
-sibling and renames it into place, so a crash at any moment leaves either no style or a
-whole one. Temporary siblings start with a dot and are skipped by the library.
+Writes are atomic: :func:`write_style` builds the complete folder in a hidden staging
+sibling and swaps it into place with :func:`engine.atomic.atomic_folder`, so a crash or a
+``kill -9`` at any moment leaves the old style or the new one, whole. Staging and
+set-aside siblings start with a dot: the library skips them and removes (or, for an old
+version a kill left set aside, puts back) what a dead writer left when it next opens.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -368,10 +368,9 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def _write_file(path: Path, data: bytes) -> None:
+    # Not flushed here: atomic_folder flushes the whole staging folder before the swap.
     with open(path, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -385,20 +384,14 @@ def write_json_atomic(path: Path, data: dict) -> None:
         raise StyleError(f"cannot write {path}: {exc}") from exc
 
 
-def temp_sibling(folder: Path, tag: str = "") -> Path:
-    """A temporary folder name beside ``folder`` in the app-wide temporary scheme, so a
-    folder a ``kill -9`` leaves behind is found and removed by the next library open."""
-    folder = Path(folder)
-    return atomic.temp_path(folder.with_name(f"{tag}{folder.name}"))
-
-
 def write_style(folder, cppn: CPPN, meta: dict, thumb: np.ndarray | None = None,
                 overwrite: bool = False) -> Style:
     """Save ``cppn`` with ``meta`` as a complete style folder, atomically.
 
     ``meta["architecture"]`` is taken from the network itself; missing optional keys get
     defaults and ``created``/``schema_version`` are filled in. Without a ``thumb`` a
-    256x256 one is rendered. ``overwrite`` replaces an existing folder (swap by rename)."""
+    256x256 one is rendered. ``overwrite`` replaces an existing folder: readers see the
+    old version until the new one is complete, and a failure puts the old one back."""
     folder = Path(folder)
     meta = dict(meta or {})
     meta["architecture"] = cppn.config.to_json()
@@ -416,27 +409,15 @@ def write_style(folder, cppn: CPPN, meta: dict, thumb: np.ndarray | None = None,
     weights = save(state, metadata={"format": "pt"})
     meta_bytes = (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode()
 
-    tmp = temp_sibling(folder)
-    old = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
-        _write_file(tmp / WEIGHTS, weights)
-        _write_file(tmp / THUMB, thumb_png)
-        _write_file(tmp / META, meta_bytes)
-        if folder.exists():
-            old = temp_sibling(folder, "old-")
-            os.rename(folder, old)
-        os.rename(tmp, folder)
-    except BaseException as exc:
-        if old is not None and old.exists() and not folder.exists():
-            os.rename(old, folder)  # put the previous version back
-            old = None
-        if isinstance(exc, OSError):
-            raise StyleError(f"cannot write style to {folder}: {exc.strerror or exc}") from exc
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        # atomic_folder flushes every file before the swap and the folder after it.
+        with atomic.atomic_folder(folder, overwrite=overwrite) as staging:
+            _write_file(staging / WEIGHTS, weights)
+            _write_file(staging / THUMB, thumb_png)
+            _write_file(staging / META, meta_bytes)
+    except FileExistsError as exc:  # appeared since the check above
+        raise StyleError(f"a style already exists at {folder}") from exc
+    except OSError as exc:
+        raise StyleError(f"cannot write style to {folder}: {exc.strerror or exc}") from exc
     return Style(path=folder, meta=meta, readonly=False)

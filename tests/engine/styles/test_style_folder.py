@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -74,9 +75,9 @@ def test_crash_mid_write_leaves_nothing(tmp_path, monkeypatch, stage):
             raise RuntimeError("simulated crash")
         return real(*a, **k)
 
-    real = getattr(style_mod.os if stage == "rename" else style_mod, stage)
+    real = getattr(os if stage == "rename" else style_mod, stage)
     if stage == "rename":
-        monkeypatch.setattr(style_mod.os, "rename", boom)
+        monkeypatch.setattr(os, "rename", boom)
     else:
         monkeypatch.setattr(style_mod, stage, boom)
     with pytest.raises(RuntimeError):
@@ -86,7 +87,7 @@ def test_crash_mid_write_leaves_nothing(tmp_path, monkeypatch, stage):
 
 def test_crash_during_overwrite_keeps_the_old_style(tmp_path, monkeypatch):
     write_style(tmp_path / "s", small_cppn(1), meta("Old"))
-    real = style_mod.os.rename
+    real = os.rename
     calls = {"n": 0}
 
     def second_rename_fails(a, b):
@@ -95,7 +96,7 @@ def test_crash_during_overwrite_keeps_the_old_style(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(a, b)
 
-    monkeypatch.setattr(style_mod.os, "rename", second_rename_fails)
+    monkeypatch.setattr(os, "rename", second_rename_fails)
     with pytest.raises(StyleError, match="No space left"):
         write_style(tmp_path / "s", small_cppn(2), meta("New"), overwrite=True)
     monkeypatch.undo()

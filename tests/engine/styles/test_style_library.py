@@ -190,7 +190,7 @@ def test_crash_while_updating_meta_keeps_old_json(lib, monkeypatch):
     def crash(src, dst):
         raise OSError(5, "I/O error")
 
-    monkeypatch.setattr(style_mod.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(StyleError, match="I/O error"):
         lib.rename("stable", "Changed")
     monkeypatch.undo()
