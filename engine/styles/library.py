@@ -482,11 +482,16 @@ class Library:
     # ---- housekeeping --------------------------------------------------------------
 
     def _clean_stale_temps(self) -> None:
-        """Remove temporaries left by a crash or ``kill -9`` (old enough that no writer owns
-        them), in the library and in its presets and shows folders."""
+        """Remove temporaries left by a crash or ``kill -9``, in the library, in its presets
+        and shows folders and inside each style (a killed metadata edit). Folders a killed
+        style save left go at once (their writer's lock died with it; an old version set
+        aside goes back); other temporaries once they are old enough that no writer owns
+        them."""
         if not self.user_dir.is_dir():
             return
         for folder in (self.user_dir, *(self.user_dir / n for n in paths.LIBRARY_RESERVED)):
+            atomic.remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
+        for folder in self._folders(self.user_dir):
             atomic.remove_stale_temporaries(folder, STALE_TEMP_SECONDS)
         now = time.time()
         try:

@@ -201,3 +201,16 @@ def test_a_gallery_build_clears_what_a_killed_build_left(lib, tmp_path):
     assert len([p for p in out.iterdir() if atomic.is_temporary(p)]) == 1
     build_gallery(lib.list(), out)
     assert sorted(p.name for p in out.iterdir()) == ["index.html", THUMBS]
+
+
+def test_a_killed_metadata_edit_leaves_nothing_inside_the_style(lib):
+    st = lib.add(small_cppn(), meta("Edited"), tiny_thumb())
+    half = atomic.temp_path(st.path / "style.json")  # what a kill mid-rename leaves
+    half.write_text('{"name": "Hal')
+    fresh = atomic.temp_path(st.path / "style.json")  # a live edit's, in another program
+    fresh.write_text("{")
+    past = time.time() - 3600
+    os.utime(half, (past, past))
+    Library(lib.user_dir, bundled_dir=None)
+    assert sorted(p.name for p in st.path.iterdir()) == sorted(
+        ["style.json", "thumb.png", "weights.safetensors", fresh.name])
