@@ -224,3 +224,35 @@ def test_a_live_writers_folder_is_never_stale_a_dead_ones_is_at_once(tmp_path):
     finally:
         child.kill()
         child.wait(10)
+
+
+def test_a_cleaner_running_beside_live_writers_never_takes_their_folders(tmp_path):
+    """Another program opening the library cleans while this one swaps: the locks must keep
+    every staging and set-aside folder of a live writer out of its reach."""
+    import threading
+
+    stop, errors = threading.Event(), []
+
+    def cleaner():
+        while not stop.is_set():
+            atomic.remove_stale_temporaries(tmp_path, older_than_s=3600)
+
+    def writer(name):
+        try:
+            for i in range(40):
+                with atomic.atomic_folder(tmp_path / name) as staging:
+                    _fill(staging, f"{name}{i}")
+                assert _read(tmp_path / name)[0] == f"{name}{i}"
+        except BaseException as exc:  # reported below, with the thread's name
+            errors.append((name, exc))
+
+    threads = [threading.Thread(target=cleaner)] + [
+        threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join(60)
+    stop.set()
+    threads[0].join(60)
+    assert errors == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
