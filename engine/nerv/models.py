@@ -239,9 +239,10 @@ def _splits(d: int) -> tuple[int, ...] | None:
 
 def box_pool_matrix(boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """(P, 4) boxes (x0, y0, x1, y1) in [0, 1] frame units -> (P, h*w) weights averaging an
-    h x w feature map over each box, by exact overlap area with each cell."""
-    ys = torch.arange(h + 1, dtype=torch.float64) / h
-    xs = torch.arange(w + 1, dtype=torch.float64) / w
+    h x w feature map over each box, by exact overlap area with each cell. Built on the
+    boxes' device (the head's buffer: the GPU when the model trains there)."""
+    ys = torch.arange(h + 1, dtype=torch.float64, device=boxes.device) / h
+    xs = torch.arange(w + 1, dtype=torch.float64, device=boxes.device) / w
     b = boxes.to(torch.float64)
     oy = (torch.minimum(ys[None, 1:], b[:, 3:4]) - torch.maximum(ys[None, :-1], b[:, 1:2]))
     ox = (torch.minimum(xs[None, 1:], b[:, 2:3]) - torch.maximum(xs[None, :-1], b[:, 0:1]))

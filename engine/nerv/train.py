@@ -305,10 +305,8 @@ class NervTrainer:
             # nothing from it, so there the layout stays torch's default.
             self.model.to(memory_format=torch.channels_last)
             frames = frames.contiguous(memory_format=torch.channels_last)
-        self._place(frames)
-        self.model.to(self.device)
-        if self.sequence is not None:
-            self.sequence.to(self.device)
+        self.frames = frames
+        self._place()
         # fused Adam updates all tensors in one pass (one kernel launch on a GPU); its state
         # is made on the parameters' device at the first step.
         params = list(self.model.parameters())
@@ -328,9 +326,12 @@ class NervTrainer:
         self._writer = None
 
     # -- set-up ----------------------------------------------------------------------------
-    def _place(self, frames: torch.Tensor) -> None:
-        """Copy the frames, frame times and CLIP targets to the training device, once: a
-        step then indexes them there instead of copying its batch from the host."""
+    def _place(self) -> None:
+        """Move the model (and sequence similarity), the frames, frame times and CLIP
+        targets to the training device, once: a step then indexes them there instead of
+        copying its batch from the host. (Before the optimizer exists: Adam's state is
+        made on the parameters' device.)"""
+        frames = self.frames
         need = {"frames": frames.nbytes, "frame times": self.times.nbytes,
                 "CLIP targets": sum(t.nbytes for t in self.targets.values())}
         where = device_label(self.device)
@@ -346,6 +347,9 @@ class NervTrainer:
                                 f"{_mib(sum(need.values()))}; use fewer or smaller frames "
                                 "(--frames, --frame-step, --size) or --device cpu") from exc
         self._train_idx = torch.tensor(self.train_idx, device=self.device)
+        self.model.to(self.device)
+        if self.sequence is not None:
+            self.sequence.to(self.device)
 
     def _load_frames(self) -> np.ndarray:
         cfg = self.config

@@ -231,20 +231,33 @@ def test_nerv_models_run_on_cuda_as_on_the_cpu(cuda):
         assert all(p.grad is None or p.grad.device.type == "cuda" for p in model.parameters())
 
 
-@pytest.mark.parametrize("kind", ["nerv", "hnerv"])
-def test_nerv_trainer_trains_on_cuda(cuda, kind, tmp_path):
-    """NervTrainer(device="cuda") keeps everything a step touches on the GPU, follows the
-    CPU run's losses up to GPU rounding, and its checkpoint resumes on the CPU."""
+@pytest.mark.parametrize("kind,head", [("nerv", "none"), ("hnerv", "none"),
+                                       ("hnerv", "spatial")])
+def test_nerv_trainer_trains_on_cuda(cuda, kind, head, tmp_path, tiny_clip_config):
+    """NervTrainer(device="cuda") keeps everything a step touches on the GPU (with a
+    spatial CLIP head and the sequence loss too, its targets computed by a CLIP on the
+    GPU), follows the CPU run's losses up to GPU rounding, and its checkpoint resumes on
+    the CPU."""
     from engine.nerv.train import NervTrainConfig, NervTrainer, device_choices
 
     assert device_choices()[0][0] == "cuda"  # the app's device combo offers the GPU first
-    cfg = NervTrainConfig(video=str(BUNNY), size=(32, 64), split="all", model=kind,
-                          target_params=30_000, clip_head="none", epochs=3, batch_size=2,
-                          lr=1e-3, pixel_loss="l2")
-    cpu = NervTrainer(cfg, log=None, device="cpu").run()
-    trainer = NervTrainer(cfg, log=None, device="cuda", run_dir=tmp_path / "run")
+    extra = {} if head == "none" else dict(sequence_weight=0.3, neighbour_weight=0.1,
+                                           split="4_4_5", batch_size=4)
+    cfg = NervTrainConfig(**{**dict(video=str(BUNNY), size=(32, 64), split="all",
+                                    model=kind, target_params=30_000, clip_head=head,
+                                    epochs=3, batch_size=2, lr=1e-3, pixel_loss="l2"),
+                             **extra})
+    spec = ClipSpec(config=str(tiny_clip_config)) if head != "none" else None
+    cpu = NervTrainer(cfg, clip_spec=spec, cache_dir=tmp_path / "cpu-cache", log=None,
+                      device="cpu").run()
+    trainer = NervTrainer(cfg, clip_spec=spec, cache_dir=tmp_path / "cuda-cache", log=None,
+                          device="cuda", run_dir=tmp_path / "run")
     assert next(trainer.model.parameters()).device.type == "cuda"
     assert trainer.frames.device.type == trainer.times.device.type == "cuda"
+    assert all(t.device.type == "cuda" for t in trainer.targets.values())
+    if head != "none":
+        assert trainer.clip().device.type == "cuda"  # the targets were computed there
+        assert next(trainer.sequence.parameters()).device.type == "cuda"
     result = trainer.run()
     assert all(s.device.type == "cuda" for st in trainer.optimizer.state.values()
                for s in st.values() if isinstance(s, torch.Tensor) and s.dim())
@@ -256,11 +269,13 @@ def test_nerv_trainer_trains_on_cuda(cuda, kind, tmp_path):
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["device"]["type"] == "cuda"
     # the checkpoint is device-free: it continues on the CPU, from the same weights
-    resumed = NervTrainer.resume(tmp_path / "run", epochs=4, device="cpu", log=None)
+    resumed = NervTrainer.resume(tmp_path / "run", epochs=4, device="cpu", log=None,
+                                 clip_spec=spec)
     assert resumed.device.type == "cpu" and resumed.epoch == 3
     for a, b in zip(trainer.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(a.detach().cpu(), b.detach())
     assert resumed.run().epochs == 4
     # and back onto the GPU
-    again = NervTrainer.resume(tmp_path / "run", epochs=5, device="cuda", log=None)
+    again = NervTrainer.resume(tmp_path / "run", epochs=5, device="cuda", log=None,
+                               clip_spec=spec)
     assert again.device.type == "cuda" and again.run().epochs == 5

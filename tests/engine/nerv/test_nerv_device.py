@@ -179,3 +179,42 @@ def test_cli_device_flag_reaches_the_trainer(bunny, tmp_path, capsys):
         assert main([*args[:3], "--out", str(fresh), *args[5:], "--device", "cuda"]) == 2
         assert "no CUDA GPU" in capsys.readouterr().err
         assert not fresh.exists()  # refused before any work
+
+
+def test_what_the_model_builds_in_a_step_follows_its_inputs_device():
+    """The spatial head's pooling matrix and NeRV's time encoding are made inside the
+    forward pass; built on the CPU they would break a model on the GPU. The meta device
+    (shapes only, no data) shows where they land without one."""
+    from engine.nerv.models import box_pool_matrix, positional_encoding
+
+    boxes = torch.tensor([[0.0, 0.0, 0.5, 1.0], [0.5, 0.0, 1.0, 1.0]])
+    on_cpu = box_pool_matrix(boxes, 4, 8)
+    assert on_cpu.shape == (2, 32) and torch.allclose(on_cpu.sum(1), torch.ones(2))
+    assert box_pool_matrix(boxes.to("meta"), 4, 8).device.type == "meta"
+    assert positional_encoding(torch.zeros(2, device="meta"), 1.25, 4).device.type == "meta"
+
+
+@pytest.mark.parametrize("model,head,extra", [
+    ("hnerv", "spatial", dict(contrastive="siglip", neighbour_weight=0.1,
+                              pixel_loss="fusion6")),
+    ("nerv", "global", dict(contrastive="infonce", pixel_loss="l2")),
+])
+def test_a_step_keeps_to_the_trainers_device(bunny, nerv_cache, tiny_clip_config, model,
+                                             head, extra):
+    """Everything one step makes (the batch, the model's outputs, every loss and gradient)
+    lands on the device the trainer placed its tensors on. Checked on the meta device
+    (shapes, no data), so a tensor made on the CPU by mistake fails here, without a GPU.
+    (The sequence loss is left out: its DTW path reads values, on the host by design.)"""
+    cfg = config(bunny, model=model, clip_head=head, split="4_4_5", batch_size=4, **extra)
+    t = NervTrainer(cfg, clip_spec=ClipSpec(config=str(tiny_clip_config)),
+                    cache_dir=nerv_cache, log=None)
+    t.device = torch.device("meta")
+    t._place()
+    idx = t._epoch_batches(0)[0]
+    assert idx.device.type == "meta" and len(idx) == 4
+    parts = t.losses(idx, t.model(**t.model_inputs(idx)), clip_on=True)
+    assert {"pixel_loss", "clip_loss", "contrastive_loss"} <= set(parts)
+    assert all(v.device.type == "meta" for v in parts.values())
+    parts["total_loss"].backward()
+    grads = [p.grad for p in t.model.parameters() if p.grad is not None]
+    assert grads and all(g.device.type == "meta" for g in grads)
