@@ -73,8 +73,8 @@ def register(sub) -> None:
     t.add_argument("--cache-dir", metavar="DIR",
                    help="CLIP target cache (default: $SONOLUME_CACHE_DIR/nerv-targets)")
     t.add_argument("--threads", type=int, metavar="N",
-                   help="torch threads (default: torch's choice; 1 is often faster on a "
-                   "busy machine)")
+                   help="torch threads when training on the CPU (default: torch's choice; "
+                   "1 is often faster on a busy machine)")
     t.add_argument("--device", choices=DEVICES,
                    help="where the network trains: auto (a CUDA GPU when torch sees one, "
                    "else the CPU; the default for a new run), cpu or cuda; with --resume "
@@ -247,7 +247,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     note = RANDOM_NOTE if s["random_clip"] else ""
     print(f"{s['run']} ({s['checkpoint']}, epoch {s['epoch']}): {s['frames']} frames "
           f"{s['frame_size'][0]}x{s['frame_size'][1]}, split {s['split']}")
-    print(f"model: {s['model']}")
+    print(f"model: {s['model']}; trained on {s['trained_on']}")
     if s.get("clip"):
         print(f"CLIP: {s['clip']}{note}")
     rows = [("PSNR (dB)", "psnr", "{:.2f}"), ("MS-SSIM", "ms_ssim", "{:.4f}"),

@@ -99,7 +99,7 @@ def evaluate_run(
     summary = {
         "run": str(run.run_dir), "checkpoint": run.checkpoint, "epoch": run.epoch,
         "frames": n, "frame_size": list(run.frame_size), "split": run.info["split"]["text"],
-        "model": run.info["model"]["description"],
+        "model": run.info["model"]["description"], "trained_on": run.trained_on,
         "clip": run.clip_label, "random_clip": run.random_clip,
         "clip_head": run.config.clip_head,
         "ms_ssim_win_size": win,

@@ -215,6 +215,13 @@ class NervRun:
         return (self.info.get("clip") or {}).get("label")
 
     @property
+    def trained_on(self) -> str:
+        """The device of the run's latest training session, e.g. ``cuda:0 (NVIDIA H200)``
+        (runs from before devices were recorded trained on the CPU). Viewing, evaluating
+        and verifying run on the CPU whatever it was: checkpoints are device-free."""
+        return (self.info.get("device") or {}).get("label", "cpu")
+
+    @property
     def random_clip(self) -> bool:
         return bool((self.info.get("clip") or {}).get("random"))
 

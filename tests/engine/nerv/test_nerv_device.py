@@ -14,6 +14,7 @@ import torch
 from engine.cli.main import main
 from engine.clip import ClipSpec
 from engine.errors import Cancelled, SonolumeError
+from engine.nerv.run import NervRun
 from engine.nerv.train import (
     NervTrainConfig,
     NervTrainer,
@@ -131,6 +132,7 @@ def test_a_run_from_a_gpu_continues_on_the_cpu_here(bunny, tmp_path):
     info = json.loads((run_dir / "run.json").read_text())
     info["device"] = {"type": "cuda", "label": "cuda:0 (NVIDIA H200)"}
     (run_dir / "run.json").write_text(json.dumps(info))
+    assert NervRun(run_dir).trained_on == "cuda:0 (NVIDIA H200)"  # and it opens here
     said = []
     t = NervTrainer.resume(run_dir, epochs=3, log=said.append)
     assert t.device == torch.device("cpu")
@@ -171,6 +173,8 @@ def test_cli_device_flag_reaches_the_trainer(bunny, tmp_path, capsys):
                  "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "resuming" in text and "training on cpu" in text
+    assert main(["nerv", "eval", str(out), "--no-clip"]) == 0
+    assert "; trained on cpu" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_:
         main([*args, "--device", "gpu"])
     assert exit_.value.code == 2 and "invalid choice: 'gpu'" in capsys.readouterr().err
