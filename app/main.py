@@ -36,11 +36,14 @@ from app.settings_dialog import SettingsDialog
 from app.stage.reactivity import ReactivityPanel
 from app.stage.show import ShowEditor, ShowPanel
 from app.stage.stage import Stage
+from app.stage.transport import LiveTransport
 from app.train.panel import TrainPanel
 from app.workers import Worker
 from engine.styles.library import Library
 
 log = logging.getLogger("sonolume.app")
+
+FOLLOW_MS = 100  # the library's selection follows a live style change within this
 
 
 def _scroll(widget):
@@ -86,7 +89,11 @@ class MainWindow(QMainWindow):
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self.live_input = LiveInput(fps=float(self.settings.target_fps))
         self.live_bar = LiveBar(self.stage, self.live_input, shows_folder=self._shows_folder)
-        self.control_panel.tapped.connect(lambda _bpm: self.live_input.tap())
+        # A tap from OSC / MIDI reaches the beat tracker at its arrival time; the dock's
+        # style buttons are moves like /sonolume/style/next.
+        self.control_panel.tappedAt.connect(self.live_bar.tap_at)
+        self.live_bar.moveRequested.connect(self.control_panel.moveReceived)
+        self.live_transport = LiveTransport(self.stage, self.live_input)
         live_box = QWidget()
         live_lay = QVBoxLayout(live_box)
         live_lay.setContentsMargins(0, 0, 0, 0)
@@ -106,6 +113,11 @@ class MainWindow(QMainWindow):
         self._wire()
         self._restore()
         self._last_style_key = None
+        # Live, the library's selection follows the style the set draws (see
+        # _follow_live_style); a timer, because a change lands on a later beat.
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setInterval(FOLLOW_MS)
+        self._follow_timer.timeout.connect(self._follow_live_style)
         style = self.library_panel.current_style()
         if style is not None:
             self._style_selected(style)
@@ -136,7 +148,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        self._action(f, "Load &track…", self.stage.choose_track, "Ctrl+O")
+        self.load_action = self._action(f, "Load &track…", self.stage.choose_track,
+                                        "Ctrl+O")
         self._action(f, "&Import style…", self.library_panel.choose_import, "Ctrl+I")
         f.addSeparator()
         self._action(f, "&New show (auto-arrange)", self.show_panel.auto_arrange,
@@ -167,6 +180,8 @@ class MainWindow(QMainWindow):
         self.fullscreen_action = self._action(v, "&Fullscreen preview", self.toggle_fullscreen,
                                               "F11")
         self._action(v, "&Search styles", self.focus_search, "Ctrl+F")
+        self._action(v, "&Live input", self.show_live_dock, "Ctrl+L",
+                     "the Live dock: choose an input, start it, tap, record a set")
         v.addSeparator()
         from app.stage.output import OutputControl  # the audience's window (issue 12)
 
@@ -215,6 +230,7 @@ class MainWindow(QMainWindow):
         lp.libraryChanged.connect(self._research_library_changed)
         st.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
         st.liveSetRecorded.connect(self._open_recorded_set)
+        st.liveChanged.connect(self._live_changed)
         self.show_editor.statusMessage.connect(
             lambda m: self.statusBar().showMessage(m, 8000))
         self.show_editor.titleChanged.connect(self._show_title)
@@ -230,14 +246,33 @@ class MainWindow(QMainWindow):
         state = self.settings.window_bytes("state")
         if state is not None:
             self.restoreState(state)
+            # Qt restores where the docks are but not which tab of a group is in front
+            # (and a tab raised before the window shows does not stay in front).
+            QTimer.singleShot(0, self, self._raise_front_docks)
         else:
             self.resizeDocks([self.library_dock], [330], Qt.Orientation.Horizontal)
             self.resizeDocks([self.train_dock], [420], Qt.Orientation.Horizontal)
 
+    def _raise_front_docks(self) -> None:
+        for name in self.settings.get_str("window/front_docks", "").split(","):
+            dock = self.findChild(QDockWidget, name) if name else None
+            if dock is not None and not dock.isHidden():
+                dock.raise_()
+
+    def _front_docks(self) -> list[str]:
+        """The docks in front of their tab groups (object names)."""
+        docks = (self.library_dock, self.train_dock, self.reactivity_dock, self.control_dock)
+        return [d.objectName() for d in docks if self.tabifiedDockWidgets(d)
+                and not d.isHidden() and not d.visibleRegion().isEmpty()]
+
     # -- actions ---------------------------------------------------------------------------
+    @staticmethod
+    def _style_key(style):
+        return None if style is None else (style.id, style.meta.get("created"),
+                                           str(style.path))
+
     def _style_selected(self, style) -> None:
-        key = None if style is None else (style.id, style.meta.get("created"),
-                                          str(style.path))
+        key = self._style_key(style)
         if key == self._last_style_key:
             return
         self._last_style_key = key
@@ -285,6 +320,52 @@ class MainWindow(QMainWindow):
         self.library_dock.raise_()
         self.library_panel.search.setFocus()
         self.library_panel.search.selectAll()
+
+    def show_live_dock(self) -> None:
+        """Bring the Live dock forward (it shares a tab group with Train and reactivity),
+        ready to press Start."""
+        self.control_dock.show()
+        self.control_dock.raise_()
+        if not self.stage.live_active:
+            self.live_bar.start_button.setFocus()
+
+    # -- live mode ---------------------------------------------------------------------------
+    def _live_changed(self, on: bool) -> None:
+        """Live input started: its dock comes forward (only then: the saved layout stays
+        as it was restored); play and load, which a live stream cannot use, are off; the
+        library follows the live style. Stopped: all back, and the library shows the style
+        the preview went back to."""
+        self.play_action.setEnabled(not on)
+        self.load_action.setEnabled(not on)
+        if on:
+            if not self.isFullScreen():
+                self.show_live_dock()
+            self._follow_live_style()
+            self._follow_timer.start()
+            return
+        self._follow_timer.stop()
+        if not self.stage.show_active and self.stage.shown_style is not None:
+            self._follow(self.stage.shown_style)
+
+    def _follow_live_style(self) -> None:
+        """Select (and scroll to) the style the live set draws now. Quietly: announcing it
+        would make the stage show it again, which live is a new segment (a cut) or, while
+        recording, a refusal."""
+        ls = self.stage.live_set
+        if ls is None:
+            return
+        scene = ls.scene
+        key = scene.segments[scene.segment_index(ls.now())].style
+        self._follow(scene.styles.get(key))
+
+    def _follow(self, style) -> None:
+        style_id = getattr(style, "id", None)
+        lp = self.library_panel
+        if style_id is None or style_id == lp.current_id() or not lp.follow(style_id):
+            return
+        # A later click on the style shown before must act, so the follow counts as the
+        # selection the app last acted on.
+        self._last_style_key = self._style_key(lp.current_style())
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
@@ -429,6 +510,7 @@ class MainWindow(QMainWindow):
             self.leave_fullscreen()
         self.settings.set_window_bytes("geometry", self.saveGeometry())
         self.settings.set_window_bytes("state", self.saveState())
+        self.settings.set("window/front_docks", ",".join(self._front_docks()))
         self.output.shutdown()  # remembers whether it was open
         self.settings.sync()
         self.train_panel.shutdown()

@@ -254,6 +254,7 @@ class LibraryPanel(QWidget):
         self.settings = settings
         self.clip_service = clip_service
         self._search_gen = 0
+        self._quiet = False  # following the app's choice: no styleSelected (see follow)
         self._semantic_worker: Worker | None = None
         self.all_styles: list = []
 
@@ -359,6 +360,17 @@ class LibraryPanel(QWidget):
         self.grid.scrollTo(idx)
         return True
 
+    def follow(self, style_id: str) -> bool:
+        """Select and scroll to a style the app shows already (live: the style a set
+        changed to), without ``styleSelected``: announced, the app would show it again,
+        which live cuts to it anew or, while a set records, is refused. False when the
+        style is not in the grid (filtered out, or not in this library)."""
+        self._quiet = True
+        try:
+            return self.select(style_id)
+        finally:
+            self._quiet = False
+
     def _sorted(self, styles: list) -> list:
         key = self.sort.currentText()
         if key == "Newest":
@@ -429,6 +441,8 @@ class LibraryPanel(QWidget):
             self.styleSelected.emit(None)
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self._quiet:
+            return
         self.styleSelected.emit(current.data(StyleRole) if current.isValid() else None)
 
     def _clip_loaded(self, label: str) -> None:

@@ -1,7 +1,12 @@
 """The live-input row of the Live dock: which input, a level meter, start/stop, the beat
-by hand (tap, resync) and Record set. It only shows and drives an
-app.live.audio_input.LiveInput and the Stage's live mode; the analysis, the set and its
+by hand (tap, resync), the previous / next style and Record set. It only shows and drives
+an app.live.audio_input.LiveInput and the Stage's live mode; the analysis, the set and its
 recording are the engine's (engine.control.live_set).
+
+Taps are timed when they happen, not when the GUI thread gets to them: :meth:`LiveBar.tap_at`
+takes a ``time.monotonic()`` instant (a button click's, or an OSC / MIDI tap's arrival,
+which the control panel hands on) and puts it on the stream's clock with an
+:class:`engine.control.StreamClock` tied to every block the input reads.
 
 Record set records what the live input hears (a FLAC), every features step and every
 control move into ``<shows folder>/<name>.json``; stopping it (or stopping the input)
@@ -12,7 +17,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
@@ -33,9 +38,14 @@ def set_name_now() -> str:
 
 
 class LiveBar(QGroupBox):
+    moveRequested = Signal(object)  # a ControlEvent (style.previous / style.next)
+
     def __init__(self, stage, live_input, shows_folder=None, parent=None):
+        from engine.control import StreamClock
+
         super().__init__("Live audio in", parent)
         self.stage, self.live = stage, live_input
+        self.stream_clock = StreamClock()
         self.shows_folder = shows_folder  # () -> Path: where recorded sets are saved
         self.device = QComboBox()
         self.device.setToolTip("a microphone, a line in, or what this computer plays")
@@ -50,10 +60,20 @@ class LiveBar(QGroupBox):
         self.meter.setMaximumHeight(10)
         self.tap = QPushButton("Tap")
         self.tap.setToolTip("tap the beat: two or more taps set tempo and phase")
-        self.tap.clicked.connect(live_input.tap)
+        self.tap.clicked.connect(lambda: self.tap_at(time.monotonic()))
         self.resync = QPushButton("Resync")
         self.resync.setToolTip("this is a beat: move the beat's phase here")
-        self.resync.clicked.connect(live_input.resync)
+        self.resync.clicked.connect(lambda: self.resync_at(time.monotonic()))
+        self.previous_style = QPushButton("◀ Style")
+        self.previous_style.setToolTip("the previous style, from the next beat (as "
+                                       "/sonolume/style/previous)")
+        self.previous_style.clicked.connect(lambda: self._move("style.previous"))
+        self.next_style = QPushButton("Style ▶")
+        self.next_style.setToolTip("the next style, from the next beat (as "
+                                   "/sonolume/style/next)")
+        self.next_style.clicked.connect(lambda: self._move("style.next"))
+        for b in (self.previous_style, self.next_style):
+            b.setEnabled(False)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.set_name = QLineEdit()
@@ -78,6 +98,9 @@ class LiveBar(QGroupBox):
         beat = QHBoxLayout()
         beat.addWidget(self.tap)
         beat.addWidget(self.resync)
+        beat.addStretch(1)
+        beat.addWidget(self.previous_style)
+        beat.addWidget(self.next_style)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
         lay.addWidget(self.meter)
@@ -91,6 +114,8 @@ class LiveBar(QGroupBox):
         live_input.levelChanged.connect(self._level)
         live_input.errorOccurred.connect(self.status.setText)
         live_input.stateChanged.connect(self._state)
+        if hasattr(live_input, "stepsReady"):
+            live_input.stepsReady.connect(self._block_read)
         stage.liveChanged.connect(self._live_changed)
         stage.liveRecordingChanged.connect(self._recording_changed)
         stage.statusMessage.connect(self._stage_message)
@@ -140,6 +165,31 @@ class LiveBar(QGroupBox):
     def _state(self, state: str) -> None:
         if state == "running":
             self.status.setText("listening")
+            self.stream_clock.reset()  # a new stream, or the device reopened
+
+    # -- the beat by hand ----------------------------------------------------------------
+    def _block_read(self, _block, _steps) -> None:
+        """The input read a block just now: the stream's clock against the monotonic one
+        (the analysis has taken the block, so its time is the block's end)."""
+        self.stream_clock.note(self.live.stream_time())
+
+    def tap_at(self, at: float) -> None:
+        """A tap that happened at ``at`` (time.monotonic()): the tracker gets it there,
+        however late the GUI thread is to hand it on."""
+        an = getattr(self.live, "analyzer", None)
+        if an is not None and getattr(self.live, "state", "running") != "stopped":
+            an.tap(self.stream_clock.stream_at(at))
+
+    def resync_at(self, at: float) -> None:
+        """A beat is at ``at`` (time.monotonic()): the grid moves there."""
+        an = getattr(self.live, "analyzer", None)
+        if an is not None and getattr(self.live, "state", "running") != "stopped":
+            an.resync(self.stream_clock.stream_at(at))
+
+    def _move(self, control: str) -> None:
+        from engine.control import ControlEvent
+
+        self.moveRequested.emit(ControlEvent(control, source="live dock"))
 
     def _live_changed(self, on: bool) -> None:
         self.start_button.blockSignals(True)
@@ -147,6 +197,8 @@ class LiveBar(QGroupBox):
         self.start_button.setText("Stop" if on else "Start")
         self.start_button.blockSignals(False)
         self.record.setEnabled(on)
+        for b in (self.previous_style, self.next_style):
+            b.setEnabled(on)
         if not on:
             self.meter.setValue(0)
             self._recording_changed(False)

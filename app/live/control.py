@@ -21,7 +21,9 @@ show's styles). ``midi_lister`` / ``midi_opener``: stand-ins for mido's port fun
 Signals: ``moveReceived(ControlEvent)`` (emitted on the OSC / MIDI threads, delivered
 queued on the GUI thread), ``learned(Binding)``, ``midiStatus(str)``,
 ``recordingChanged(bool)``, ``statusMessage(str)``, ``tapped(float)`` (BPM from
-``/sonolume/tap`` or a tap pad: connect it to the live beat tracker's resync).
+``/sonolume/tap`` or a tap pad, from the second tap on: for display), ``tappedAt(float)``
+(every tap's arrival, ``time.monotonic()`` on the OSC / MIDI thread: connect it to the
+live beat tracker, app.live.bar.LiveBar.tap_at, so a tap counts where it was hit).
 
 Moves are queued into the engine's :class:`~engine.control.Controller` and applied to the
 stage's scene once per video frame, so they act on the next frame and a fast knob costs one
@@ -100,7 +102,8 @@ class ControlPanel(QWidget):
     midiStatus = Signal(str)
     recordingChanged = Signal(bool)
     statusMessage = Signal(str)
-    tapped = Signal(float)  # BPM from tap tempo: for a live beat tracker to resync
+    tapped = Signal(float)  # BPM from tap tempo, for display
+    tappedAt = Signal(float)  # each tap's arrival (time.monotonic()), for the beat tracker
 
     def __init__(self, stage, settings, editor=None, styles=None, parent=None,
                  midi_lister=None, midi_opener=None):
@@ -110,7 +113,7 @@ class ControlPanel(QWidget):
         self.controller = Controller(lambda: stage.scene, stage.current_time,
                                      palette=self._palette if styles is not None else None,
                                      apply_arrangement=self._arrangement,
-                                     on_tap=self._tapped)
+                                     on_tap=self._tapped, on_tap_at=self.tappedAt.emit)
         stage.controller = self.controller  # a live set takes its moves through it too
         self.osc: OscServer | None = None
         self._midi_problem = ""
