@@ -68,6 +68,7 @@ class RunStart:
     epochs: int
     history: list[dict] = field(default_factory=list)
     evals: list[dict] = field(default_factory=list)
+    device: str = "cpu"  # where it trains, e.g. "cuda:0 (NVIDIA H200)"
 
 
 @dataclass
@@ -170,7 +171,8 @@ class _Relay:
 
     def run(self, trainer):
         self.trainer = t = trainer
-        clip_info = t.run_info().get("clip") or {}
+        info = t.run_info()
+        clip_info = info.get("clip") or {}
         self.progress(("start", RunStart(
             run_dir=t.run_dir, originals=t.frames_u8,
             roles=np.array([t.split.role(i) for i in range(t.num_frames)]),
@@ -178,7 +180,8 @@ class _Relay:
             params=t.model.parameter_counts(), description=t.model.describe(),
             clip_label=clip_info.get("label"), random_clip=bool(clip_info.get("random")),
             epoch=t.epoch, epochs=t.config.epochs,
-            history=[dict(r) for r in t.history], evals=[dict(e) for e in t.evals])))
+            history=[dict(r) for r in t.history], evals=[dict(e) for e in t.evals],
+            device=info["device"]["label"])))
         self.progress(("status", "training…"))
         return t.run()
 

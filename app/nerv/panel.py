@@ -304,8 +304,10 @@ class NervPanel(QWidget):
                 clip = f" · CLIP {start.clip_label}"
                 if start.random_clip:
                     clip += (f" <span style='color:#e04040'><b>{RANDOM_NOTE}</b></span>")
+            # the CPU is the ordinary case; a GPU is worth saying (it is a choice made)
+            on = f" · on {start.device}" if start.device != "cpu" else ""
             where += (f"<br>{len(start.originals)} frames: {start.train} train, "
-                      f"{start.unseen} unseen · parameters: {params}{clip}")
+                      f"{start.unseen} unseen · parameters: {params}{clip}{on}")
         self.run_label.setText(where + extra)
 
     def _show_results(self, key: str, text: str) -> None:

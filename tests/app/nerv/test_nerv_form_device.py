@@ -37,3 +37,27 @@ def test_device_row_only_where_cuda_gives_a_choice(qtbot, app_env):
     again = NervForm(AppSettings())
     qtbot.addWidget(again)
     assert again.device() == again.resume_device() == "cpu"
+
+
+def test_run_label_names_a_gpu_and_not_the_cpu(qtbot, app_env):
+    import numpy as np
+
+    from app.clip_service import ClipService
+    from app.nerv.jobs import RunStart
+    from app.nerv.panel import NervPanel
+    from app.settings import AppSettings
+
+    panel = NervPanel(AppSettings(), ClipService())
+    qtbot.addWidget(panel)
+
+    def start(device: str) -> RunStart:
+        return RunStart(run_dir=None, originals=np.zeros((4, 8, 8, 3), np.uint8),
+                        roles=np.array(["train"] * 4), train=4, unseen=0,
+                        params={"representation": 30_000}, description="NERV", clip_label=None,
+                        random_clip=False, epoch=0, epochs=2, device=device)
+
+    panel._show_run_label(start("cuda:0 (NVIDIA H200)"))
+    assert "4 frames: 4 train" in panel.run_label.text()
+    assert "· on cuda:0 (NVIDIA H200)" in panel.run_label.text()
+    panel._show_run_label(start("cpu"))
+    assert "4 frames: 4 train" in panel.run_label.text() and " on " not in panel.run_label.text()
