@@ -344,8 +344,10 @@ class MainWindow(QMainWindow):
             self._follow_timer.start()
             return
         self._follow_timer.stop()
-        if not self.stage.show_active and self.stage.shown_style is not None:
-            self._follow(self.stage.shown_style)
+        shown = self.stage.shown_style
+        if not self.stage.show_active and shown is not None:
+            self._follow(shown)
+        self.status_path.setText(f"style: {shown.name}" if shown is not None else "")
 
     def _follow_live_style(self) -> None:
         """Select (and scroll to) the style the live set draws now. Quietly: announcing it
@@ -365,7 +367,10 @@ class MainWindow(QMainWindow):
             return
         # A later click on the style shown before must act, so the follow counts as the
         # selection the app last acted on.
-        self._last_style_key = self._style_key(lp.current_style())
+        style = lp.current_style()
+        self._last_style_key = self._style_key(style)
+        self.status_path.setText(f"style: {style.name}" + (
+            " (live)" if self.stage.live_active else ""))
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():

@@ -167,6 +167,7 @@ def test_a_library_click_while_live_still_acts(live_window, qtbot, demo):
         feed(w, demo, t, 0.25)
         t += 0.25
     qtbot.waitUntil(lambda: lp.current_id() != first, timeout=2000)
+    assert w.status_path.text() == f"style: {lp.current_style().name} (live)"
     lp.select(first)  # the user clicks the style shown before: the set shows it
     feed(w, demo, t, 0.25)
     assert drawn_id(w) == first and lp.current_id() == first
@@ -226,35 +227,40 @@ def test_the_transport_says_what_is_true_live(live_window, qtbot, demo, tmp_path
     assert st.start_live(w.live_input)
     feed(w, demo, 2.0, 10.0)
     lt.refresh()
-    text = lt.label.text()
+    text = lt.shown
     assert lt.label.isVisible() and "no track" not in text
-    assert text.startswith(f"LIVE · {DEVICE} · ") and "0:10 elapsed" in text, text
+    assert text.startswith("LIVE · ") and text.endswith(f"0:10 elapsed · {DEVICE}"), text
     tempo = w.live_input.analyzer.tempo
     assert tempo > 0 and f"{tempo:.1f} BPM" in text
     # What cannot work on a stream is absent: play/pause, load, the track's time, seeking.
+    show_panel = w.show_panel
     for widget in (st.play_button, st.load_button, st.time_label, st.track_label,
-                   st.timeline):
+                   st.timeline, show_panel):
         assert widget.isHidden()
     w.live_bar.shows_folder = lambda: tmp_path / "shows"
     w.live_bar.set_name.setText("transport set")
     w.live_bar.record.click()
     feed(w, demo, 12.0, 2.0)
     lt.refresh()
-    assert re.search(r"● REC 0:0[12] transport-set$", lt.label.text()), lt.label.text()
+    assert re.match(r"LIVE · ● REC 0:0[12] · ", lt.shown), lt.shown
+    assert "color:#e04848'>● REC" in lt.label.text()
+    assert "transport-set.json" in lt.label.toolTip()
     w.live_bar.record.click()  # stop and save
     qtbot.waitUntil(lambda: not st.live_active, timeout=10_000)
     assert not lt.label.isVisible()
     for widget in (st.play_button, st.load_button, st.time_label, st.track_label,
-                   st.timeline):
+                   st.timeline, show_panel):
         assert not widget.isHidden()
 
 
 def test_live_transport_wording():
-    from app.stage.transport import live_text
+    from app.stage.transport import live_html, live_text
 
-    assert live_text("Mic", 0.0, False, 5.2) == "LIVE · Mic · finding the beat · 0:05 elapsed"
-    assert live_text("Mic", 100.04, True, 3725, "lost", 61.0, "set") == \
-        "LIVE · Mic · input lost · tapped 100.0 BPM · 1:02:05 elapsed · ● REC 1:01 set"
+    assert live_text("Mic", 0.0, False, 5.2) == "LIVE · finding the beat · 0:05 elapsed · Mic"
+    assert live_text("Mic <1>", 100.04, True, 3725, "lost", 61.0) == \
+        "LIVE · ● REC 1:01 · input lost · tapped 100.0 BPM · 1:02:05 elapsed · Mic <1>"
+    assert live_html("LIVE · ● REC 1:01 · Mic <1>") == \
+        "LIVE · <span style='color:#e04848'>● REC 1:01</span> · Mic &lt;1&gt;"
 
 
 def test_osc_taps_reach_the_tracker_at_their_arrival(live_window, qtbot, demo):
