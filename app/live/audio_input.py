@@ -1,7 +1,8 @@
 """Live audio input for the preview: capture a device with QtMultimedia, analyse it as it
 arrives (:class:`engine.audio.live.LiveAnalyzer`), hand the features to the stage.
 
-API (everything on the GUI thread)::
+API (everything on the GUI thread; the capture itself runs on a thread of its own, see
+:mod:`app.live.capture_thread`)::
 
     live = LiveInput(fps=30.0)
     live.devices()              # [InputDevice(id, description, is_default, sample_rate,
@@ -9,15 +10,20 @@ API (everything on the GUI thread)::
     live.expose_monitor()       # PulseAudio/PipeWire: make the system output's monitor an
                                 # input (Qt lists no monitors); returns its id or None
     live.start(device=None)     # None: the default input; or an id / description /
-                                # InputDevice. False (and errorOccurred) when it cannot
-    live.stop()
+                                # InputDevice. False (and errorOccurred) when it cannot;
+                                # returns at once, the device opens on the audio thread
+                                # (a failure there is said and handled as a lost device)
+    live.stop()                 # returns at once too
     live.tap(); live.resync(); live.release_tap()      # the beat, by hand
     live.start_recording(path)  # .flac / .wav, lossless, atomic; stop_recording() -> path;
                                 # recording_started_at: the stream time of its sample 0
-    live.latest                 # the newest LiveFeatures (None before the first)
-    live.stream_time()          # seconds of audio analysed, for LiveParams' clock
+    live.latest                 # the newest LiveFeatures delivered (None before the first)
+    live.stream_time()          # seconds of audio delivered, for LiveParams' clock
+    live.analyzer               # an AnalyzerView: the analysis as of the newest delivered
+                                # block (time, format, tracker), what a LiveSet reads
 
-Signals:
+Signals (all on the GUI thread, in stream order; a GUI thread that falls behind gets every
+block later, none is lost):
 
 * ``featuresReady(LiveFeatures)``: at most once per video frame (``fps``), the newest
   features; feed them to ``engine.reactive.live.LiveParams.step`` and draw;
@@ -42,6 +48,7 @@ which PipeWire's Pulse server understands too); the module is unloaded on ``shut
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -51,9 +58,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal
 
-from engine.audio.live import MIN_SAMPLE_RATE, LiveAnalyzer, LiveRecorder
+from app.live.capture_thread import AnalyzerView, CaptureWorker, Delivery, OpenRequest
+from engine.audio.live import MIN_SAMPLE_RATE, LiveRecorder
 from engine.errors import SonolumeError
 
 log = logging.getLogger("sonolume.app.live.audio_input")
@@ -66,11 +74,8 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
     QAudioDevice = QAudioFormat = QAudioSource = QMediaDevices = None
     MULTIMEDIA_ERROR = str(exc)
 
-POLL_MS = 10  # read the device this often as well as on readyRead
-BUFFER_S = 1.0  # capture buffer (see _open)
-STALL_S = 2.0  # no audio this long from a running device: say so
-START_S = 6.0  # ... or this long after opening it (PulseAudio took 1-2 s on a busy machine)
-LEVEL_RATE = 30.0
+LOOK_S = 1.0  # while lost, look for the device this often (besides the device list's signal)
+JOIN_S = 5.0  # shutdown waits this long for the audio thread
 MONITOR_SOURCE = "sonolume_monitor"
 DEFAULT_RATE = 48000
 # Once the audio server goes away, Qt's PulseAudio backend (6.11) has no connection: it
@@ -142,6 +147,10 @@ class LiveInput(QObject):
     errorOccurred = Signal(str)
     stateChanged = Signal(str)
     devicesChanged = Signal()
+    # to the audio thread (queued: its slots run there, in this order)
+    _openRequested = Signal(object)
+    _dropRequested = Signal(int)
+    _closeRequested = Signal()
 
     def __init__(self, fps: float = 30.0, smoothing=None, parent=None):
         super().__init__(parent)
@@ -149,24 +158,16 @@ class LiveInput(QObject):
             raise SonolumeError(f"fps must be positive, not {fps}")
         self.fps = float(fps)
         self.smoothing = smoothing
-        self.analyzer: LiveAnalyzer | None = None
+        self.analyzer: AnalyzerView | None = None
         self.recorder: LiveRecorder | None = None
         self.recording_started_at = 0.0
         self.state = "stopped"
         self.device: InputDevice | None = None
         self._qdevice = None
-        self._source = None
-        self._io = None
-        self._dtype, self._scale, self._channels, self._rate = np.float32, 1.0, 1, 0
-        self._carry = b""
-        self._next_frame = 0.0  # stream time of the next featuresReady
-        self._level = [0.0, 0.0, 0]  # peak, sum of squares, count
-        self._last_level = 0.0
-        self._last_data = 0.0
-        self._lost_at = 0.0
-        self._lost_stream = 0.0
-        self._last_look = 0.0
-        self._got_data = False
+        self._fmt = None
+        self._dtype, self._channels, self._rate = np.float32, 1, 0
+        self._session = 0  # Start and Stop each begin a new one; older deliveries are dropped
+        self._reopening: tuple[int, int] | None = None  # (rate, channels) before a reopen
         self._monitor_module: str | None = None
         self._server: str | None = None  # the audio server's socket, once one was used
         self._server_ok_since: float | None = -SERVER_HOLD_S
@@ -174,9 +175,28 @@ class LiveInput(QObject):
         self._media = QMediaDevices(self) if QMediaDevices is not None else None
         if self._media is not None:
             self._media.audioInputsChanged.connect(self._inputs_changed)
-        self._timer = QTimer(self)
-        self._timer.setInterval(POLL_MS)
-        self._timer.timeout.connect(self._poll)
+        self._look = QTimer(self)  # while lost: is the device back?
+        self._look.setInterval(int(LOOK_S * 1000))
+        self._look.timeout.connect(self._check_device)
+        # The worker is made here and moved to its thread on the first start: an input that
+        # never starts (tests, no device) has no thread to end.
+        self._thread: QThread | None = None
+        self._worker = self._make_worker()
+
+    def _make_worker(self) -> CaptureWorker:
+        w = CaptureWorker(self.fps, self.smoothing)
+        w.delivered.connect(self._delivered)
+        w.opened.connect(self._opened_reply)
+        w.lost.connect(self._lost_reply)
+        w.recordingFailed.connect(self._recording_failed)
+        w.said.connect(self._said)
+        old = getattr(self, "_worker", None)  # one whose thread was ended by shutdown
+        for sig, name in ((self._openRequested, "open"), (self._dropRequested, "drop"),
+                          (self._closeRequested, "close")):
+            if old is not None:
+                sig.disconnect(getattr(old, name))
+            sig.connect(getattr(w, name))
+        return w
 
     # -- devices ---------------------------------------------------------------------------
     @staticmethod
@@ -237,8 +257,9 @@ class LiveInput(QObject):
 
     # -- running ---------------------------------------------------------------------------
     def start(self, device=None) -> bool:
-        """Open ``device`` and start analysing; False (and one errorOccurred line) when
-        it cannot. A running input is stopped first."""
+        """Start capturing ``device`` and analysing it; False (and one errorOccurred line)
+        when it cannot. A running input is stopped first. Returns without waiting for the
+        device: the audio thread opens it (see the module docstring)."""
         self.stop()
         if MULTIMEDIA_ERROR:
             self.errorOccurred.emit(f"Live input needs QtMultimedia, which failed to load: "
@@ -248,10 +269,9 @@ class LiveInput(QObject):
         if qdev is None:
             self.errorOccurred.emit(why)
             return False
-        if not self._open(qdev):
+        self._session += 1
+        if not self._open(qdev, fresh=True):
             return False
-        self.analyzer = LiveAnalyzer(self._rate, self._channels, smoothing=self.smoothing)
-        self._next_frame = 0.0
         self._set_state("running")
         return True
 
@@ -278,8 +298,9 @@ class LiveInput(QObject):
             return True
         if not _answers(self._server):
             self._server_ok_since = None
-            # The server stopped sending at _last_data at the latest: gone past Qt's retry.
-            if not self._server_gone and time.monotonic() - self._last_data > SERVER_RETRY_S:
+            # The server stopped sending at the last data at the latest: gone past Qt's retry.
+            last = self._worker.last_data
+            if not self._server_gone and time.monotonic() - last > SERVER_RETRY_S:
                 self._server_gone = True
                 self.errorOccurred.emit(GONE_MESSAGE)
             return False
@@ -289,9 +310,35 @@ class LiveInput(QObject):
             self._server_ok_since = time.monotonic()
         return time.monotonic() - self._server_ok_since >= SERVER_HOLD_S
 
-    def _open(self, qdev, quiet: bool = False) -> bool:
-        """Open ``qdev``; a failure is one errorOccurred line unless ``quiet`` (the
-        reconnect attempts while a lost device comes back)."""
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            if self._worker.thread() is not QThread.currentThread():  # shut down before
+                self._worker = self._make_worker()
+            self._thread = QThread()
+            self._thread.setObjectName("sonolume-live-capture")
+            self._worker.moveToThread(self._thread)
+            self._thread.start()
+            app = QCoreApplication.instance()
+            if app is not None:  # a running QThread must not outlive the application
+                app.aboutToQuit.connect(self._end_thread)
+
+    def _end_thread(self) -> None:
+        """Close the source on the audio thread (waiting for it: Stop's queued close might
+        not run once the loop is told to quit), then end the thread."""
+        th = self._thread
+        if th is None or not th.isRunning():
+            return
+        QMetaObject.invokeMethod(self._worker, "close", Qt.ConnectionType.BlockingQueuedConnection)
+        th.quit()
+        if th.wait(int(JOIN_S * 1000)):
+            self._thread = None
+        else:
+            log.warning("live input: the audio thread did not end within %.0f s", JOIN_S)
+
+    def _open(self, qdev, fresh: bool, quiet: bool = False) -> bool:
+        """Ask the audio thread to open ``qdev`` (``fresh``: with a new analysis, on
+        Start); False, with one errorOccurred line unless ``quiet``, when it cannot even
+        be asked (server away, no usable format)."""
         info = _info(qdev)
         if not self._server_ready():
             if not quiet:
@@ -306,53 +353,34 @@ class LiveInput(QObject):
                 self.errorOccurred.emit(f"Audio input '{info.description}' offers no sample "
                                         "format Sonolume reads (float, 16 or 32 bit)")
             return False
-        source = QAudioSource(qdev, fmt, self)
-        # A 1 s buffer: data still arrives every ~20 ms (the buffer does not add latency
-        # while the GUI thread keeps up), but a render or a busy machine stalling the GUI
-        # thread for up to a second loses no samples. Measured: a 600 ms stall lost 7 % of
-        # a second's audio with Qt's default 250 ms buffer, none with 1 s; lost samples
-        # read as a faster tempo.
-        source.setBufferSize(int(fmt.sampleRate() * fmt.channelCount() * fmt.bytesPerSample()
-                                 * BUFFER_S))
-        io = source.start()
-        if io is None or source.error().name != "NoError":
-            if not quiet:
-                self.errorOccurred.emit(f"Cannot open audio input '{info.description}' "
-                                        f"({source.error().name})")
-            log.info("live input: cannot open %s (%s)", info.description, source.error().name)
-            source.stop()
-            source.deleteLater()
-            return False
-        self._source, self._io, self._qdevice, self.device = source, io, qdev, info
-        self._dtype, self._scale = _DTYPES[fmt.sampleFormat()]
-        self._channels, self._rate = fmt.channelCount(), fmt.sampleRate()
-        self._carry = b""
-        io.readyRead.connect(self._read)
-        self._last_data = time.monotonic()
-        self._got_data = False
-        self._timer.start()
-        log.info("live input: %s at %d Hz, %d channel(s), %s", info.description,
-                 self._rate, self._channels, np.dtype(self._dtype).name)
+        dtype, scale = _DTYPES[fmt.sampleFormat()]
+        self._qdevice, self.device, self._fmt = qdev, info, fmt
+        self._dtype, self._channels, self._rate = dtype, fmt.channelCount(), fmt.sampleRate()
+        self._ensure_thread()
+        if fresh:
+            self.analyzer = AnalyzerView(self._worker, self._session, self._rate,
+                                         self._channels)
+        self._openRequested.emit(OpenRequest(self._session, qdev, fmt, info.description,
+                                             dtype, scale, fresh, quiet))
         return True
 
-    def _close_source(self) -> None:
-        if self._source is not None:
-            src, self._source, self._io = self._source, None, None
-            src.stop()
-            src.deleteLater()
-
     def stop(self) -> None:
-        """Stop capturing (a recording in progress is finished and kept)."""
-        self._timer.stop()
-        self._close_source()
+        """Stop capturing (a recording in progress is finished and kept). Blocks still on
+        their way to the GUI thread are dropped."""
+        self._look.stop()
         if self.recorder is not None:
             self.stop_recording()
+        self._session += 1
+        self._reopening = None
+        self._closeRequested.emit()
         if self.state != "stopped":
             self._set_state("stopped")
 
     def shutdown(self) -> None:
-        """Stop, and unload the monitor module this input loaded (app exit)."""
+        """Stop, end the audio thread, and unload the monitor module this input loaded
+        (app exit)."""
         self.stop()
+        self._end_thread()
         if self._monitor_module and shutil.which("pactl"):
             subprocess.run(["pactl", "unload-module", self._monitor_module],
                            capture_output=True, timeout=5)
@@ -363,6 +391,7 @@ class LiveInput(QObject):
         self.stateChanged.emit(state)
 
     # -- the beat by hand ------------------------------------------------------------------
+    # On the analyzer itself, between two blocks, at the newest audio read.
     def tap(self) -> None:
         if self.analyzer is not None:
             self.analyzer.tap()
@@ -386,135 +415,101 @@ class LiveInput(QObject):
     # -- recording -------------------------------------------------------------------------
     def start_recording(self, path) -> LiveRecorder | None:
         """Record the incoming audio, as it arrives, to ``path`` (.flac or .wav)."""
-        if self._source is None:
+        if self.state != "running":
             self.errorOccurred.emit("Start a live input before recording it")
             return None
         if self.recorder is not None:
             self.stop_recording()
         dtype = np.dtype(self._dtype).name
         try:
-            self.recorder = LiveRecorder(path, self._rate, self._channels,
-                                         dtype if dtype != "uint8" else "int16")
+            rec = LiveRecorder(path, self._rate, self._channels,
+                               dtype if dtype != "uint8" else "int16")
         except SonolumeError as exc:
             self.errorOccurred.emit(str(exc))
             return None
+        self.recorder = rec
         # Sample 0 of the file is this stream time: the analysis and the recording count
-        # the same samples, so a set recorded here lines up with its features exactly.
-        self.recording_started_at = self.stream_time()
-        return self.recorder
+        # the same samples (the audio thread does both under one lock), so a set recorded
+        # here lines up with its features exactly.
+        self.recording_started_at = self._worker.attach_recorder(self._session, rec)
+        return rec
 
     def stop_recording(self):
         rec, self.recorder = self.recorder, None
         if rec is None:
             return None
+        self._worker.detach_recorder()
         try:
             return rec.close()
         except SonolumeError as exc:
             self.errorOccurred.emit(str(exc))
             return None
 
-    # -- data ------------------------------------------------------------------------------
-    def _read(self) -> None:
-        io = self._io
-        if io is None:
-            return
-        data = bytes(io.readAll().data())
-        if not data:
-            return
-        self._last_data = time.monotonic()
-        self._got_data = True
-        data = self._carry + data
-        frame_bytes = np.dtype(self._dtype).itemsize * self._channels
-        usable = len(data) - len(data) % frame_bytes
-        self._carry = data[usable:]
-        if not usable:
-            return
-        raw = np.frombuffer(data[:usable], dtype=self._dtype).reshape(-1, self._channels)
-        if self.recorder is not None:
-            try:
-                self.recorder.write(raw if raw.dtype != np.uint8 else
-                                    ((raw.astype(np.int16) - 128) * 256))
-            except SonolumeError as exc:
-                self.recorder = None
-                self.errorOccurred.emit(f"Recording stopped: {exc}")
-        if raw.dtype == np.uint8:
-            block = (raw.astype(np.float32) - 128.0) / self._scale
-        elif raw.dtype == np.float32:
-            block = raw
-        else:
-            block = raw.astype(np.float32) / self._scale
-        self._feed(block)
+    # -- from the audio thread ---------------------------------------------------------------
+    def _delivered(self, d: Delivery) -> None:
+        if d.session != self._session or self.analyzer is None:
+            return  # a block of a session stopped meanwhile
+        self.analyzer.take(d)
+        self.stepsReady.emit(d.block, d.steps)
+        if d.level is not None:
+            self.levelChanged.emit(*d.level)
+        if d.show is not None:
+            self.featuresReady.emit(d.show)
 
-    def _feed(self, block: np.ndarray) -> None:
-        an = self.analyzer
-        if an is None:
+    def _opened_reply(self, session: int, ok: bool, why: str) -> None:
+        if session != self._session or self.state == "stopped":
             return
-        try:
-            steps = an.push(block)
-        except SonolumeError as exc:  # a block the analysis cannot take: say it, go on
-            log.warning("live input: %s", exc)
-            self.errorOccurred.emit(f"Live audio skipped a block: {exc}")
+        if ok:
+            was = self._reopening
+            self._reopening = None
+            if self.state == "lost" or was is not None:
+                self._look.stop()
+                self._set_state("running")
+            if was is not None and was != (self._rate, self._channels):
+                self.errorOccurred.emit(
+                    f"Audio input '{self.device.description}' changed from {was[0]} Hz to "
+                    f"{self._rate} Hz; the analysis carried on (tempo and levels kept)")
             return
-        self.stepsReady.emit(block, steps)
-        lv = self._level
-        if block.size:
-            lv[0] = max(lv[0], float(np.max(np.abs(block))))
-            lv[1] += float(np.dot(block.ravel(), block.ravel()))
-            lv[2] += block.size
-        now = an.time
-        if now - self._last_level >= 1.0 / LEVEL_RATE and lv[2]:
-            self.levelChanged.emit(min(lv[0], 1.0), min(float(np.sqrt(lv[1] / lv[2])), 1.0))
-            self._level = [0.0, 0.0, 0]
-            self._last_level = now
-        t = an.latest.time
-        if an.frames.frames and t >= self._next_frame:
-            self._next_frame = (np.floor(t * self.fps + 1e-6) + 1) / self.fps
-            self.featuresReady.emit(an.latest)
+        self._reopening = None
+        if self.state == "running" and why:
+            self._lose(f"{why}; the preview keeps running (it reconnects when the input "
+                       "comes back)", drop=False)
+        else:  # a reconnect attempt that failed: still lost, try again later
+            self.state = "lost"
+            self._look.start()
 
-    def _poll(self) -> None:
-        if self.state == "lost":
-            self._feed_silence()
-            # The device list is watched too, but a missed signal must not strand the set.
-            if time.monotonic() - self._last_look > 1.0:
-                self._last_look = time.monotonic()
-                self._check_device()
-            return
-        self._read()
-        src = self._source
-        if src is None:
-            return
-        err = src.error().name
-        if err not in ("NoError", "UnderrunError"):
-            self._lose(f"Audio input '{self.device.description}' failed ({err}); "
-                       "the preview keeps running")
-        elif time.monotonic() - self._last_data > (STALL_S if self._got_data else START_S):
-            self._lose(f"No audio from '{self.device.description}' for {STALL_S:.0f} s "
-                       "(unplugged or muted?); the preview keeps running")
+    def _lost_reply(self, session: int, message: str) -> None:
+        if session == self._session:
+            self._lose(message, drop=False)
 
-    def _feed_silence(self) -> None:
-        """While the device is gone, analyse silence at real time: the features fall to
-        rest smoothly and the beat phase runs on."""
-        an = self.analyzer
-        if an is None:
+    def _recording_failed(self, session: int, message: str) -> None:
+        if session != self._session:
             return
-        due = time.monotonic() - self._lost_at
-        have = an.time - self._lost_stream
-        n = int((due - have) * self._rate)
-        if n > 0:
-            self._feed(np.zeros((n, self._channels), np.float32))
+        rec, self.recorder = self.recorder, None
+        if rec is not None:
+            with contextlib.suppress(SonolumeError):
+                rec.abort()
+        self.errorOccurred.emit(message)
 
-    def _lose(self, message: str) -> None:
+    def _said(self, session: int, message: str) -> None:
+        if session == self._session:
+            self.errorOccurred.emit(message)
+
+    # -- a device that goes, comes back, or changes -------------------------------------------
+    def _lose(self, message: str, drop: bool = True) -> None:
+        """The device is gone: silence is analysed at real time on the audio thread (the
+        features settle, the beat runs on) until the device comes back."""
         if self.state == "lost":
             return
-        self._close_source()
+        if drop:
+            self._dropRequested.emit(self._session)
         if self.recorder is not None:
             self.stop_recording()
-        self._lost_at = time.monotonic()
-        self._lost_stream = self.analyzer.time if self.analyzer is not None else 0.0
         self._server_ok_since = None  # the server may have gone: see SERVER_HOLD_S
         self._set_state("lost")
-        self.errorOccurred.emit(message)
-        self._timer.start()
+        if message:
+            self.errorOccurred.emit(message)
+        self._look.start()
 
     def _inputs_changed(self) -> None:
         log.debug("inputs changed: %s", [(_device_id(d), d.preferredFormat().sampleRate())
@@ -524,7 +519,7 @@ class LiveInput(QObject):
 
     def _check_device(self) -> None:
         """React to our device going, coming back, or changing its rate."""
-        if self.device is None or self.state == "stopped":
+        if self.device is None or self.state == "stopped" or self._reopening is not None:
             return
         now = {_device_id(d): d for d in QMediaDevices.audioInputs()}
         qdev = now.get(self.device.id)
@@ -534,25 +529,16 @@ class LiveInput(QObject):
         elif self.state == "lost" and qdev is not None and self._server_ready():
             self._reopen(qdev)
         elif self.state == "running" and qdev is not None:
-            rate = self._format_for(qdev)
-            if rate is not None and rate.sampleRate() != self._rate:
-                self._close_source()
+            fmt = self._format_for(qdev)
+            if fmt is not None and fmt.sampleRate() != self._rate:
                 self._reopen(qdev)
 
     def _reopen(self, qdev) -> None:
         old = (self._rate, self._channels)
-        self._timer.stop()
         log.info("live input: reopening %s (was %d Hz)", _device_id(qdev), old[0])
-        if not self._open(qdev, quiet=self.state == "lost"):
-            self._lost_at = time.monotonic()
-            self._lost_stream = self.analyzer.time if self.analyzer is not None else 0.0
-            self.state = "lost"
-            self._timer.start()
-            return
-        if self.analyzer is not None:
-            self.analyzer.reconfigure(self._rate, self._channels)
-        self._set_state("running")
-        if (self._rate, self._channels) != old:
-            self.errorOccurred.emit(
-                f"Audio input '{self.device.description}' changed from {old[0]} Hz to "
-                f"{self._rate} Hz; the analysis carried on (tempo and levels kept)")
+        lost = self.state == "lost"
+        if self._open(qdev, fresh=False, quiet=lost):
+            self._reopening = old
+            self._look.stop()
+        elif not lost:
+            self._lose("")  # _open said why

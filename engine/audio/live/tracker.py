@@ -35,6 +35,7 @@ stands unless the music keeps disagreeing gently.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -61,6 +62,38 @@ HOLD_S = 8.0  # after a tap or resync the grid follows the music only smoothly t
 TAP_RESET_S = 2.0  # taps further apart start a new tap sequence
 MAX_TAPS = 8
 MIN_TAP_BPM, MAX_TAP_BPM = 30.0, 300.0
+
+
+def _phase(t: float, frame_rate: float, anchor: float, period: float) -> float:
+    if period <= 0:
+        return 0.0
+    p = ((t * frame_rate - anchor) / period) % 1.0
+    return 0.0 if p >= 1.0 else float(p)
+
+
+@dataclass(frozen=True)
+class BeatGrid:
+    """The tracker's beat grid at one moment, immutable: what a thread that does not feed
+    the tracker (the app's GUI, while the audio thread pushes) reads instead of the tracker,
+    whose fields change under it."""
+
+    frame_rate: float
+    period: float = 0.0  # frames per beat (0: no beat)
+    anchor: float = 0.0  # a beat position, in frames
+    confidence: float = 0.0
+    tapped: bool = False
+
+    @property
+    def tempo(self) -> float:
+        return 60.0 * self.frame_rate / self.period if self.period > 0 else 0.0
+
+    @property
+    def locked(self) -> bool:
+        return self.period > 0
+
+    def phase_at(self, t: float) -> float:
+        """As :meth:`OnlineBeatTracker.phase_at`, on this grid."""
+        return _phase(t, self.frame_rate, self.anchor, self.period)
 
 
 class OnlineBeatTracker:
@@ -94,10 +127,12 @@ class OnlineBeatTracker:
 
     def phase_at(self, t: float) -> float:
         """Fraction of the beat elapsed at ``t`` seconds (stream time); 0.0 with no beat."""
-        if self.period <= 0:
-            return 0.0
-        p = ((t * self.frame_rate - self.anchor) / self.period) % 1.0
-        return 0.0 if p >= 1.0 else float(p)
+        return _phase(t, self.frame_rate, self.anchor, self.period)
+
+    def grid(self) -> BeatGrid:
+        """An immutable copy of the grid now (see :class:`BeatGrid`)."""
+        return BeatGrid(self.frame_rate, self.period, self.anchor, self.confidence,
+                        self.tapped)
 
     # -- feeding ---------------------------------------------------------------------------
     def push(self, onset: float) -> None:

@@ -100,16 +100,19 @@ def test_features_are_emitted_at_the_video_rate(qtbot):
     """The analysis path without a device: blocks in, featuresReady at most once per video
     frame, levels for the meter."""
     from app.live.audio_input import LiveInput
-    from engine.audio.live import LiveAnalyzer
+    from app.live.capture_thread import AnalyzerView
 
     live = LiveInput(fps=25.0)
-    live.analyzer = LiveAnalyzer(48000, 2)
+    # No device: the capture worker, not yet on its thread, is fed here directly.
+    live._session = 1
+    live.analyzer = AnalyzerView(live._worker, 1, 48000, 2)
+    live._worker.begin(1, 48000, 2)
     feats, levels = [], []
     live.featuresReady.connect(feats.append)
     live.levelChanged.connect(lambda p, r: levels.append((p, r)))
     rng = np.random.default_rng(0)
     for _ in range(200):  # 4 s in 20 ms blocks
-        live._feed((0.25 * rng.standard_normal((960, 2))).astype(np.float32))
+        live._worker.feed((0.25 * rng.standard_normal((960, 2))).astype(np.float32))
     assert 95 <= len(feats) <= 101  # 25 per second
     times = np.array([f.time for f in feats])
     assert np.all(np.diff(times) > 1 / 25 - 0.024)
