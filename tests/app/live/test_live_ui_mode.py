@@ -270,14 +270,18 @@ def test_osc_taps_reach_the_tracker_at_their_arrival(live_window, qtbot, demo):
     w = live_window
     assert w.stage.start_live(w.live_input)
     feed(w, demo, 4.0, 6.0)
+    fed_at, fed = time.monotonic(), w.live_input.analyzer.time  # the last block's read
     client = osc(w)
     tr = w.live_input.analyzer.tracker
+    sent = []
     for _ in range(4):
+        sent.append(time.monotonic())
         client.send_message("/sonolume/tap", [])
         time.sleep(0.3)  # the GUI thread sleeps: no event is processed meanwhile
     qtbot.waitUntil(lambda: len(tr._taps) == 4, timeout=5000)
     gaps = np.diff(tr._taps)
     assert np.all(np.abs(gaps - 0.3) < 0.03), gaps
     assert tr.tapped and tr.tempo == pytest.approx(200, rel=0.05)
-    # and they sit on the stream where they were hit: after the audio fed so far
-    assert tr._taps[0] == pytest.approx(w.live_input.analyzer.time, abs=0.1)
+    # and they sit on the stream where they were hit: as long after the last block read
+    # as they were sent
+    assert tr._taps[0] - fed == pytest.approx(sent[0] - fed_at, abs=0.03)
