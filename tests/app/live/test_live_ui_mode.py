@@ -279,9 +279,9 @@ def test_osc_taps_reach_the_tracker_at_their_arrival(live_window, qtbot, demo):
         client.send_message("/sonolume/tap", [])
         time.sleep(0.3)  # the GUI thread sleeps: no event is processed meanwhile
     qtbot.waitUntil(lambda: len(tr._taps) == 4, timeout=5000)
-    gaps = np.diff(tr._taps)
-    assert np.all(np.abs(gaps - 0.3) < 0.03), gaps
-    assert tr.tapped and tr.tempo == pytest.approx(200, rel=0.05)
+    gaps, sent_gaps = np.diff(tr._taps), np.diff(sent)  # (a loaded machine oversleeps)
+    assert np.all(np.abs(gaps - sent_gaps) < 0.03), (gaps, sent_gaps)
+    assert tr.tapped and tr.tempo == pytest.approx(60 / np.median(sent_gaps), rel=0.05)
     # and they sit on the stream where they were hit: as long after the last block read
     # as they were sent
     assert tr._taps[0] - fed == pytest.approx(sent[0] - fed_at, abs=0.03)
