@@ -357,8 +357,11 @@ class MainWindow(QMainWindow):
         if ls is None:
             return
         scene = ls.scene
-        key = scene.segments[scene.segment_index(ls.now())].style
-        self._follow(scene.styles.get(key))
+        style = scene.styles.get(scene.segments[scene.segment_index(ls.now())].style)
+        text = f"style: {getattr(style, 'name', '?')} (live)"
+        if self.status_path.text() != text:  # a show's style may not be in the library
+            self.status_path.setText(text)
+        self._follow(style)
 
     def _follow(self, style) -> None:
         style_id = getattr(style, "id", None)
@@ -367,10 +370,7 @@ class MainWindow(QMainWindow):
             return
         # A later click on the style shown before must act, so the follow counts as the
         # selection the app last acted on.
-        style = lp.current_style()
-        self._last_style_key = self._style_key(style)
-        self.status_path.setText(f"style: {style.name}" + (
-            " (live)" if self.stage.live_active else ""))
+        self._last_style_key = self._style_key(lp.current_style())
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():

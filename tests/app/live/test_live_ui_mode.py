@@ -158,6 +158,7 @@ def test_a_library_click_while_live_still_acts(live_window, qtbot, demo):
     lp, stage = w.library_panel, w.stage
     first = lp.current_id()
     assert stage.start_live(w.live_input)
+    assert w.status_path.text() == f"style: {lp.current_style().name} (live)"
     feed(w, demo, 4.0, 2.0)
     w.live_bar.next_style.click()
     ls = stage.live_set
@@ -171,6 +172,8 @@ def test_a_library_click_while_live_still_acts(live_window, qtbot, demo):
     lp.select(first)  # the user clicks the style shown before: the set shows it
     feed(w, demo, t, 0.25)
     assert drawn_id(w) == first and lp.current_id() == first
+    stage.stop_live()
+    assert w.status_path.text() == f"style: {lp.current_style().name}"
 
 
 def current_tab(w, dock) -> str:
