@@ -852,14 +852,21 @@ class Stage(QWidget):
         return None
 
     def dragEnterEvent(self, event):
-        if self._audio_file(event):
+        # Live, the preview draws the stream: a track loaded now would give the live set
+        # the track's length (as File > Load, which is off while live), so no drop.
+        if self._audio_file(event) and not self.live_active:
             event.acceptProposedAction()
 
     def dropEvent(self, event):
         path = self._audio_file(event)
-        if path:
-            event.acceptProposedAction()
-            self.load_track(path)
+        if not path:
+            return
+        if self.live_active:
+            event.ignore()
+            self.statusMessage.emit(f"live input is on: stop it to load {Path(path).name}")
+            return
+        event.acceptProposedAction()
+        self.load_track(path)
 
     def shutdown(self) -> None:
         self.timer.stop()

@@ -288,3 +288,40 @@ def test_osc_taps_reach_the_tracker_at_their_arrival(live_window, qtbot, demo):
     # and they sit on the stream where they were hit: as long after the last block read
     # as they were sent
     assert tr._taps[0] - fed == pytest.approx(sent[0] - fed_at, abs=0.03)
+
+
+def test_a_track_dropped_on_the_preview_while_live_is_refused(live_window, qtbot, demo,
+                                                                tmp_path):
+    """Dropping a file is the third way to load a track (besides the button and Ctrl+O,
+    both off while live): refused with a message, the set plays on."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    w = live_window
+    st = w.stage
+    messages = []
+    st.statusMessage.connect(messages.append)
+    wav = tmp_path / "dropped.wav"
+    wav.write_bytes(DEMO.read_bytes())  # only the name's suffix matters to the drop check
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(wav))])
+
+    def events():
+        enter = QDragEnterEvent(QPointF(5, 5).toPoint(), Qt.DropAction.CopyAction, md,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        drop = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, md,
+                          Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        return enter, drop
+
+    assert st.start_live(w.live_input)
+    feed(w, demo, 2.0, 2.0)
+    enter, drop = events()
+    st.dragEnterEvent(enter)
+    assert not enter.isAccepted()
+    st.dropEvent(drop)
+    assert st.analysis is None and st.live_active
+    assert any("stop it to load dropped.wav" in m for m in messages), messages
+    st.stop_live()
+    enter, _ = events()
+    st.dragEnterEvent(enter)
+    assert enter.isAccepted()  # not live: a drop loads the track as before
