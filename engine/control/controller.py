@@ -318,6 +318,8 @@ class Controller:
             after = self._brightness_after
             return self._write(auto, "brightness", 1.0 if after is None else after, t)
         if on:
+            # what a take started during the blackout releases it to
+            self._brightness_after = auto.value("brightness", t)
             self._stash["brightness"] = auto.lane("brightness")
             return auto.with_lane(Lane("brightness", ((0.0, 0.0),)))
         return self._restore(auto, "brightness")

@@ -31,10 +31,23 @@ Why a render equals the live frames, by construction:
 
 During a take the reactivity panel's amounts are recorded as ``amount.*`` moves; another
 preset is refused (a take replays with one preset).
+
+A take starts with what the screen shows: the style on screen, a transition still running
+(the show's ``lead_in``: from the outgoing style, its start before 0 and its end, on the
+same curve), changes already placed on later beats, the controls' values, and a freeze's
+held picture (the steps' ``hold``). So rendering the show draws, from its first frame, the
+frames drawn live from the moment Record was pressed.
+
+Not recording, the set keeps only what it may still draw or start a take from: the
+LiveParams state after the newest step (a take starts from it), the drawn parameters of the
+last :data:`KEEP_S` seconds, a freeze's held state, the segments, transitions and beats
+from there on. Every :data:`COMPACT_STEPS` steps the rest is let go, so a set left running
+all night holds what it held after a minute (~0.2 MB a network shape).
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import math
@@ -45,8 +58,8 @@ from engine.control.controller import HOLD_S, ControlEvent, Controller
 from engine.control.controls import ACTION, spec
 from engine.errors import SonolumeError
 from engine.scene.automation import Automation, Lane
-from engine.scene.live_steps import LiveSteps, advance
-from engine.scene.scene import DEFAULT_TRANSITION_BEATS, Scene, Segment
+from engine.scene.live_steps import LiveSteps, advance, tail
+from engine.scene.scene import DEFAULT_TRANSITION_BEATS, LeadIn, Scene, Segment, frozen_at
 from engine.scene.timing import FALLBACK_BEAT_S
 
 log = logging.getLogger("sonolume.control.live")
@@ -54,6 +67,14 @@ log = logging.getLogger("sonolume.control.live")
 #: Control moves land this long after the newest features step: past the Controller's hold
 #: point (HOLD_S before a move), so lanes never change at a time already stepped.
 MOVE_DELAY_S = 2 * HOLD_S
+#: Not recording, the steps held are let go once there are this many (~24 s of steps).
+COMPACT_STEPS = 1024
+#: Not recording, the drawn parameters of this many seconds before the newest step stay
+#: (a view drawing a little behind the stream still finds them).
+KEEP_S = 2.0
+#: Beats kept before the oldest time still drawn (whole bars are dropped, so the downbeats
+#: stay where they were).
+KEEP_BEATS = 8
 STEPS_SUFFIX = ".steps.safetensors"
 AUDIO_SUFFIX = ".flac"
 
@@ -108,6 +129,7 @@ class LiveSet:
                                  fps=self.fps)
         self.origin = analyzer.time if analyzer is not None else 0.0
         self._last_stream: float | None = None
+        self._hold: tuple[float, dict] | None = None  # (held since, LiveParams state)
         self._now = 0.0
         self._beats_seen = 0
         self.recorder = None
@@ -175,8 +197,9 @@ class LiveSet:
         """One features step (in stream order)."""
         stream = float(features.time)
         dt = 0.0 if self._last_stream is None else max(0.0, stream - self._last_stream)
-        self._last_stream = stream
         t = stream - self.origin
+        self._follow_freeze(t)
+        self._last_stream = stream
         advance(self.params, features, t, dt, self.scene.automation)
         steps = self.scene.live
         steps.append(t, dt, features)
@@ -184,6 +207,45 @@ class LiveSet:
             track.append(t, self.params.params(e))
         self._now = max(self._now, t)
         self._take_beats()
+        if self.recorder is None and len(steps) >= COMPACT_STEPS:
+            self._compact()
+
+    def _last_t(self) -> float | None:
+        """Set time of the newest step (None before the first)."""
+        return None if self._last_stream is None else self._last_stream - self.origin
+
+    # -- freeze -----------------------------------------------------------------------------
+    def _follow_freeze(self, t: float) -> None:
+        """Before the step at ``t``: when a freeze holds at ``t`` since a time no step has
+        passed yet, the state now is the held picture's; kept so a take started during
+        the freeze can hold the same picture (and, not recording, so the picture outlives
+        the steps let go)."""
+        lane = self.scene.automation.lane("freeze")
+        if lane is None or not frozen_at(lane, t):
+            self._hold = None
+        else:
+            h = lane.held_since(t)
+            if self._hold is None or self._hold[0] != h:
+                last = self._last_t()
+                state = self.params.state() if self.params.frame >= 0 else None
+                # a freeze that began before steps already taken: its state is gone
+                self._hold = (h, state) if state and (last is None or last <= h) else None
+        if self.recorder is None:  # a take keeps the hold it started with
+            steps = self.scene.live
+            steps.hold, steps.hold_time = (self._hold[1], self._hold[0]) if self._hold \
+                else (None, 0.0)
+
+    def _hold_at(self, t: float) -> dict | None:
+        """The LiveParams state of the picture a freeze holds at set time ``t`` (None when
+        not frozen, or frozen before any step)."""
+        lane = self.scene.automation.lane("freeze")
+        if lane is None or not frozen_at(lane, t):
+            return None
+        h = lane.held_since(t)
+        if self._hold is not None and self._hold[0] == h:
+            return self._hold[1]
+        # no step has passed the freeze's start yet: the picture is the newest step's
+        return self.params.state() if self.params.frame >= 0 else None
 
     # -- beats ----------------------------------------------------------------------------
     def _period(self) -> float:
@@ -381,26 +443,79 @@ class LiveSet:
         return show
 
     def _new_take(self, origin: float) -> None:
-        """Set time 0 is now ``origin`` (stream time); the style showing now holds from 0,
-        the controls' values now are the lanes' starting values, LiveParams carries on."""
-        now_style = self.frame_at().style
-        held = _held(self.scene.automation, self.move_time())  # moves made since the last step too
-        old_origin, self.origin = self.origin, float(origin)
-        last = (self._last_stream - self.origin) if self._last_stream is not None else 0.0
-        self.params.set_preset(self.scene.effective_preset())
-        state = self.params.state() if self.params.frame >= 0 else None
-        steps = LiveSteps(self.fps, state, min(last, 0.0))
-        for b in self.scene.live.beats:  # beats committed ahead stay committed
-            if b + old_origin - self.origin >= 0:
-                steps.add_beat(b + old_origin - self.origin)
-        self._now = min(last, 0.0) if self._last_stream is not None else 0.0
+        """Set time 0 is now ``origin`` (stream time). What shows then carries on: the
+        segment on screen holds from 0 with the changes placed after it, a transition
+        still running becomes the scene's lead-in, the controls' values now (moves made
+        since the last step too) are the lanes' starting values, a freeze keeps its
+        picture, LiveParams carries on."""
         scene = self.scene
+        move = self.move_time()
+        held = _held(scene.automation, move)
+        hold = self._hold_at(move)
+        old_origin, self.origin = self.origin, float(origin)
+        shift = old_origin - self.origin  # an old set time plus this is the new one
+        segments, transitions, lead = self._carried(shift)
+        last = self._last_t() if self._last_stream is not None else 0.0
+        self.params.set_preset(scene.effective_preset())
+        state = self.params.state() if self.params.frame >= 0 else None
+        steps = LiveSteps(self.fps, state, min(last, 0.0), hold, 0.0)
+        self._hold = (0.0, hold) if hold else None
+        for b in scene.live.beats:  # beats committed ahead stay committed
+            if b + shift >= 0:
+                steps.add_beat(b + shift)
+        self._now = min(last, 0.0)
         self._panel_amounts = dict(scene.amounts)
         scene.live = steps
-        scene.set_segments([Segment(now_style, 0.0, math.inf)], [])
+        scene.set_lead_in(None)
+        scene.set_segments(segments, transitions)
+        scene.set_lead_in(lead)
         scene.set_automation(held)
         scene.refresh_grid()
         self._start_tracks()
+
+    def _carried(self, shift: float):
+        """The segments, transitions and lead-in of a take starting at old set time
+        ``-shift``: from the segment showing then on, times moved by ``shift``."""
+        scene = self.scene
+        segs, trs = scene.segments, scene.transitions
+        # the segment showing at new time 0 (changes land on frame times, so a start
+        # within a hair of 0 has begun)
+        i = max(j for j, s in enumerate(segs) if j == 0 or s.start + shift <= 1e-6)
+        kept = [Segment(segs[i].style, 0.0, segs[i].end + shift)]
+        kept += [Segment(s.style, s.start + shift, s.end + shift) for s in segs[i + 1:]]
+        lead = None
+        for w in scene.windows():
+            if w.index == i and w.end + shift > 0:  # still running at 0
+                source = scene.lead_in.style if i == 0 else segs[i - 1].style
+                lead = LeadIn(source, w.transition, w.start + shift, w.end + shift)
+        return kept, list(trs[i:]), lead
+
+    def _compact(self) -> None:
+        """Not recording: let go of what can no longer be drawn nor start a take (see the
+        module docstring). The state after the newest step becomes the steps' start."""
+        scene, old = self.scene, self.scene.live
+        keep = self._now - KEEP_S
+        for w in scene.windows():  # a transition still drawn keeps its start
+            if w.end > keep:
+                keep = min(keep, w.start)
+        state = self.params.state() if self.params.frame >= 0 else None
+        steps = LiveSteps(self.fps, state, self._last_t() or 0.0, old.hold, old.hold_time)
+        drop = bisect.bisect_left(old.beats, keep) - KEEP_BEATS
+        drop = max(0, drop - drop % max(1, scene.meter))
+        steps.beats = list(old.beats[drop:])
+        steps.drawn = {e: tail(track, keep) for e, track in (old.drawn or {}).items()}
+        scene.live = steps
+        starts = scene.boundaries()
+        k = max(j for j, x in enumerate(starts) if j == 0 or x < keep)
+        if k > 0:  # segments over before ``keep``: the one showing then starts at 0
+            segs = list(scene.segments[k:])
+            segs[0] = Segment(segs[0].style, 0.0, segs[0].end)
+            scene.set_lead_in(None)
+            scene.set_segments(segs, list(scene.transitions[k:]))
+        elif scene.lead_in is not None and not any(w.index == 0 for w in scene.windows()
+                                                    if w.end > keep):
+            scene.set_lead_in(None)
+        scene.refresh_grid()
 
     def stop_recording(self) -> Path:
         """Finish the take: the audio file, the steps and the show are written (each

@@ -13,9 +13,15 @@ Replaying (:meth:`LiveSteps.replay`) runs the same :func:`advance` the live set 
 the automation's amount gains read at each step's time, so the parameters at ``t`` are
 those after the last step at or before ``t``, bit for bit.
 
+A take recorded during a freeze also keeps the picture the freeze holds (``hold``): the
+LiveParams state after the last step at or before the freeze began, which may lie before
+the take (a scene frozen since ``hold_time`` draws its parameters; see
+:meth:`engine.scene.Scene.params_at`).
+
 The file beside the show is safetensors (no pickle): ``time``, ``dt``, one ``feature.NAME``
-column per feature, ``chroma`` (n, 12), ``beats``, ``state.KEY``; its metadata carry the
-format name, version, fps and the state's time.
+column per feature, ``chroma`` (n, 12), ``beats``, ``state.KEY`` and, with a hold,
+``hold.KEY`` (version 2; files without one stay version 1); its metadata carry the format
+name, version, fps, the state's time and the hold's.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from engine.errors import SonolumeError
 from engine.reactive.live import LiveParams, StepTrack
 
 STEPS_FORMAT = "sonolume-live-steps"
-STEPS_VERSION = 1
+STEPS_VERSION = 2  # 2: a hold (a take that began frozen); others are written as 1
 #: The scalar features kept per step: what a preset's sources and ``scale_by`` may name.
 FEATURES = ("rms", "onset", "beat_phase", "beat_pulse", "harmonic", "percussive", "bass",
             "mid", "treble", "centroid", "tempo", "beat_confidence")
@@ -72,12 +78,15 @@ class LiveSteps:
     too slow, and they are equal)."""
 
     def __init__(self, fps: float = 30.0, state: dict | None = None,
-                 state_time: float = 0.0):
+                 state_time: float = 0.0, hold: dict | None = None, hold_time: float = 0.0):
         if not (math.isfinite(fps) and fps > 0):
             raise LiveStepsError(f"fps must be a positive number, not {fps}")
         self.fps = float(fps)
         self.state = dict(state) if state else None
         self.state_time = float(state_time)
+        # The picture a freeze running since ``hold_time`` holds (a LiveParams state).
+        self.hold = dict(hold) if hold else None
+        self.hold_time = float(hold_time)
         # Growing buffers (doubled when full): an hour is ~155k steps, ~25 MB here.
         self._n = 0
         self._times = np.zeros(1024, np.float64)
@@ -134,6 +143,17 @@ class LiveSteps:
         times = self.arrays()[0]
         return float(times[-1]) if times.size else 0.0
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the step buffers and the drawn tracks (what grows with time)."""
+        n = self._times.nbytes + self._dts.nbytes + self._cols.nbytes + self._chroma.nbytes
+        if self._arrays is not None:
+            times, dts, cols, chroma = self._arrays
+            n = times.nbytes + dts.nbytes + chroma.nbytes + sum(c.nbytes for c in cols.values())
+        for track in (self.drawn or {}).values():
+            n += track_nbytes(track)
+        return n
+
     def grid(self, meter: int = 4, downbeat_shift: int = 0):
         from engine.scene.timing import BeatGrid
 
@@ -147,6 +167,14 @@ class LiveSteps:
         if self.state is not None:
             lp.load_state(self.state)
         return lp
+
+    def held_params(self, preset, seed: int, extra_inputs: int):
+        """The parameters of the picture :attr:`hold` keeps, for ``extra_inputs`` inputs."""
+        if self.hold is None:
+            raise LiveStepsError("these live steps hold no frozen picture")
+        lp = LiveParams(preset, seed=seed, fps=self.fps)
+        lp.load_state(self.hold)
+        return lp.params(extra_inputs)
 
     def replay(self, preset, seed: int, automation, extra_inputs: int) -> StepTrack:
         """The parameters the live set drew, for a CPPN with ``extra_inputs`` inputs."""
@@ -180,8 +208,12 @@ class LiveSteps:
             tensors[f"feature.{k}"] = np.ascontiguousarray(v)
         for k, v in (self.state or {}).items():
             tensors[f"state.{k}"] = np.ascontiguousarray(np.asarray(v, np.float64))
-        meta = {"format": STEPS_FORMAT, "version": str(STEPS_VERSION),
+        for k, v in (self.hold or {}).items():
+            tensors[f"hold.{k}"] = np.ascontiguousarray(np.asarray(v, np.float64))
+        meta = {"format": STEPS_FORMAT, "version": "2" if self.hold else "1",
                 "fps": repr(self.fps), "state_time": repr(self.state_time)}
+        if self.hold:
+            meta["hold_time"] = repr(self.hold_time)
         try:
             with atomic_path(path, suffix=".safetensors") as tmp:
                 save_file(tensors, str(tmp), metadata=meta)
@@ -212,15 +244,18 @@ class LiveSteps:
                     version = int(meta.get("version", ""))
                     fps = float(meta.get("fps", ""))
                     state_time = float(meta.get("state_time", "0"))
+                    hold_time = float(meta.get("hold_time", "0"))
                 except ValueError:
-                    raise bad("bad version, fps or state_time in its metadata") from None
+                    raise bad("bad version, fps, state_time or hold_time in its metadata") \
+                        from None
                 if version > STEPS_VERSION:
                     raise bad(f"written by a newer Sonolume (version {version})")
                 tensors = {k: fh.get_tensor(k) for k in fh.keys()}
         except (SafetensorError, OSError) as exc:
             raise bad(f"cannot be read ({exc})") from None
-        if not (math.isfinite(fps) and fps > 0 and math.isfinite(state_time)):
-            raise bad("fps or state_time is not a usable number")
+        if not (math.isfinite(fps) and fps > 0 and math.isfinite(state_time)
+                and math.isfinite(hold_time)):
+            raise bad("fps, state_time or hold_time is not a usable number")
         need = ["time", "dt", "chroma", "beats", *(f"feature.{k}" for k in FEATURES)]
         missing = [k for k in need if k not in tensors]
         if missing:
@@ -248,13 +283,32 @@ class LiveSteps:
             raise bad("beats are not finite and increasing")
         state = {k[len("state."):]: np.asarray(v, np.float64) for k, v in tensors.items()
                  if k.startswith("state.")}
-        steps = cls(fps, state or None, state_time)
-        if state:
-            try:
-                LiveParams().load_state(state)
-            except SonolumeError as exc:
-                raise bad(str(exc)) from None
+        hold = {k[len("hold."):]: np.asarray(v, np.float64) for k, v in tensors.items()
+                if k.startswith("hold.")}
+        steps = cls(fps, state or None, state_time, hold or None, hold_time)
+        for what, st in (("state", state), ("hold", hold)):
+            if st:
+                try:
+                    LiveParams().load_state(st)
+                except SonolumeError as exc:
+                    raise bad(f"{what}: {exc}") from None
         steps._arrays = (times, dts, cols, chroma)
         steps.path = path
         steps.beats = [float(b) for b in beats]
         return steps
+
+
+def track_nbytes(track: StepTrack) -> int:
+    """Bytes a drawn track's buffers hold."""
+    return sum(getattr(track, k).nbytes for k in ("_times", "_extras", "_scalars"))
+
+
+def tail(track: StepTrack, since: float) -> StepTrack:
+    """A copy of ``track`` from the row in force at ``since`` on: what a live set that is
+    not recording still draws (the rows before are never asked for again)."""
+    times = track.times
+    i = max(0, int(np.searchsorted(times, float(since), side="right")) - 1)
+    out = StepTrack(track.extra_inputs, track.frame(i) if i < times.size else track.initial)
+    for j in range(i, times.size):
+        out.append(float(times[j]), track.frame(j))
+    return out

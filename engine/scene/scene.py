@@ -107,6 +107,29 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class LeadIn:
+    """A transition already running when the scene's time 0 came: a live set recorded from
+    the middle of a crossfade. From ``style`` (a key of the scene's styles) into the first
+    segment, over ``start`` (before 0, or at it) to ``end`` seconds, on the same curve as
+    any transition; its times are explicit, not beats, because the beats it was placed on
+    lie before the recording."""
+
+    style: str
+    transition: Transition
+    start: float
+    end: float
+
+    def __post_init__(self):
+        if not (math.isfinite(self.start) and math.isfinite(self.end)):
+            raise SceneError("a lead-in transition's times must be finite numbers")
+        if not self.end > self.start:
+            raise SceneError(f"a lead-in transition ends ({self.end:g} s) before it starts "
+                             f"({self.start:g} s)")
+        if self.transition.kind == "cut":
+            raise SceneError("a lead-in transition cannot be a cut (a cut has no duration)")
+
+
+@dataclass(frozen=True)
 class Layer:
     style: str
     cppn: object
@@ -158,6 +181,16 @@ def _smoothstep(u: float) -> float:
     return u * u * (3.0 - 2.0 * u)
 
 
+def frozen_at(lane, t: float) -> bool:
+    """Whether an on/off lane (``freeze``) is on at ``t``, read as steps the way
+    :meth:`~engine.scene.automation.Lane.held_since` reads it."""
+    pts = lane.points
+    if not pts:
+        return False
+    i = bisect.bisect_right(pts, (t, math.inf)) - 1
+    return pts[max(i, 0)][1] >= 0.5
+
+
 def _load_cppn(source):
     if hasattr(source, "load_cppn"):
         return source.load_cppn()
@@ -186,7 +219,8 @@ class Scene:
     def __init__(self, styles: Mapping, segments=None, transitions=None, *, features=None,
                  structure=None, preset=None, amounts=None, seed: int = 0,
                  automation: Automation | None = None, track=None, library_dir=None,
-                 meter: int = 4, downbeat_shift: int = 0, live=None):
+                 meter: int = 4, downbeat_shift: int = 0, live=None,
+                 lead_in: LeadIn | None = None):
         if not styles:
             raise SceneError("a scene needs at least one style")
         self.styles = dict(styles)
@@ -206,6 +240,8 @@ class Scene:
         # A live set's record (engine.scene.live_steps.LiveSteps): its steps give the
         # reactivity and its beats the grid, whatever features the track has.
         self.live = live
+        # A transition running at time 0 (a live set recorded mid-transition), or None.
+        self.lead_in = lead_in
         self._set_segments(list(segments), transitions)
         self._invalidate()
 
@@ -225,7 +261,7 @@ class Scene:
                   features=self.features, structure=self.structure, preset=self.preset,
                   amounts=self.amounts, seed=self.seed, automation=self.automation,
                   track=self.track, library_dir=self.library_dir, meter=self.meter,
-                  downbeat_shift=self.downbeat_shift, live=self.live)
+                  downbeat_shift=self.downbeat_shift, live=self.live, lead_in=self.lead_in)
         kw.update(changes)
         styles = kw.pop("styles")
         segments, transitions = kw.pop("segments"), kw.pop("transitions")
@@ -269,6 +305,10 @@ class Scene:
         for i, tr in enumerate(transitions):
             if not isinstance(tr, Transition):
                 raise SceneError(f"transition {i} is not a Transition: {tr!r}")
+        lead = self.lead_in
+        if lead is not None and lead.style not in self.styles:
+            raise SceneError(f"the lead-in transition comes from style '{lead.style}', which "
+                             "the scene does not hold")
         self.segments: tuple[Segment, ...] = tuple(segments)
         self.transitions: tuple[Transition, ...] = tuple(transitions)
 
@@ -302,8 +342,14 @@ class Scene:
         if keep is not None:
             self._tracks = keep
 
+    def set_lead_in(self, lead_in: LeadIn | None) -> None:
+        self.lead_in = lead_in
+        self._set_segments(list(self.segments), list(self.transitions))
+        self._invalidate_schedule()
+
     def set_style(self, style) -> None:
         """Show one style for the whole track (the library click of the app)."""
+        self.lead_in = None
         self.styles = {_style_key(style): style}
         self._cppns = {}
         self._set_segments([Segment(_style_key(style), 0.0, math.inf)], None)
@@ -311,7 +357,11 @@ class Scene:
 
     def set_segments(self, segments, transitions=None, styles: Mapping | None = None) -> None:
         if styles is not None:
-            self.styles = dict(styles)
+            styles = dict(styles)
+            lead = self.lead_in  # an edit keeps the style a lead-in comes from
+            if lead is not None and lead.style not in styles and lead.style in self.styles:
+                styles[lead.style] = self.styles[lead.style]
+            self.styles = styles
             self._cppns = {k: v for k, v in self._cppns.items() if k in self.styles}
         self._set_segments(list(segments), transitions)
         self._invalidate_schedule()
@@ -332,6 +382,7 @@ class Scene:
         self._starts: list[float] | None = None
         self._offsets = tuple(c for c in ("hue", "brightness", "zoom") if c in self.automation)
         self._freeze = self.automation.lane("freeze")
+        self._holds: dict[int, tuple] = {}  # a live hold's parameters, by shape
 
     # -- what the scene knows ---------------------------------------------------------------
     @property
@@ -415,6 +466,21 @@ class Scene:
             self._tracks[extra_inputs] = track
         return track
 
+    def _live_hold(self, held: float, t: float, extra_inputs: int) -> FrameParams | None:
+        """A live set frozen since ``held`` whose steps carry the picture held then (a take
+        recorded during a freeze): the parameters of that picture; else None."""
+        live = self.live
+        if live is None or getattr(live, "hold", None) is None or held != live.hold_time \
+                or self._freeze is None or not frozen_at(self._freeze, t):
+            return None
+        e = int(extra_inputs)
+        got = self._holds.get(e)
+        if got is not None and got[0] is live and got[1] is live.hold and got[2] == held:
+            return got[3]
+        params = live.held_params(self.effective_preset(), self.seed, e)
+        self._holds[e] = (live, live.hold, held, params)
+        return params
+
     def _gains(self) -> dict | None:
         lanes = self.automation.amount_lanes()
         if not lanes:
@@ -435,8 +501,11 @@ class Scene:
         offsets applied. With no track: a slow seeded drift (alive but calm)."""
         # A frozen stretch holds the motion of its start; the offsets below still move.
         held = self._freeze.held_since(t) if self._freeze is not None else t
-        track = self.param_track(extra_inputs)
-        if track is not None:
+        hold = self._live_hold(held, t, extra_inputs)
+        track = self.param_track(extra_inputs) if hold is None else None
+        if hold is not None:
+            params = hold
+        elif track is not None:
             params = track.at(held)
         elif not extra_inputs:
             params = FrameParams.neutral(extra_inputs)
@@ -472,6 +541,13 @@ class Scene:
         g = self.grid
         starts = self.boundaries()
         out = []
+        lead = self.lead_in
+        if lead is not None:  # index 0: into the first segment, from before time 0
+            limit = starts[1] if len(starts) > 1 else math.inf
+            end = min(lead.end, limit)
+            if end > lead.start:
+                kind, note = self._resolved(lead.transition, lead.style, self.segments[0].style)
+                out.append(Window(0, lead.start, end, kind, note))
         for i, tr in enumerate(self.transitions, start=1):
             if tr.kind == "cut":
                 continue
@@ -487,17 +563,19 @@ class Scene:
                 note = f"shortened to fit before the next change at {limit:.2f} s"
             if end <= b + 1e-9:
                 continue  # not one beat fits: a cut
-            kind = tr
-            if tr.kind == "morph":
-                from engine.scene.morph import morph_fallback
-
-                a_key, b_key = self.segments[i - 1].style, self.segments[i].style
-                why = morph_fallback(self.cppn(a_key), self.cppn(b_key))
-                if why:  # other shapes, or not smooth (measured once per pair, cached)
-                    kind = Transition("crossfade", tr.beats)
-                    note = f"{why}: crossfade instead of morph"
-            out.append(Window(i, b, end, kind, note))
+            kind, why = self._resolved(tr, self.segments[i - 1].style, self.segments[i].style)
+            out.append(Window(i, b, end, kind, why or note))
         return out
+
+    def _resolved(self, tr: Transition, a_key: str, b_key: str) -> tuple[Transition, str]:
+        """The transition drawn between two styles, and why it is not the one asked."""
+        if tr.kind == "morph":
+            from engine.scene.morph import morph_fallback
+
+            why = morph_fallback(self.cppn(a_key), self.cppn(b_key))
+            if why:  # other shapes, or not smooth (measured once per pair, cached)
+                return Transition("crossfade", tr.beats), f"{why}: crossfade instead of morph"
+        return tr, ""
 
     def segment_index(self, t: float) -> int:
         return max(0, bisect.bisect_right(self.boundaries(), t + 1e-9) - 1)
@@ -507,7 +585,8 @@ class Scene:
         t = float(t)
         i = self.segment_index(t)
         seg = self.segments[i]
-        if i > 0 and self.transitions[i - 1].kind != "cut":
+        if (i > 0 and self.transitions[i - 1].kind != "cut") or \
+                (i == 0 and self.lead_in is not None):
             for w in self.windows():
                 if w.index == i and w.start <= t < w.end:
                     return self._transition_frame(t, w)
@@ -521,7 +600,8 @@ class Scene:
         return Layer(key, cppn, params)
 
     def _transition_frame(self, t: float, w: Window) -> Frame:
-        a_key, b_key = self.segments[w.index - 1].style, self.segments[w.index].style
+        a_key = self.lead_in.style if w.index == 0 else self.segments[w.index - 1].style
+        b_key = self.segments[w.index].style
         u = (t - w.start) / (w.end - w.start)
         mix = _smoothstep(u)
         if mix <= 0.0:
@@ -540,6 +620,11 @@ class Scene:
         g = self.grid
         lines = []
         windows = {w.index: w for w in self.windows()}
+        if 0 in windows:
+            w = windows[0]
+            name = getattr(self.styles[self.lead_in.style], "name", self.lead_in.style)
+            lines.append(f"{w.start:8.2f} - {w.end:8.2f} s  from {name} -> "
+                         f"{w.transition.text} (running when the recording began)")
         for i, seg in enumerate(self.segments):
             end = min(seg.end, self.duration)
             name = getattr(self.styles[seg.style], "name", seg.style)

@@ -13,13 +13,18 @@ Format (``"format": "sonolume-show"``, ``"version": 1``)::
       "amounts": {"zoom": 0.5, "_all": 1.0},
       "seed": 0, "meter": 4, "downbeat_shift": 0,
       "automation": {"hue": {"interpolation": "linear", "points": [[0, 0], [30, 0.5]]}},
-      "live": {"steps": "my-set.steps.safetensors", "sha256": "..."}   # a recorded set only
+      "live": {"steps": "my-set.steps.safetensors", "sha256": "...",    # a recorded set only
+               "lead_in": {"from": "ice-marble", "kind": "crossfade", "beats": 2,
+                           "start": -0.41, "end": 0.62}}                 # optional
     }
 
 ``live`` marks a set recorded from live input (version 2; files without it stay version 1,
 so older Sonolumes keep reading them): ``track`` is the recorded audio, and ``steps`` (a
 path relative to the show's folder) the features steps the live reactivity took
 (:mod:`engine.scene.live_steps`), which a render replays instead of analysing the audio.
+``lead_in`` (version 3; sets without it stay version 2) is a transition that was running
+when the recording began: from style ``from`` into the first segment, drawn from ``start``
+(before 0) to ``end`` seconds, so the render starts mid-transition as the screen did.
 
 Times are seconds; ``bar`` (the bar a segment starts on, from 0) is for people reading the
 file and is recomputed on save. Shows are written atomically (:mod:`engine.atomic`), by
@@ -43,10 +48,12 @@ from pathlib import Path
 
 from engine.errors import SonolumeError
 from engine.scene.automation import Automation, AutomationError
-from engine.scene.scene import Scene, SceneError, Segment, Transition
+from engine.scene.scene import LeadIn, Scene, SceneError, Segment, Transition
 
 SHOW_FORMAT = "sonolume-show"
-SHOW_VERSION = 2  # 2: "live" (a recorded live set); plain shows are still written as 1
+#: 2: "live" (a recorded live set); 3: "live.lead_in". Each file is written with the lowest
+#: version that holds it, so older Sonolumes keep reading what they can draw.
+SHOW_VERSION = 3
 MAX_SHOW_BYTES = 4 << 20
 MAX_DEPTH = 16
 MAX_SEGMENTS = 10_000
@@ -95,6 +102,7 @@ class Show:
     name: str = ""
     live_steps: Path | None = None  # a recorded live set's steps file (absolute once read)
     live_sha256: str = ""
+    lead_in: LeadIn | None = None  # a transition running when a live recording began
 
     # -- writing ----------------------------------------------------------------------------
     def to_json(self, grid=None) -> dict:
@@ -102,7 +110,7 @@ class Show:
             return grid.bar_at(t) if grid is not None else 0
 
         out = {
-            "format": SHOW_FORMAT, "version": 2 if self.live_steps else 1, "name": self.name,
+            "format": SHOW_FORMAT, "version": self.version, "name": self.name,
             "track": {"path": str(self.track), "sha256": self.track_sha256,
                       "duration": round(float(self.track_duration), 6)},
             "styles": [{"id": s.id, "name": s.name, "weights_sha256": s.weights_sha256}
@@ -117,7 +125,18 @@ class Show:
         }
         if self.live_steps is not None:
             out["live"] = {"steps": str(self.live_steps), "sha256": self.live_sha256}
+            lead = self.lead_in
+            if lead is not None:  # exact floats: the render must draw the live mix to the bit
+                out["live"]["lead_in"] = {"from": lead.style, "kind": lead.transition.kind,
+                                          "beats": lead.transition.beats,
+                                          "start": lead.start, "end": lead.end}
         return out
+
+    @property
+    def version(self) -> int:
+        if self.live_steps is None:
+            return 1
+        return 3 if self.lead_in is not None else 2
 
     # -- reading ----------------------------------------------------------------------------
     @classmethod
@@ -240,10 +259,10 @@ class Show:
         except AutomationError as exc:
             raise bad(str(exc)) from None
         name = _text(data.get("name", ""), "'name'", bad, empty=True)
-        live_steps, live_sha = None, ""
+        live_steps, live_sha, lead_in = None, "", None
         if data.get("live") is not None:
             live = _obj(data["live"], "'live'", bad)
-            unknown = set(live) - {"steps", "sha256"}
+            unknown = set(live) - {"steps", "sha256", "lead_in"}
             if unknown:
                 raise bad(f"live: unknown keys: {', '.join(sorted(unknown))}")
             steps = _text(live.get("steps"), "live steps", bad)
@@ -251,11 +270,31 @@ class Show:
             if base is not None and not live_steps.is_absolute():
                 live_steps = Path(base) / live_steps
             live_sha = _text(live.get("sha256", ""), "live sha256", bad, empty=True)
+            if live.get("lead_in") is not None:
+                lead_in = _lead_in(live["lead_in"], styles, bad)
         return cls(track=Path(path), track_sha256=sha, track_duration=duration, styles=styles,
                    segments=segments, transitions=transitions, reactivity=reactivity,
                    amounts={k: float(v) for k, v in amounts.items()}, seed=seed, meter=meter,
                    downbeat_shift=shift, automation=automation, name=name,
-                   live_steps=live_steps, live_sha256=live_sha)
+                   live_steps=live_steps, live_sha256=live_sha, lead_in=lead_in)
+
+
+def _lead_in(data, styles, bad) -> LeadIn:
+    d = _obj(data, "live.lead_in", bad)
+    unknown = set(d) - {"from", "kind", "beats", "start", "end"}
+    if unknown:
+        raise bad(f"live.lead_in: unknown keys: {', '.join(sorted(unknown))}")
+    style = _text(d.get("from"), "live.lead_in.from", bad)
+    if style not in styles:
+        raise bad(f"live.lead_in comes from style '{style}', which 'styles' does not list")
+    kind = _text(d.get("kind"), "live.lead_in.kind", bad)
+    beats = _int(d.get("beats", 0), "live.lead_in.beats", bad, low=0)
+    start = _num(d.get("start"), "live.lead_in.start", bad)
+    end = _num(d.get("end"), "live.lead_in.end", bad)
+    try:
+        return LeadIn(style, Transition(kind, beats), start, end)
+    except SceneError as exc:
+        raise bad(f"live.lead_in: {exc}") from None
 
 
 def _obj(v, what, bad) -> dict:
@@ -449,7 +488,7 @@ def open_show(show: Show, library, *, track=None, features=None, structure=None,
                      structure=structure, preset=reactivity, amounts=show.amounts,
                      seed=show.seed, automation=show.automation, track=path,
                      library_dir=library_dir, meter=show.meter,
-                     downbeat_shift=show.downbeat_shift, live=live)
+                     downbeat_shift=show.downbeat_shift, live=live, lead_in=show.lead_in)
     except SceneError as exc:
         raise ShowError(f"{where}: {exc}") from None
 
@@ -505,4 +544,5 @@ def show_from_scene(scene: Scene, name: str = "") -> Show:
                 reactivity=preset, amounts=dict(scene.amounts), seed=scene.seed,
                 meter=scene.meter, downbeat_shift=scene.downbeat_shift,
                 automation=scene.automation, name=name or track.stem,
-                live_steps=live_steps, live_sha256=live_sha)
+                live_steps=live_steps, live_sha256=live_sha,
+                lead_in=scene.lead_in if live_steps is not None else None)
