@@ -16,7 +16,8 @@ from tests.engine.control.test_live_set import BLOCK, FPS, STYLES, device_audio,
 palette = base.palette  # the fixture: the three library styles
 
 
-def test_record_pressed_mid_crossfade_starts_the_show_mid_crossfade(tmp_path, palette):
+def test_record_pressed_mid_crossfade_starts_the_show_mid_crossfade(tmp_path, palette,
+                                                                     monkeypatch, capsys):
     from engine.scene.show import open_show, read_show
 
     audio, sr = device_audio(6.0, 10.0)
@@ -74,3 +75,30 @@ def test_record_pressed_mid_crossfade_starts_the_show_mid_crossfade(tmp_path, pa
     reopened = open_show(saved, palette[0], where=show.name)
     for k, f in enumerate(frames):
         assert same_frame(reopened.frame_at(k / FPS), f), f"frame {k} differs"
+
+    # and rendered as any show: the pixels drawn live, the first frame mid-crossfade
+    from engine.cli.main import main
+    from engine.export import video as video_mod
+    from engine.render import make_renderer
+    from engine.scene import SceneDrawer
+
+    first = palette[1][0].load_cppn()
+    drawer = SceneDrawer(make_renderer(first, "torch"), first)
+    try:
+        shown = [drawer.draw(f, base.SIZE, base.SIZE) for f in frames]
+    finally:
+        drawer.release()
+    rendered = []
+    real_put = video_mod._Pipe.put
+    monkeypatch.setattr(video_mod._Pipe, "put",
+                        lambda self, data: (rendered.append(data), real_put(self, data))[1])
+    code = main(["render", str(show), "-o", str(tmp_path / "mid.mp4"), "--size",
+                 f"{base.SIZE}x{base.SIZE}", "--quality", "standard", "--renderer", "torch",
+                 "--fps", str(FPS)])
+    assert code == 0, capsys.readouterr().err
+    n = min(len(rendered), len(shown))
+    assert n >= len(shown) - 1
+    worst = max(int(np.abs(np.frombuffer(rendered[k], np.uint8)
+                           .reshape(base.SIZE, base.SIZE, 3).astype(int) - shown[k]).max())
+                for k in range(n))
+    assert worst <= 1, f"rendered frames differ from the live ones by {worst}/255"
