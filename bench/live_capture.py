@@ -7,8 +7,10 @@ Start and Stop hold the GUI thread, for the committed design and the current one
 Why: the live soak found the capture losing 0.3-1.5 % of the audio in skips of 11-170 ms
 under load while ``parec`` on the same monitor lost nothing; a set recorded with skips has
 audible jumps and reads as a faster tempo. What it runs, once per variant (``old``: the
-module ``app/live/audio_input.py`` at ``--old-rev``, loaded from a copy; ``new``: the
-working tree's):
+module ``app/live/audio_input.py`` at ``--old-rev``, loaded from a copy: the capture on the
+GUI thread; ``qt``: the working tree's capture thread reading QAudioSource
+(``SONOLUME_LIVE_CAPTURE=qt``); ``new``: the working tree's as the app runs it, which reads
+a PulseAudio stream of its own where a Pulse server runs):
 
 - a PulseAudio server of its own with a 48 kHz null sink (bench/soak_live.PulseServer);
 - ``paplay`` plays a *counter* into the sink: sample ``i`` carries ``i`` in its two int16
@@ -122,8 +124,10 @@ def hog() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
-def run_variant(name: str, module: str, server, wav: Path, work: Path, args) -> dict:
-    env = dict(os.environ, **server.env, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+def run_variant(name: str, module: str, server, wav: Path, work: Path, args,
+                capture: str = "auto") -> dict:
+    env = dict(os.environ, **server.env, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               SONOLUME_LIVE_CAPTURE=capture)
     out = work / f"{name}.json"
     rec = work / f"{name}.wav"
     raw = work / f"{name}.parec.raw"
@@ -160,10 +164,12 @@ def parent_main(args) -> int:
     results = []
     try:
         for k in range(args.repeat):
-            for name, module in (("old", str(old)), ("new", "app.live.audio_input")):
-                if name not in args.variants:
+            for name, module, capture in (("old", str(old), "auto"),
+                                          ("qt", "app.live.audio_input", "qt"),
+                                          ("new", "app.live.audio_input", "auto")):
+                if name not in args.variants.split(","):
                     continue
-                r = run_variant(f"{name}{k}", module, server, wav, work, args)
+                r = run_variant(f"{name}{k}", module, server, wav, work, args, capture)
                 r["variant"] = name
                 results.append(r)
                 print(json.dumps(r), flush=True)
@@ -300,7 +306,10 @@ def main(argv=None) -> int:
     ap.add_argument("--stall-ms", type=float, default=150.0)
     ap.add_argument("--every-ms", type=int, default=200)
     ap.add_argument("--old-rev", default=OLD_REV)
-    ap.add_argument("--variants", default="old,new")
+    ap.add_argument("--variants", default="old,qt,new",
+                    help="old: the module at --old-rev; qt: the capture thread reading "
+                         "QAudioSource; new: the capture thread as the app runs it (a "
+                         "PulseAudio stream of its own where there is a Pulse server)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--hogs", type=int, default=0)
     ap.add_argument("--out", default="")

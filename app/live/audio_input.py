@@ -4,7 +4,8 @@ arrives (:class:`engine.audio.live.LiveAnalyzer`), hand the features to the stag
 API (everything on the GUI thread; the capture itself runs on a thread of its own, see
 :mod:`app.live.capture_thread`)::
 
-    live = LiveInput(fps=30.0)
+    live = LiveInput(fps=30.0, capture=None)   # capture: "auto" / "pulse" / "qt", default
+                                # $SONOLUME_LIVE_CAPTURE or "auto" (see CAPTURES)
     live.devices()              # [InputDevice(id, description, is_default, sample_rate,
                                 #  channels)], microphones, line-ins, monitors
     live.expose_monitor()       # PulseAudio/PipeWire: make the system output's monitor an
@@ -44,6 +45,12 @@ watches devices (``QMediaDevices``), and needs no PortAudio binding or extra nat
 library. One limit: on Linux Qt's PulseAudio backend hides monitor sources, so
 ``expose_monitor`` loads ``module-remap-source`` on the default output's monitor (``pactl``,
 which PipeWire's Pulse server understands too); the module is unloaded on ``shutdown``.
+Another: Qt 6.11 records from PulseAudio through a 1024-frame server buffer, which drops
+audio whenever Qt's pulse thread is ~21 ms late on a loaded machine (1-5 % in
+bench/live_capture.py); so where a Pulse server runs, the device (Qt lists it, its id is
+the Pulse source name) is read through a PulseAudio stream of our own with a 4 s server
+buffer (:mod:`app.live.pulse_stream`, libpulse-simple, which Qt's backend loads anyway):
+no loss in the same runs. QAudioSource reads everywhere else (``capture="qt"`` forces it).
 """
 
 from __future__ import annotations
@@ -74,6 +81,9 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
     QAudioDevice = QAudioFormat = QAudioSource = QMediaDevices = None
     MULTIMEDIA_ERROR = str(exc)
 
+#: How a device is read: "auto" (a PulseAudio stream of our own where a Pulse server runs,
+#: see app.live.pulse_stream, else QAudioSource), "pulse" (the same), "qt" (QAudioSource).
+CAPTURES = ("auto", "pulse", "qt")
 LOOK_S = 1.0  # while lost, look for the device this often (besides the device list's signal)
 JOIN_S = 5.0  # shutdown waits this long for the audio thread
 MONITOR_SOURCE = "sonolume_monitor"
@@ -152,10 +162,15 @@ class LiveInput(QObject):
     _dropRequested = Signal(int)
     _closeRequested = Signal()
 
-    def __init__(self, fps: float = 30.0, smoothing=None, parent=None):
+    def __init__(self, fps: float = 30.0, smoothing=None, parent=None, capture=None):
         super().__init__(parent)
         if not fps > 0:
             raise SonolumeError(f"fps must be positive, not {fps}")
+        capture = capture or os.environ.get("SONOLUME_LIVE_CAPTURE") or "auto"
+        if capture not in CAPTURES:
+            raise SonolumeError(f"live capture must be one of {', '.join(CAPTURES)}, "
+                                f"not {capture!r} (SONOLUME_LIVE_CAPTURE)")
+        self.capture = capture
         self.fps = float(fps)
         self.smoothing = smoothing
         self.analyzer: AnalyzerView | None = None
@@ -353,7 +368,8 @@ class LiveInput(QObject):
                 self.errorOccurred.emit(f"Audio input '{info.description}' offers no sample "
                                         "format Sonolume reads (float, 16 or 32 bit)")
             return False
-        dtype, scale = _DTYPES[fmt.sampleFormat()]
+        pulse = self._pulse_source(info)
+        dtype, scale = (np.float32, 1.0) if pulse else _DTYPES[fmt.sampleFormat()]
         self._qdevice, self.device, self._fmt = qdev, info, fmt
         self._dtype, self._channels, self._rate = dtype, fmt.channelCount(), fmt.sampleRate()
         self._ensure_thread()
@@ -361,8 +377,17 @@ class LiveInput(QObject):
             self.analyzer = AnalyzerView(self._worker, self._session, self._rate,
                                          self._channels)
         self._openRequested.emit(OpenRequest(self._session, qdev, fmt, info.description,
-                                             dtype, scale, fresh, quiet))
+                                             dtype, scale, fresh, quiet, pulse))
         return True
+
+    def _pulse_source(self, info: InputDevice) -> str | None:
+        """The PulseAudio source to record with a stream of our own, or None for
+        QAudioSource: where a Pulse server answers (its device ids are source names)."""
+        from app.live import pulse_stream
+
+        if self.capture == "qt" or self._server is None or not pulse_stream.available():
+            return None
+        return info.id
 
     def stop(self) -> None:
         """Stop capturing (a recording in progress is finished and kept). Blocks still on

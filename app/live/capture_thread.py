@@ -1,6 +1,8 @@
 """The live input's audio thread: a QThread with its own event loop that owns the
-QAudioSource, reads it, records and analyses every block, and hands the GUI thread one
-immutable :class:`Delivery` per block.
+device's reader (a QAudioSource made in that thread, or where a Pulse server runs a
+:class:`~app.live.pulse_stream.PulseStream` read by a helper thread of its own), records
+and analyses every block, and hands the GUI thread one immutable :class:`Delivery` per
+block.
 
 Why a thread of its own: on the GUI thread a render, a save or a busy machine kept the
 reader away from QAudioSource's buffer, and audio that overflowed it was lost (a stall
@@ -12,7 +14,9 @@ never loses one.
 
 Threads and what they touch:
 
-* :class:`CaptureWorker` lives in the audio thread. It alone pushes into its
+* :class:`CaptureWorker` lives in the audio thread (its PulseStream reader, when there is
+  one, feeds it from that reader's thread, which blocks in libpulse without the GIL). It
+  alone pushes into its
   :class:`~engine.audio.live.LiveAnalyzer` and writes the recorder. :attr:`CaptureWorker.lock`
   makes one step of reading (record + analyse a block) atomic against the GUI thread's
   calls that must land between two blocks: attaching a recorder (so sample 0 of the file
@@ -78,6 +82,38 @@ class OpenRequest:
     scale: float
     fresh: bool  # a new analyzer (Start) rather than a reopen (the device came back)
     quiet: bool  # a failure is not said (the reconnect attempts while lost)
+    pulse_source: str | None = None  # record this PulseAudio source with PulseStream instead
+
+
+class _PulseReader(threading.Thread):
+    """Reads a PulseStream as fast as fragments come and hands them to the worker (the
+    analysis runs here too, under the worker's lock). Stopping only sets a flag: a read
+    may block (a suspended source), and the stream is closed by this thread when it
+    returns."""
+
+    def __init__(self, stream, take):
+        super().__init__(name="sonolume-live-pulse", daemon=True)
+        self.stream, self._take = stream, take
+        self.stopping = False
+        self.error = ""
+        self.unplugged = False  # the error says the source went away
+
+    def run(self) -> None:
+        from app.live.pulse_stream import PulseError
+
+        try:
+            while not self.stopping:
+                data = self.stream.read()
+                if self.stopping:
+                    break
+                self._take(data, self)
+        except PulseError as exc:
+            from app.live.pulse_stream import ERR_KILLED
+
+            self.unplugged = exc.code == ERR_KILLED
+            self.error = str(exc) or "the stream failed"
+        finally:
+            self.stream.close()
 
 
 class CaptureWorker(QObject):
@@ -127,6 +163,8 @@ class CaptureWorker(QObject):
             self.begin(req.session, req.fmt.sampleRate(), req.fmt.channelCount())
         self._close_source()
         self._description = req.description
+        if req.pulse_source is not None:
+            return self._open_pulse(req)
         source = QAudioSource(req.qdevice, req.fmt, self)
         # A generous ring buffer: this thread drains it every few ms, but it shares the GIL
         # with the GUI thread and the CPU with everything else.
@@ -160,6 +198,35 @@ class CaptureWorker(QObject):
         self._timer.start()
         log.info("live input: %s at %d Hz, %d channel(s), %s", req.description,
                  self._rate, self._channels, np.dtype(self._dtype).name)
+        self.opened.emit(req.session, True, "")
+
+    def _open_pulse(self, req: OpenRequest) -> None:
+        from app.live.pulse_stream import PulseError, PulseStream
+
+        fmt = req.fmt
+        try:
+            stream = PulseStream(req.pulse_source, fmt.sampleRate(), fmt.channelCount())
+        except PulseError as exc:
+            log.info("live input: cannot open %s (%s)", req.description, exc)
+            self._start_silence()
+            self.opened.emit(req.session, False, "" if req.quiet else
+                             f"Cannot open audio input '{req.description}' ({exc})")
+            return
+        reader = _PulseReader(stream, self._consume)
+        with self.lock:
+            self._source, self._io = reader, None
+            self._dtype, self._scale = np.dtype(np.float32), 1.0
+            if (fmt.sampleRate(), fmt.channelCount()) != (self._rate, self._channels):
+                self.analyzer.reconfigure(fmt.sampleRate(), fmt.channelCount())
+                self._rate, self._channels = fmt.sampleRate(), fmt.channelCount()
+            self._carry = b""
+            self._silent_since = None
+        self.last_data = self._opened_at = time.monotonic()
+        self._got_data = False
+        reader.start()
+        self._timer.start()
+        log.info("live input: %s at %d Hz, %d channel(s), float32 (PulseAudio stream)",
+                 req.description, self._rate, self._channels)
         self.opened.emit(req.session, True, "")
 
     def begin(self, session: int, sample_rate: int, channels: int) -> None:
@@ -222,7 +289,10 @@ class CaptureWorker(QObject):
     def _close_source(self) -> None:
         with self.lock:
             src, self._source, self._io = self._source, None, None
-        if src is not None:
+        if isinstance(src, _PulseReader):
+            src.stopping = True
+            src.join(0.1)  # it closes the stream itself (now, or when a blocked read ends)
+        elif src is not None:
             src.stop()
             src.deleteLater()
 
@@ -238,8 +308,12 @@ class CaptureWorker(QObject):
         if io is None:
             return
         data = bytes(io.readAll().data())
-        if not data:
-            return
+        if data:
+            self._consume(data)
+
+    def _consume(self, data: bytes, token=None) -> None:
+        """Bytes of the device's frames (QAudioSource's, or a PulseStream's from its
+        reader thread: ``token``, whose blocks count only while it is the source)."""
         self.last_data = time.monotonic()
         self._got_data = True
         data = self._carry + data
@@ -255,14 +329,14 @@ class CaptureWorker(QObject):
             block = raw
         else:
             block = raw.astype(np.float32) / self._scale
-        self.feed(block, raw)
+        self.feed(block, raw, token)
 
-    def feed(self, block: np.ndarray, raw: np.ndarray | None = None) -> None:
+    def feed(self, block: np.ndarray, raw: np.ndarray | None = None, token=None) -> None:
         """Record ``raw`` (the device's samples; None: silence, not recorded) and analyse
         ``block`` (float32), then deliver. Also the way a test feeds samples."""
         with self.lock:
             an = self.analyzer
-            if an is None:
+            if an is None or (token is not None and token is not self._source):
                 return
             rec = self.recorder if self.recorder_session == self.session else None
             if rec is not None and raw is not None:
@@ -310,8 +384,11 @@ class CaptureWorker(QObject):
         src = self._source
         if src is None:
             return
-        err = src.error().name
-        if err not in ("NoError", "UnderrunError"):
+        err = src.error if isinstance(src, _PulseReader) else src.error().name
+        if isinstance(src, _PulseReader) and src.unplugged:
+            self._give_up(f"Audio input '{self._description}' was unplugged; the preview "
+                          "keeps running (it reconnects when the input comes back)")
+        elif err not in ("", "NoError", "UnderrunError"):
             self._give_up(f"Audio input '{self._description}' failed ({err}); "
                           "the preview keeps running")
         elif time.monotonic() - self.last_data > (STALL_S if self._got_data else START_S):

@@ -39,11 +39,13 @@ def _click_wav(path: Path, sr: int = 44100) -> None:
     sf.write(path, np.stack([y, y], axis=1), sr)
 
 
-def test_capture_the_monitor_of_a_playing_sink(pulse_server, tmp_path):
+@pytest.mark.parametrize("capture", ["auto", "qt"])  # app.live.audio_input.CAPTURES
+def test_capture_the_monitor_of_a_playing_sink(pulse_server, tmp_path, capture):
     wav = tmp_path / "clicks.wav"
     _click_wav(wav)
     out = tmp_path / "result.json"
-    env = dict(pulse_server, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    env = dict(pulse_server, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               SONOLUME_LIVE_CAPTURE=capture)
     proc = subprocess.run([sys.executable, __file__, "capture", str(wav), str(out),
                            str(tmp_path / "set.wav")],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)

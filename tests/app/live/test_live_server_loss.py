@@ -17,16 +17,20 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.app.live.test_live_input import _click_wav
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_a_killed_audio_server_is_said_not_fatal(pulse_server, tmp_path):
+@pytest.mark.parametrize("capture", ["auto", "qt"])  # app.live.audio_input.CAPTURES
+def test_a_killed_audio_server_is_said_not_fatal(pulse_server, tmp_path, capture):
     wav = tmp_path / "clicks.wav"
     _click_wav(wav)
     out = tmp_path / "result.json"
     env = dict(pulse_server, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               SONOLUME_LIVE_CAPTURE=capture,
                PULSE_PID_FILE=str(tmp_path / "pulse" / "pid"))
     proc = subprocess.run([sys.executable, __file__, "lose", str(wav), str(out)],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
