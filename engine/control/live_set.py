@@ -42,7 +42,9 @@ Not recording, the set keeps only what it may still draw or start a take from: t
 LiveParams state after the newest step (a take starts from it), the drawn parameters of the
 last :data:`KEEP_S` seconds, a freeze's held state, the segments, transitions and beats
 from there on. Every :data:`COMPACT_STEPS` steps the rest is let go, so a set left running
-all night holds what it held after a minute (~0.2 MB a network shape).
+all night holds what it held after a minute (~0.2 MB a network shape). A take keeps
+every step (its file needs them: ~160 bytes each, ~25 MB an hour) but its drawn parameters
+only from :data:`KEEP_S` back (and a running freeze's picture).
 """
 
 from __future__ import annotations
@@ -207,8 +209,11 @@ class LiveSet:
             track.append(t, self.params.params(e))
         self._now = max(self._now, t)
         self._take_beats()
-        if self.recorder is None and len(steps) >= COMPACT_STEPS:
-            self._compact()
+        if self.recorder is None:
+            if len(steps) >= COMPACT_STEPS:
+                self._compact()
+        elif steps.drawn and next(iter(steps.drawn.values())).n_frames >= 2 * COMPACT_STEPS:
+            steps.drawn = self._drawn_since(self._keep_from())  # a take keeps its steps only
 
     def _last_t(self) -> float | None:
         """Set time of the newest step (None before the first)."""
@@ -494,16 +499,13 @@ class LiveSet:
         """Not recording: let go of what can no longer be drawn nor start a take (see the
         module docstring). The state after the newest step becomes the steps' start."""
         scene, old = self.scene, self.scene.live
-        keep = self._now - KEEP_S
-        for w in scene.windows():  # a transition still drawn keeps its start
-            if w.end > keep:
-                keep = min(keep, w.start)
+        keep = self._keep_from()
         state = self.params.state() if self.params.frame >= 0 else None
         steps = LiveSteps(self.fps, state, self._last_t() or 0.0, old.hold, old.hold_time)
         drop = bisect.bisect_left(old.beats, keep) - KEEP_BEATS
         drop = max(0, drop - drop % max(1, scene.meter))
         steps.beats = list(old.beats[drop:])
-        steps.drawn = {e: tail(track, keep) for e, track in (old.drawn or {}).items()}
+        steps.drawn = self._drawn_since(keep)
         scene.live = steps
         starts = scene.boundaries()
         k = max(j for j, x in enumerate(starts) if j == 0 or x < keep)
@@ -516,6 +518,22 @@ class LiveSet:
                                                     if w.end > keep):
             scene.set_lead_in(None)
         scene.refresh_grid()
+
+    def _keep_from(self) -> float:
+        """The oldest set time still drawn: :data:`KEEP_S` before the newest step, or the
+        start of a transition running then."""
+        keep = self._now - KEEP_S
+        for w in self.scene.windows():
+            if w.end > keep:
+                keep = min(keep, w.start)
+        return keep
+
+    def _drawn_since(self, keep: float) -> dict:
+        """The drawn parameters from ``keep`` on (and the picture a freeze running then
+        holds): the rows a frame may still ask for."""
+        lane = self.scene.automation.lane("freeze")
+        pin = lane.held_since(keep) if lane is not None and frozen_at(lane, keep) else None
+        return {e: tail(track, keep, pin) for e, track in (self.scene.live.drawn or {}).items()}
 
     def stop_recording(self) -> Path:
         """Finish the take: the audio file, the steps and the show are written (each

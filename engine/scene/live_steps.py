@@ -303,12 +303,22 @@ def track_nbytes(track: StepTrack) -> int:
     return sum(getattr(track, k).nbytes for k in ("_times", "_extras", "_scalars"))
 
 
-def tail(track: StepTrack, since: float) -> StepTrack:
-    """A copy of ``track`` from the row in force at ``since`` on: what a live set that is
-    not recording still draws (the rows before are never asked for again)."""
+def tail(track: StepTrack, since: float, pin: float | None = None) -> StepTrack:
+    """A copy of ``track`` from the row in force at ``since`` on: what a running live set
+    still draws (the rows before are never asked for again), and the row in force at
+    ``pin`` (the picture a freeze running since then holds)."""
     times = track.times
-    i = max(0, int(np.searchsorted(times, float(since), side="right")) - 1)
-    out = StepTrack(track.extra_inputs, track.frame(i) if i < times.size else track.initial)
-    for j in range(i, times.size):
+
+    def row(t: float) -> int:
+        return max(0, int(np.searchsorted(times, float(t), side="right")) - 1)
+
+    i = row(since)
+    keep = list(range(i, times.size))
+    if pin is not None and pin < since and times.size and row(pin) < i:
+        keep.insert(0, row(pin))
+    first = keep[0] if keep else None
+    out = StepTrack(track.extra_inputs, track.frame(first) if first is not None
+                    else track.initial)
+    for j in keep:
         out.append(float(times[j]), track.frame(j))
     return out

@@ -119,14 +119,19 @@ def test_an_hour_live_holds_bounded_memory_and_a_take_after_it_renders_exactly(
 
     frames = []
     script = [(0.8, "freeze", 0.0), (2.5, "style.next", None), (4.0, "freeze", 1.0),
-              (5.0, "blackout", 1.0), (5.5, "blackout", 0.0)]
-    while live.now() < 6.5:
+              (5.0, "blackout", 1.0), (5.5, "blackout", 0.0), (20.0, "freeze", 0.0),
+              (40.0, "freeze", 1.0), (56.0, "freeze", 0.0)]  # held across let-go rows
+    most = 0
+    while live.now() < 60.0:
         live.take(*stream.next())
         while script and live.now() >= script[0][0]:
             _, control, value = script.pop(0)
             live.perform(control, value)
         while len(frames) / FPS <= live.now():
             frames.append(live.frame_at(len(frames) / FPS))
+        most = max(most, *(t.n_frames for t in live.scene.live.drawn.values()))
+    # a take keeps every step (the file needs them), the drawn rows only what is drawn
+    assert len(live.scene.live) > 2500 and most <= 2 * COMPACT_STEPS
     path = live.stop_recording()
     saved = read_show(path)
     assert saved.lead_in is not None and saved.lead_in.start < 0 < saved.lead_in.end
@@ -137,4 +142,6 @@ def test_an_hour_live_holds_bounded_memory_and_a_take_after_it_renders_exactly(
     for k, f in enumerate(frames):
         assert same_frame(reopened.frame_at(k / FPS), f), f"frame {k} differs"
     assert len({f.style for f in frames}) == 3  # from, to, and the next one
+    still = [fields(f.params) for f in frames if 41.0 <= f.t < 56.0]
+    assert all(np.array_equal(p, still[0]) for p in still)
     assert any(f.params.brightness == 0 for f in frames)
