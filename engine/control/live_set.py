@@ -133,7 +133,7 @@ class LiveSet:
         self._last_stream: float | None = None
         self._hold: tuple[float, dict] | None = None  # (held since, LiveParams state)
         self._now = 0.0
-        self._beats_seen = 0
+        self._beats_taken = -math.inf  # stream time of the newest tracker beat taken
         self.recorder = None
         self._panel_amounts = dict(self.scene.amounts)  # the panel's, as last sent
         self.show_path: Path | None = None
@@ -262,10 +262,15 @@ class LiveSet:
     def _take_beats(self) -> None:
         """The tracker's passed beats join the grid (where nothing was committed ahead)."""
         tr = getattr(self.analyzer, "tracker", None)
-        if tr is None or len(tr.beats) <= self._beats_seen:
+        beats = getattr(tr, "beats", None)
+        if not beats or beats[-1] <= self._beats_taken:
             return
-        new = tr.beats[self._beats_seen:]
-        self._beats_seen = len(tr.beats)
+        # read by time, not by count: a tracker may let its oldest beats go (they increase)
+        j = len(beats)
+        while j > 0 and beats[j - 1] > self._beats_taken:
+            j -= 1
+        new = [beats[k] for k in range(j, len(beats))]
+        self._beats_taken = new[-1]
         added = False
         for b in new:
             if self._commit(b - self.origin):

@@ -145,3 +145,17 @@ def test_an_hour_live_holds_bounded_memory_and_a_take_after_it_renders_exactly(
     still = [fields(f.params) for f in frames if 41.0 <= f.t < 56.0]
     assert all(np.array_equal(p, still[0]) for p in still)
     assert any(f.params.brightness == 0 for f in frames)
+
+
+def test_the_set_takes_every_beat_when_the_tracker_lets_old_ones_go(palette):
+    """The set reads the tracker's beats by time, so a tracker that keeps only its newest
+    beats (bounded memory) gives the set the same grid."""
+    audio, sr = device_audio(6.0, 8.0)
+    full, trimmed = base.new_set(palette, sr=sr), base.new_set(palette, sr=sr)
+    for i in range(0, len(audio), BLOCK):
+        full.push(audio[i:i + BLOCK])
+        trimmed.push(audio[i:i + BLOCK])
+        del trimmed.analyzer.tracker.beats[:-2]
+    assert len(full.analyzer.tracker.beats) > 8
+    assert len(full.scene.live.beats) > 8
+    assert trimmed.scene.live.beats == full.scene.live.beats
