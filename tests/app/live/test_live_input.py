@@ -123,6 +123,8 @@ def test_features_are_emitted_at_the_video_rate(qtbot):
     assert 0.5 < peak <= 1.0 and 0.2 < rms < 0.3
     assert live.latest.time - feats[-1].time < 1 / 25 + 0.024
     assert live.stream_time() == pytest.approx(4.0)
+    live.stop()
+    assert live.state == "stopped" and live._worker.analyzer is None
 
 
 # -- the child process -------------------------------------------------------------------
