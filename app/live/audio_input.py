@@ -369,9 +369,11 @@ class LiveInput(QObject):
                                         "format Sonolume reads (float, 16 or 32 bit)")
             return False
         pulse = self._pulse_source(info)
-        dtype, scale = (np.float32, 1.0) if pulse else _DTYPES[fmt.sampleFormat()]
+        dtype, scale = _DTYPES[fmt.sampleFormat()]  # QAudioSource's (also the fallback)
         self._qdevice, self.device, self._fmt = qdev, info, fmt
-        self._dtype, self._channels, self._rate = dtype, fmt.channelCount(), fmt.sampleRate()
+        # A recording takes the device's samples: float32 from a PulseStream.
+        self._dtype = np.float32 if pulse else dtype
+        self._channels, self._rate = fmt.channelCount(), fmt.sampleRate()
         self._ensure_thread()
         if fresh:
             self.analyzer = AnalyzerView(self._worker, self._session, self._rate,

@@ -30,6 +30,7 @@ Threads and what they touch:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -207,10 +208,12 @@ class CaptureWorker(QObject):
         try:
             stream = PulseStream(req.pulse_source, fmt.sampleRate(), fmt.channelCount())
         except PulseError as exc:
-            log.info("live input: cannot open %s (%s)", req.description, exc)
-            self._start_silence()
-            self.opened.emit(req.session, False, "" if req.quiet else
-                             f"Cannot open audio input '{req.description}' ({exc})")
+            # A device Qt lists but PulseAudio does not know by that name (Qt's own
+            # PipeWire backend may name nodes otherwise): QAudioSource reads it instead.
+            log.info("live input: no PulseAudio stream for %s (%s); using QAudioSource",
+                     req.description, exc)
+            self.open(dataclasses.replace(req, pulse_source=None, fresh=False,
+                                          session=self.session))
             return
         reader = _PulseReader(stream, self._consume)
         with self.lock:
@@ -341,8 +344,12 @@ class CaptureWorker(QObject):
             rec = self.recorder if self.recorder_session == self.session else None
             if rec is not None and raw is not None:
                 try:
-                    rec.write(raw if raw.dtype != np.uint8 else
-                              ((raw.astype(np.int16) - 128) * 256))
+                    if rec.dtype.kind == "f" and raw.dtype.kind != "f":
+                        rec.write(block)  # exact: int samples / 2^k are float32 values
+                    elif raw.dtype == np.uint8:
+                        rec.write((raw.astype(np.int16) - 128) * 256)
+                    else:
+                        rec.write(raw)
                 except SonolumeError as exc:
                     self.recorder = None
                     self.recordingFailed.emit(self.session, f"Recording stopped: {exc}")

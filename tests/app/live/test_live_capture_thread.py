@@ -37,19 +37,22 @@ PLAY_S = 6.0
 STALL_S, EVERY_MS = 1.2, 1500
 
 
-@pytest.mark.parametrize("capture", ["auto", "qt"])
+@pytest.mark.parametrize("capture", ["auto", "qt", "fallback"])
 def test_a_blocked_gui_thread_loses_no_audio(pulse_server, tmp_path, capture):
+    """``fallback``: "auto", but the device has no PulseAudio source of its name (as where
+    Qt lists PipeWire nodes itself): the capture thread reads QAudioSource instead."""
     from app.live import pulse_stream
     from bench.live_capture import counter_gaps, counter_wav, read_counter_wav
 
-    if capture == "auto" and not pulse_stream.available():
+    if capture != "qt" and not pulse_stream.available():
         pytest.skip("libpulse-simple is not installed: the app reads QAudioSource here")
     wav = tmp_path / "counter.wav"
     counter_wav(wav, PLAY_S + 6.0)
     out, rec = tmp_path / "result.json", tmp_path / "captured.wav"
     env = dict(pulse_server, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
-               SONOLUME_LIVE_CAPTURE=capture)
-    proc = subprocess.run([sys.executable, __file__, "block", str(wav), str(rec), str(out)],
+               SONOLUME_LIVE_CAPTURE="auto" if capture == "fallback" else capture)
+    proc = subprocess.run([sys.executable, __file__, "block", str(wav), str(rec), str(out),
+                           capture],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(out.read_text())
@@ -71,15 +74,54 @@ def test_a_blocked_gui_thread_loses_no_audio(pulse_server, tmp_path, capture):
     assert r["reader"] == ("_PulseReader" if capture == "auto" else "QAudioSource"), r
 
 
+def test_recording_starts_between_two_blocks_and_keeps_int_samples_exact(qtbot, tmp_path):
+    """Without a device (the worker fed here, on this thread): sample 0 of a recording is
+    the stream time attach_recorder returned, the GUI's view sees exactly the delivered
+    blocks, and int16 samples into a float recording (a PulseStream that fell back to a
+    16-bit QAudioSource) are written exactly."""
+    import numpy as np
+    import soundfile as sf
+
+    from app.live.audio_input import LiveInput
+    from app.live.capture_thread import AnalyzerView
+    from engine.audio.live import LiveRecorder
+
+    live = LiveInput(fps=30.0)
+    w = live._worker
+    live._session = 1
+    live.analyzer = AnalyzerView(w, 1, 48000, 2)
+    w.begin(1, 48000, 2)
+    w._dtype, w._scale, w._channels = np.dtype(np.int16), 32768.0, 2
+    rng = np.random.default_rng(7)
+    blocks = [rng.integers(-32768, 32767, (480, 2), dtype=np.int16) for _ in range(60)]
+    for b in blocks[:25]:
+        w._consume(b.tobytes())
+    assert live.stream_time() == pytest.approx(25 * 480 / 48000)
+    rec = LiveRecorder(tmp_path / "take.wav", 48000, 2, "float32")
+    assert w.attach_recorder(1, rec) == pytest.approx(live.stream_time())
+    for b in blocks[25:]:
+        w._consume(b.tobytes())
+    w.detach_recorder()
+    rec.close()
+    y, sr = sf.read(tmp_path / "take.wav", dtype="float32", always_2d=True)
+    assert sr == 48000
+    np.testing.assert_array_equal(y * 32768.0, np.concatenate(blocks[25:]).astype(np.float32))
+    assert live.analyzer.time == pytest.approx(60 * 480 / 48000)
+    assert live.analyzer.tracker.grid == w.analyzer.tracker.grid()
+    live.stop()
+
+
 # -- the child process -------------------------------------------------------------------
 
-def _block_main(wav: str, rec: str, out: str) -> None:  # pragma: no cover - the child
+def _block_main(wav: str, rec: str, out: str, capture: str) -> None:  # pragma: no cover
     from PySide6.QtCore import QCoreApplication, QTimer
 
     from app.live.audio_input import LiveInput
 
     app = QCoreApplication([])
     live = LiveInput(fps=30.0)
+    if capture == "fallback":
+        live._pulse_source = lambda info: "sonolume_no_such_source"
     gui = threading.get_ident()
     r: dict = {"messages": [], "features": 0, "blocks": 0, "levels": 0, "off_thread": 0,
                "stalls": 0}
@@ -147,5 +189,5 @@ def _block_main(wav: str, rec: str, out: str) -> None:  # pragma: no cover - the
         Path(out).write_text(json.dumps(r))
 
 
-if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "block":
+if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "block":
     _block_main(*sys.argv[2:])
