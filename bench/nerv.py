@@ -29,8 +29,9 @@ Two kinds of figures, because the machine is shared and its load changes by the 
   load average is printed before and after.
 * PSNR: one full run each (``--epochs``), mean PSNR over all frames at the end, as each
   side reports it (the same definition). These do not depend on the load. With
-  ``--equal-time`` ours also runs for as many epochs as fit in the official run's training
-  time (PSNR after equal wall time).
+  ``--equal-time`` ours also runs for as many epochs as fit in the official code's training
+  time for ``--epochs`` (both paces from the timing runs, ours run with ``--threads``): PSNR
+  after equal training time.
 
 Results are kept in ``--work`` (default ~/.cache/sonolume/bench/nerv-official) by run, so a
 long bench can be continued (``--reuse``); the table is printed at the end.
@@ -482,9 +483,16 @@ def main() -> int:
                           flush=True)
             if (args.equal_time and not args.table and "official" in r.get("long", {})
                     and "equal_time" not in r):
-                budget = sum(r["long"]["official"]["epoch_s"])
-                ours_spe = r.get("timing", {}).get("ours") or _median_after_first(
-                    [r["long"]["ours"]])
+                # The budget and our pace come from the same alternating timing runs
+                # (same threads, same load) where they exist: the full runs may have
+                # used one thread each on a shared machine.
+                timing = r.get("timing", {})
+                if "official" in timing and "ours" in timing:
+                    budget = timing["official"] * args.epochs
+                    ours_spe = timing["ours"]
+                else:
+                    budget = sum(r["long"]["official"]["epoch_s"])
+                    ours_spe = _median_after_first([r["long"]["ours"]])
                 epochs = max(1, int(budget / ours_spe))
                 res = one("ours", model, params, epochs, "equal-time")
                 r["equal_time"] = {"epochs": epochs, "budget_s": budget,
