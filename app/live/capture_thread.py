@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ BUFFER_S = 2.0
 STALL_S = 2.0  # no audio this long from a running device: say so
 START_S = 6.0  # ... or this long after opening it (PulseAudio took 1-2 s on a busy machine)
 LEVEL_RATE = 30.0
+VIEW_BEATS = 256  # beats the GUI's view keeps (~2 minutes; it grows ~2 a second)
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class CaptureWorker(QObject):
         self._next_frame = 0.0
         self._level = [0.0, 0.0, 0]
         self._last_level = 0.0
-        self._beats_sent = 0
+        self._beats_sent = -math.inf  # stream time of the newest beat delivered
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -240,7 +242,7 @@ class CaptureWorker(QObject):
             self.session = session
             self.analyzer = analyzer
             self._rate, self._channels = int(sample_rate), int(channels)
-            self._next_frame, self._last_level, self._beats_sent = 0.0, 0.0, 0
+            self._next_frame, self._last_level, self._beats_sent = 0.0, 0.0, -math.inf
             self._level = [0.0, 0.0, 0]
             self._silent_since = None
 
@@ -360,8 +362,9 @@ class CaptureWorker(QObject):
                 self.said.emit(self.session, f"Live audio skipped a block: {exc}")
                 return
             tr = an.tracker
-            beats = tuple(tr.beats[self._beats_sent:])
-            self._beats_sent = len(tr.beats)
+            beats = _beats_after(tr.beats, self._beats_sent)
+            if beats:
+                self._beats_sent = beats[-1]
             grid = tr.grid()
             now, latest = an.time, an.latest
             session, rate, channels = self.session, an.sample_rate, an.channels
@@ -417,6 +420,14 @@ class CaptureWorker(QObject):
             self.feed(np.zeros((n, self._channels), np.float32))
 
 
+def _beats_after(beats: list, t: float) -> tuple:
+    """The beats later than ``t`` (by time, not count: the list may drop its oldest)."""
+    j = len(beats)
+    while j > 0 and beats[j - 1] > t:
+        j -= 1
+    return tuple(beats[j:])
+
+
 class TrackerView:
     """The beat tracker as the GUI thread sees it: the grid and the beats delivered so far
     (the attributes a LiveSet reads: ``locked``, ``period``, ``frame_rate``, ``beats``,
@@ -424,7 +435,7 @@ class TrackerView:
 
     def __init__(self, frame_rate: float):
         self.grid = BeatGrid(frame_rate)
-        self.beats: list[float] = []
+        self.beats: list[float] = []  # the newest VIEW_BEATS (a LiveSet reads them by time)
 
     frame_rate = property(lambda self: self.grid.frame_rate)
     period = property(lambda self: self.grid.period)
@@ -456,7 +467,10 @@ class AnalyzerView:
         self.time, self.sample_rate, self.channels = d.time, d.sample_rate, d.channels
         self.latest = d.latest
         self.tracker.grid = d.grid
-        self.tracker.beats.extend(d.new_beats)
+        beats = self.tracker.beats
+        beats.extend(d.new_beats)
+        if len(beats) > 2 * VIEW_BEATS:
+            del beats[:-VIEW_BEATS]
 
     @property
     def tempo(self) -> float:

@@ -111,6 +111,41 @@ def test_recording_starts_between_two_blocks_and_keeps_int_samples_exact(qtbot, 
     live.stop()
 
 
+def test_the_views_beats_are_the_trackers_newest(qtbot, monkeypatch):
+    """The beats reach the GUI's view by time (the tracker's list may drop its oldest), and
+    the view keeps only the newest (a LiveSet reads them by time)."""
+    import numpy as np
+
+    from app.live import capture_thread
+    from app.live.audio_input import LiveInput
+    from app.live.capture_thread import AnalyzerView
+
+    monkeypatch.setattr(capture_thread, "VIEW_BEATS", 4)
+    live = LiveInput(fps=30.0)
+    w = live._worker
+    live._session = 1
+    live.analyzer = AnalyzerView(w, 1, 48000, 1)
+    w.begin(1, 48000, 1)
+    sr, rng = 48000, np.random.default_rng(2)
+    y = np.zeros(sr * 10, np.float32)
+    n = int(0.03 * sr)
+    click = (rng.standard_normal(n) * np.exp(-np.arange(n) / (0.004 * sr)) * 0.5)
+    for b in np.arange(0.3, 9.9, 0.5):
+        y[int(b * sr): int(b * sr) + n] += click.astype(np.float32)
+    dropped = []
+    for i in range(0, len(y), 960):
+        w.feed(y[i:i + 960, None])
+        if i == 320 * 960:  # the tracker lets its oldest beats go: the rest still arrive
+            dropped = w.analyzer.tracker.beats[:-1]
+            del w.analyzer.tracker.beats[:-1]
+    every = dropped + w.analyzer.tracker.beats
+    view = live.analyzer.tracker.beats
+    assert len(dropped) >= 2 and len(every) >= 12 and 4 <= len(view) <= 8
+    assert view == every[-len(view):]
+    assert live.analyzer.tracker.locked and abs(live.analyzer.tempo - 120.0) < 2.0
+    live.stop()
+
+
 # -- the child process -------------------------------------------------------------------
 
 def _block_main(wav: str, rec: str, out: str, capture: str) -> None:  # pragma: no cover
