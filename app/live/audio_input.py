@@ -179,7 +179,6 @@ class LiveInput(QObject):
         self.state = "stopped"
         self.device: InputDevice | None = None
         self._qdevice = None
-        self._fmt = None
         self._dtype, self._channels, self._rate = np.float32, 1, 0
         self._session = 0  # Start and Stop each begin a new one; older deliveries are dropped
         self._reopening: tuple[int, int] | None = None  # (rate, channels) before a reopen
@@ -370,7 +369,7 @@ class LiveInput(QObject):
             return False
         pulse = self._pulse_source(info)
         dtype, scale = _DTYPES[fmt.sampleFormat()]  # QAudioSource's (also the fallback)
-        self._qdevice, self.device, self._fmt = qdev, info, fmt
+        self._qdevice, self.device = qdev, info
         # A recording takes the device's samples: float32 from a PulseStream.
         self._dtype = np.float32 if pulse else dtype
         self._channels, self._rate = fmt.channelCount(), fmt.sampleRate()
