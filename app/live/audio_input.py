@@ -20,6 +20,9 @@ API (everything on the GUI thread; the capture itself runs on a thread of its ow
                                 # recording_started_at: the stream time of its sample 0
     live.latest                 # the newest LiveFeatures delivered (None before the first)
     live.stream_time()          # seconds of audio delivered, for LiveParams' clock
+    live.read_at                # time.monotonic() when that newest delivered block was
+                                # read (a busy GUI thread gets it later): tie a tap's
+                                # instant to the stream with (stream_time(), read_at)
     live.analyzer               # an AnalyzerView: the analysis as of the newest delivered
                                 # block (time, format, tracker), what a LiveSet reads
 
@@ -176,6 +179,7 @@ class LiveInput(QObject):
         self.analyzer: AnalyzerView | None = None
         self.recorder: LiveRecorder | None = None
         self.recording_started_at = 0.0
+        self.read_at = 0.0  # see the module docstring
         self.state = "stopped"
         self.device: InputDevice | None = None
         self._qdevice = None
@@ -476,6 +480,7 @@ class LiveInput(QObject):
         if d.session != self._session or self.analyzer is None:
             return  # a block of a session stopped meanwhile
         self.analyzer.take(d)
+        self.read_at = d.read_at
         self.stepsReady.emit(d.block, d.steps)
         if d.level is not None:
             self.levelChanged.emit(*d.level)

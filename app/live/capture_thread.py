@@ -71,6 +71,7 @@ class Delivery:
     new_beats: tuple  # beats the tracker passed during this block (seconds)
     level: tuple | None  # (peak, rms) when the meter is due
     show: LiveFeatures | None  # the features for featuresReady when a video frame is due
+    read_at: float = 0.0  # time.monotonic() when the block was read (the GUI gets it later)
 
 
 @dataclass(frozen=True)
@@ -384,7 +385,7 @@ class CaptureWorker(QObject):
             self._level = [0.0, 0.0, 0]
             self._last_level = now
         self.delivered.emit(Delivery(session, block, steps, now, rate, channels, latest,
-                                     grid, beats, level, show))
+                                     grid, beats, level, show, time.monotonic()))
 
     def _poll(self) -> None:
         if self._silent_since is not None:

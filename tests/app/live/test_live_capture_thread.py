@@ -94,9 +94,11 @@ def test_recording_starts_between_two_blocks_and_keeps_int_samples_exact(qtbot, 
     w._dtype, w._scale, w._channels = np.dtype(np.int16), 32768.0, 2
     rng = np.random.default_rng(7)
     blocks = [rng.integers(-32768, 32767, (480, 2), dtype=np.int16) for _ in range(60)]
+    t0 = time.monotonic()
     for b in blocks[:25]:
         w._consume(b.tobytes())
     assert live.stream_time() == pytest.approx(25 * 480 / 48000)
+    assert t0 <= live.read_at <= time.monotonic()  # when the newest block was read
     rec = LiveRecorder(tmp_path / "take.wav", 48000, 2, "float32")
     assert w.attach_recorder(1, rec) == pytest.approx(live.stream_time())
     for b in blocks[25:]:
