@@ -169,9 +169,11 @@ class LiveBar(QGroupBox):
 
     # -- the beat by hand ----------------------------------------------------------------
     def _block_read(self, _block, _steps) -> None:
-        """The input read a block just now: the stream's clock against the monotonic one
-        (the analysis has taken the block, so its time is the block's end)."""
-        self.stream_clock.note(self.live.stream_time())
+        """The input read a block: the stream's clock against the monotonic one at the
+        moment the capture thread read it (the GUI thread may get the block later), the
+        block's end being the stream's time then. An input without that stamp: now."""
+        read_at = getattr(self.live, "read_at", 0.0) or None
+        self.stream_clock.note(self.live.stream_time(), read_at)
 
     def tap_at(self, at: float) -> None:
         """A tap that happened at ``at`` (time.monotonic()): the tracker gets it there,
