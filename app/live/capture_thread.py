@@ -186,23 +186,29 @@ class CaptureWorker(QObject):
                              "" if req.quiet else
                              f"Cannot open audio input '{req.description}' ({err})")
             return
+        self._install(source, io, req.dtype, req.scale, fmt)
+        # Polled every POLL_MS, not on readyRead: a Python slot on readyRead gains nothing
+        # at this poll rate, and in one run (bench/live_capture.py, GUI thread busy 1.5 s
+        # every 2 s) it lost 19 gaps of 1024 frames where the polled reader lost none.
+        self._timer.start()
+        log.info("live input: %s at %d Hz, %d channel(s), %s", req.description,
+                 self._rate, self._channels, np.dtype(self._dtype).name)
+        self.opened.emit(req.session, True, "")
+
+    def _install(self, source, io, dtype, scale: float, fmt) -> None:
+        """Make ``source`` the reader (under the lock: a block in flight finishes with the
+        old one); the analyzer follows a new rate or channel count, and the silence
+        watch starts again."""
         with self.lock:
             self._source, self._io = source, io
-            self._dtype, self._scale = req.dtype, req.scale
+            self._dtype, self._scale = dtype, scale
             if (fmt.sampleRate(), fmt.channelCount()) != (self._rate, self._channels):
                 self.analyzer.reconfigure(fmt.sampleRate(), fmt.channelCount())
                 self._rate, self._channels = fmt.sampleRate(), fmt.channelCount()
             self._carry = b""
             self._silent_since = None
-        # Polled every POLL_MS, not on readyRead: a Python slot on readyRead gains nothing
-        # at this poll rate, and in one run (bench/live_capture.py, GUI thread busy 1.5 s
-        # every 2 s) it lost 19 gaps of 1024 frames where the polled reader lost none.
         self.last_data = self._opened_at = time.monotonic()
         self._got_data = False
-        self._timer.start()
-        log.info("live input: %s at %d Hz, %d channel(s), %s", req.description,
-                 self._rate, self._channels, np.dtype(self._dtype).name)
-        self.opened.emit(req.session, True, "")
 
     def _open_pulse(self, req: OpenRequest) -> None:
         from app.live.pulse_stream import PulseError, PulseStream
@@ -219,16 +225,7 @@ class CaptureWorker(QObject):
                                           session=self.session))
             return
         reader = _PulseReader(stream, self._consume)
-        with self.lock:
-            self._source, self._io = reader, None
-            self._dtype, self._scale = np.dtype(np.float32), 1.0
-            if (fmt.sampleRate(), fmt.channelCount()) != (self._rate, self._channels):
-                self.analyzer.reconfigure(fmt.sampleRate(), fmt.channelCount())
-                self._rate, self._channels = fmt.sampleRate(), fmt.channelCount()
-            self._carry = b""
-            self._silent_since = None
-        self.last_data = self._opened_at = time.monotonic()
-        self._got_data = False
+        self._install(reader, None, np.dtype(np.float32), 1.0, fmt)
         reader.start()
         self._timer.start()
         log.info("live input: %s at %d Hz, %d channel(s), float32 (PulseAudio stream)",
