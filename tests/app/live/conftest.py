@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 
@@ -59,3 +60,13 @@ def pulse_server(tmp_path):
                     time.sleep(0.1)
             except ProcessLookupError:
                 pass
+
+
+@pytest.fixture
+def udp_port() -> int:
+    """A UDP port on localhost that was free a moment ago (for the app's OSC server)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -110,16 +110,8 @@ def test_midi_learn_click_a_control_move_a_knob(panel, qtbot, tmp_path):
     assert panel.midi.connects == 2
 
 
-def free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def test_osc_moves_reach_the_preview(panel, qtbot):
-    port = free_port()
+def test_osc_moves_reach_the_preview(panel, qtbot, udp_port):
+    port = udp_port
     panel.osc_port.setValue(port)
     panel.osc_on.setChecked(True)
     assert panel.osc is not None and f"127.0.0.1:{port}" in panel.osc_status.text()

@@ -10,7 +10,6 @@ PulseAudio server in test_live_input.py)."""
 from __future__ import annotations
 
 import re
-import socket
 import time
 from pathlib import Path
 
@@ -75,17 +74,9 @@ def feed(w, demo, start: float, seconds: float) -> None:
     w.live_input.feed(y[int(start * sr): int((start + seconds) * sr)])
 
 
-def free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def osc(w) -> SimpleUDPClient:
+def osc(w, port: int) -> SimpleUDPClient:
     panel = w.control_panel
-    panel.osc_port.setValue(free_port())
+    panel.osc_port.setValue(port)
     panel.osc_on.setChecked(True)
     assert panel.osc is not None
     return SimpleUDPClient("127.0.0.1", panel.osc.port)
@@ -97,14 +88,14 @@ def drawn_id(w) -> str:
 
 
 def test_library_follows_the_live_style_without_feeding_it_back(live_window, qtbot, demo,
-                                                                tmp_path):
+                                                                tmp_path, udp_port):
     w = live_window
     lp, stage = w.library_panel, w.stage
     first = lp.current_id()
     assert stage.start_live(w.live_input)
     feed(w, demo, 4.0, 2.0)
     ls = stage.live_set
-    client = osc(w)
+    client = osc(w, udp_port)
     t = 6.0
 
     def lands(send, n_segments):
@@ -266,7 +257,7 @@ def test_live_transport_wording():
         "LIVE · <span style='color:#e04848'>● REC 1:01</span> · Mic &lt;1&gt;"
 
 
-def test_osc_taps_reach_the_tracker_at_their_arrival(live_window, qtbot, demo):
+def test_osc_taps_reach_the_tracker_at_their_arrival(live_window, qtbot, demo, udp_port):
     """Four taps sent 0.3 s apart while the GUI thread is busy: it gets them all at once,
     late, and the tracker still has them 0.3 s apart (timed when processed, they would
     all fall on one instant and set no tempo)."""
@@ -274,7 +265,7 @@ def test_osc_taps_reach_the_tracker_at_their_arrival(live_window, qtbot, demo):
     assert w.stage.start_live(w.live_input)
     feed(w, demo, 4.0, 6.0)
     fed_at, fed = time.monotonic(), w.live_input.analyzer.time  # the last block's read
-    client = osc(w)
+    client = osc(w, udp_port)
     tr = w.live_input.analyzer.tracker
     sent = []
     for _ in range(4):
