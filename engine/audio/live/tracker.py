@@ -64,6 +64,10 @@ MAX_TAPS = 8
 MIN_TAP_BPM, MAX_TAP_BPM = 30.0, 300.0
 
 
+def _bpm(frame_rate: float, period: float) -> float:
+    return 60.0 * frame_rate / period if period > 0 else 0.0
+
+
 def _phase(t: float, frame_rate: float, anchor: float, period: float) -> float:
     if period <= 0:
         return 0.0
@@ -85,7 +89,7 @@ class BeatGrid:
 
     @property
     def tempo(self) -> float:
-        return 60.0 * self.frame_rate / self.period if self.period > 0 else 0.0
+        return _bpm(self.frame_rate, self.period)
 
     @property
     def locked(self) -> bool:
@@ -119,7 +123,7 @@ class OnlineBeatTracker:
     @property
     def tempo(self) -> float:
         """BPM; 0.0 when there is no beat."""
-        return 60.0 * self.frame_rate / self.period if self.period > 0 else 0.0
+        return _bpm(self.frame_rate, self.period)
 
     @property
     def locked(self) -> bool:
