@@ -357,7 +357,7 @@ class MainWindow(QMainWindow):
         if ls is None:
             return
         scene = ls.scene
-        style = scene.styles.get(scene.segments[scene.segment_index(ls.now())].style)
+        style = scene.styles.get(scene.style_at(ls.now()))
         text = f"style: {getattr(style, 'name', '?')} (live)"
         if self.status_path.text() != text:  # a show's style may not be in the library
             self.status_path.setText(text)

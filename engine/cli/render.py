@@ -199,7 +199,7 @@ def _auto_quality(args, scene, size, renderer_kind):
         for w in scene.windows():
             overlap = min(w.end, end) - max(w.start, args.start)
             in_transition += max(0, round(overlap * args.fps))
-    cppn = scene.cppn(scene.segments[scene.segment_index(args.start)].style)
+    cppn = scene.cppn(scene.style_at(args.start))
     rend = make_renderer(cppn, renderer_kind, warn=_warn, device=_device(args))
     try:
         choice = choose_quality(rend, cppn, size, args.fps, frames, in_transition)

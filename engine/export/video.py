@@ -483,7 +483,7 @@ def export(request: ExportRequest, progress: Callable[[ExportProgress], None] | 
     q = QUALITIES[quality]
     n_frames, exact = p.frames, p.duration
     preset = scene.loaded_preset()
-    first_key = scene.segments[scene.segment_index(start)].style
+    first_key = scene.style_at(start)
     cppn = scene.cppn(first_key)
     for s in scene.segments:  # a broken style fails now, not minutes into the render
         scene.cppn(s.style)

@@ -580,6 +580,11 @@ class Scene:
     def segment_index(self, t: float) -> int:
         return max(0, bisect.bisect_right(self.boundaries(), t + 1e-9) - 1)
 
+    def style_at(self, t: float) -> str:
+        """The key of the style of the segment that holds ``t``: what the timeline, the
+        library and an export's first frame name as the style at ``t``."""
+        return self.segments[self.segment_index(t)].style
+
     def frame_at(self, t: float) -> Frame:
         """Everything a renderer needs at ``t`` seconds."""
         t = float(t)

@@ -25,6 +25,7 @@ def test_split_lands_on_the_nearest_downbeat_and_undo_restores(scene):
     assert after.transitions[0].kind == "cut" and len(after.transitions) == 2
     after.apply(scene)
     assert scene.segment_index(2.3) == 1
+    assert scene.style_at(2.3) == scene.segments[1].style
     before.apply(scene)  # undo
     assert len(scene.segments) == 2 and scene.segments[1].start == 8.25
 
