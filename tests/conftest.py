@@ -44,50 +44,37 @@ def library_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _hang_watchdog(request):
-    """Last line of defence against a hung test: faulthandler's watchdog is a C thread, so
-    it still dumps every stack and ends the run when a deadlock holds the GIL (which
-    pytest-timeout's Python-level timer cannot survive). It writes to the terminal's own
-    stderr: written to the captured stderr, the dump would vanish with the process."""
+    """Last lines of defence against a hung test. The watcher process (tests/watcher.py)
+    gets the test's deadline, a little past pytest-timeout's: when a deadlock holds the GIL
+    (which pytest-timeout's Python-level timer cannot survive), it prints every thread's
+    native and Python stacks from outside and ends the run. faulthandler's watchdog, a C
+    thread, is the fallback where no watcher runs; it writes to the terminal's own stderr:
+    written to the captured stderr, the dump would vanish with the process."""
     import faulthandler
 
     marker = request.node.get_closest_marker("timeout")
-    limit = marker.args[0] if marker and marker.args else request.config.getini("timeout")
-    faulthandler.dump_traceback_later(float(limit or 600) + 30, exit=True,
+    limit = float((marker.args[0] if marker and marker.args else
+                   request.config.getini("timeout")) or 600)
+    if _WATCHER is not None:
+        _tell_watcher(f"test {limit + WATCHER_GRACE:.0f} {request.node.nodeid}")
+    faulthandler.dump_traceback_later(limit + WATCHER_GRACE + 150, exit=True,
                                       file=_REAL_STDERR if _REAL_STDERR is not None
                                       else sys.__stderr__)
     yield
     faulthandler.cancel_dump_traceback_later()
 
 
-# -- what a process that dies mid-test printed ----------------------------------------------
+# -- the watcher: what a process that dies or hangs mid-test was doing -----------------------
 # A C library that ends the process (exit() in LLVM's or Ray's fatal paths, _exit, SIGKILL)
 # leaves pytest no chance to print anything: the test's captured output, where that
-# library wrote its reason, dies with it. A small watcher process holds the capture files
-# open and, when the pytest process ends without saying goodbye, prints the running
-# test's name and what it had printed.
+# library wrote its reason, dies with it. A deadlock that holds the GIL silences every
+# Python timer. tests/watcher.py, a small process of its own, holds the capture files open,
+# knows each test's deadline and, when the pytest process dies or hangs, prints the running
+# test's name, what it printed and (hung) every thread's stacks.
+WATCHER_GRACE = 20  # seconds past a test's pytest-timeout before the watcher steps in
+BETWEEN_TESTS = 600  # seconds a session's set-up or tear-down may take between tests
 _REAL_STDERR: int | None = None
 _WATCHER = None
-
-_WATCHER_CODE = r"""
-import os, sys
-pipe, out, *captures = (int(a) for a in sys.argv[1:])
-test, bye = "(before the first test)", False
-with os.fdopen(pipe, "r") as lines:
-    for line in lines:
-        if line.startswith("test "):
-            test = line[5:].strip()
-        elif line.strip() == "bye":
-            bye = True
-if not bye:
-    report = [f"\n\n*** the pytest process ended abruptly while running {test} ***\n"]
-    for fd in captures:
-        size = os.fstat(fd).st_size
-        data = os.pread(fd, 20000, max(0, size - 20000)).decode("utf-8", "replace")
-        if data.strip():
-            report.append(f"--- what it printed (fd capture, last {len(data)} chars) ---\n")
-            report.append(data + "\n")
-    os.write(out, "".join(report).encode())
-"""
 
 
 def pytest_configure(config):
@@ -101,21 +88,44 @@ def _abrupt_exit_reporter(request):
     """Starts the watcher (see above) once capture is on: fds 1 and 2 are then pytest's
     capture files, shared with the watcher."""
     global _WATCHER
+    import faulthandler
+    import signal
     import subprocess
 
     if request.config.getoption("capture") != "fd" or _REAL_STDERR is None:
         yield
         return
+    # faulthandler answers SIGUSR2 with every thread's Python stack, from its C signal
+    # handler: it needs no GIL, so it answers in a deadlock too.
+    dump_path = _SANDBOX / "stacks.txt"
+    dump_file = open(dump_path, "w")  # noqa: SIM115 - open for the whole run
+    faulthandler.register(signal.SIGUSR2, file=dump_file, all_threads=True)
     read_end, write_end = os.pipe()
     captures = [os.dup(1), os.dup(2)]
     _WATCHER = subprocess.Popen(
-        [sys.executable, "-c", _WATCHER_CODE, str(read_end), str(_REAL_STDERR),
-         *map(str, captures)],
+        [sys.executable, str(Path(__file__).with_name("watcher.py")), str(read_end),
+         str(_REAL_STDERR), str(os.getpid()), str(dump_path), *map(str, captures)],
         pass_fds=(read_end, _REAL_STDERR, *captures), stdin=subprocess.DEVNULL)
     for fd in (read_end, *captures):
         os.close(fd)
+    _allow_tracing_by(_WATCHER.pid)
     _WATCHER.pipe = os.fdopen(write_end, "w", buffering=1)
     yield
+    faulthandler.unregister(signal.SIGUSR2)
+    dump_file.close()
+
+
+def _allow_tracing_by(pid: int) -> None:
+    """Let the watcher's py-spy attach where Linux's Yama allows tracing only by an
+    ancestor (ptrace_scope 1): the watcher is this process's child, not its parent."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).prctl(0x59616D61, pid, 0, 0, 0)  # PR_SET_PTRACER
+    except (OSError, AttributeError):
+        pass
 
 
 def _tell_watcher(line: str) -> None:
@@ -125,9 +135,9 @@ def _tell_watcher(line: str) -> None:
         pass
 
 
-def pytest_runtest_logstart(nodeid, location):
+def pytest_runtest_logfinish(nodeid, location):
     if _WATCHER is not None:
-        _tell_watcher(f"test {nodeid}")
+        _tell_watcher(f"idle {BETWEEN_TESTS}")
 
 
 def pytest_unconfigure(config):
