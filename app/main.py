@@ -58,6 +58,11 @@ def _scroll(widget):
 
 class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings | None = None):
+        # Before the stage starts its render threads (see app.preload): a no-op when
+        # run_app has done it already.
+        from app.preload import preload_native_libraries
+
+        preload_native_libraries()
         super().__init__()
         setup_logging()
         self.settings = settings or AppSettings()

@@ -47,18 +47,12 @@ void main() { color = vec4(texture(tex, uv).rgb, 1.0); }
 
 
 def preload_llvm_users() -> None:
-    """Import triton (torch's GPU compiler, pulled in by torchvision / torch.compile) before
-    any GL context exists. It bundles its own LLVM; loaded after Mesa's llvmpipe has loaded
-    the system LLVM, its import segfaults the process (seen with Mesa 22 / LLVM 15 here).
-    Loaded first, both coexist."""
-    import importlib.util
+    """Load triton's LLVM (and torchvision's other native parts) before any GL context
+    exists: after Mesa's llvmpipe has loaded the system LLVM, triton's import segfaults the
+    process (see app.preload)."""
+    from app.preload import preload_native_libraries
 
-    if importlib.util.find_spec("triton") is None:
-        return
-    try:
-        import triton  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - only a precaution
-        log.info("triton preload failed: %s", exc)
+    preload_native_libraries()
 
 
 def configure_gl_format() -> None:
