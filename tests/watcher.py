@@ -96,10 +96,15 @@ class Watcher:
         self.write("--- threads in the kernel (/proc: name, state, wait channel) ---\n"
                    + "\n".join(tasks) + "\n")
         self.write_captures()
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        # Its children go too (an Xvfb or audio server a fixture started would otherwise
+        # outlive the run and hold CI's output pipe open); found before the kill, while
+        # they are still its descendants.
+        children = [p for p in descendants(self.pid) if p != os.getpid()]
+        for pid in [self.pid, *children]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         summary = summarize_py_spy(native) if native else []
         if not summary and python_stacks:
             summary = summarize_faulthandler(python_stacks)
@@ -191,6 +196,23 @@ class Watcher:
             except OSError:
                 return
             data = data[n:]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), children before grandchildren."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(0), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 # -- short summaries of stack dumps ------------------------------------------------------------
