@@ -40,7 +40,11 @@ block later, none is lost):
   mid-set, no audio arriving, a sample-rate change (after which the analysis carries on);
 * ``stateChanged(str)``: ``"stopped"``, ``"running"``, or ``"lost"`` (the device went
   away: silence is analysed at real time so the features decay, the beat runs on at its
-  tempo and the preview keeps moving; when the device comes back it is reopened).
+  tempo and the preview keeps moving; when the device comes back it is reopened, and
+  errorOccurred says it is back). The audio server itself may go too (killed, restarted):
+  read through a PulseStream (the default where it runs) the input comes back when the
+  server does; read by QAudioSource (``capture="qt"``) only after restarting Sonolume,
+  see SERVER_HOLD_S.
 
 Why QtMultimedia (``QAudioSource``): the app already depends on it for playback, it speaks
 PulseAudio, PipeWire (through its Pulse server), ALSA, CoreAudio and WASAPI, lists and
@@ -92,16 +96,25 @@ JOIN_S = 5.0  # shutdown waits this long for the audio thread
 MONITOR_SOURCE = "sonolume_monitor"
 DEFAULT_RATE = 48000
 # Once the audio server goes away, Qt's PulseAudio backend (6.11) has no connection: it
-# tries once more 3 s later and, if the server is still gone, never again; opening a
-# source without a connection aborts the process inside libpulse (bench/soak.py --live:
-# the server killed mid-set). So a source is opened only when the server answers, after a
-# loss only once it has answered SERVER_HOLD_S, and never after it was gone longer than
-# Qt's one retry (the input then says to restart Sonolume; the preview keeps running).
+# tries once more 3 s later and, if the server is still gone, never again (its device
+# list stays as it was, even once a new server runs); opening a source without a
+# connection aborts the process inside libpulse (bench/soak.py --live: the server killed
+# mid-set). So a source is opened only when the server answers, after a loss only once it
+# has answered SERVER_HOLD_S, and Qt is never asked to open one after the server was gone
+# longer than Qt's one retry. Read by QAudioSource (capture "qt"), the input then says to
+# restart Sonolume (the preview keeps running). Read by a PulseStream (capture "auto" or
+# "pulse" where a Pulse server runs), each stream is a connection of its own: after a
+# server loss the input reopens the device it remembers (its id is the source name, in
+# the format it had) without asking Qt anything, loading the monitor source again when
+# that was the device (it died with the old server); Start then finds its device the same
+# way (see _find_direct). Qt not being asked, the server need only have answered
+# SERVER_SETTLE_S (its sinks loaded, for the monitor source to follow the right one).
 SERVER_HOLD_S = 3.5
+SERVER_SETTLE_S = 1.0
 SERVER_RETRY_S = 3.0
-GONE_MESSAGE = ("The audio server (PulseAudio or PipeWire) went away; live audio can "
-                "only be captured again after restarting Sonolume (the preview keeps "
-                "running)")
+GONE_MESSAGE = ("The audio server (PulseAudio or PipeWire) went away; live audio read "
+                "through Qt can only be captured again after restarting Sonolume (the "
+                "preview keeps running)")
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,15 @@ def _pulse_socket() -> str | None:
         os.environ.get("XDG_RUNTIME_DIR") or "/nonexistent", "pulse")
     path = os.path.join(run, "native")
     return path if os.path.exists(path) else None
+
+
+def _server_id(path: str):
+    """Which server listens on ``path``: a new server (restarted) makes a new socket."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
 
 
 def _answers(path: str) -> bool:
@@ -189,7 +211,10 @@ class LiveInput(QObject):
         self._monitor_module: str | None = None
         self._server: str | None = None  # the audio server's socket, once one was used
         self._server_ok_since: float | None = -SERVER_HOLD_S
-        self._server_gone = False  # gone past Qt's retry: no capture until a restart
+        self._server_gone = False  # gone past Qt's retry: Qt's backend has no connection
+        self._server_lost = False  # it went away since the device was last opened
+        here = _pulse_socket()
+        self._server_seen = _server_id(here) if here else None  # see _qt_stale
         self._media = QMediaDevices(self) if QMediaDevices is not None else None
         if self._media is not None:
             self._media.audioInputsChanged.connect(self._inputs_changed)
@@ -206,6 +231,7 @@ class LiveInput(QObject):
         w.delivered.connect(self._delivered)
         w.opened.connect(self._opened_reply)
         w.lost.connect(self._lost_reply)
+        w.serverLost.connect(self._server_lost_reply)
         w.recordingFailed.connect(self._recording_failed)
         w.said.connect(self._said)
         old = getattr(self, "_worker", None)  # one whose thread was ended by shutdown
@@ -248,18 +274,24 @@ class LiveInput(QObject):
         """Make the default output's monitor (what the computer plays) an input device, via
         PulseAudio's ``module-remap-source``; returns the new device's id, or None (with
         errorOccurred) where there is no ``pactl`` or no Pulse-compatible server."""
+        device, why = self._load_monitor()
+        if device is None:
+            self.errorOccurred.emit(why)
+        return device
+
+    def _load_monitor(self) -> tuple[str | None, str]:
+        """expose_monitor without a word: (its id, "") or (None, why not)."""
         pactl = shutil.which("pactl")
         if pactl is None:
-            self.errorOccurred.emit("Capturing the system output needs PulseAudio or "
-                                    "PipeWire's pactl, which is not installed")
-            return None
+            return None, ("Capturing the system output needs PulseAudio or PipeWire's "
+                          "pactl, which is not installed")
 
         def run(*args):
             return subprocess.run([pactl, *args], capture_output=True, text=True, timeout=5)
 
         try:
             if MONITOR_SOURCE in run("list", "short", "sources").stdout.split():
-                return MONITOR_SOURCE
+                return MONITOR_SOURCE, ""
             sink = run("get-default-sink").stdout.strip()
             if not sink:
                 raise OSError("no default output (sink)")
@@ -268,10 +300,9 @@ class LiveInput(QObject):
             if res.returncode != 0:
                 raise OSError((res.stderr or res.stdout).strip() or "load-module failed")
         except (OSError, subprocess.SubprocessError) as exc:
-            self.errorOccurred.emit(f"Cannot capture the system output: {exc}")
-            return None
+            return None, f"Cannot capture the system output: {exc}"
         self._monitor_module = res.stdout.strip()
-        return MONITOR_SOURCE
+        return MONITOR_SOURCE, ""
 
     # -- running ---------------------------------------------------------------------------
     def start(self, device=None) -> bool:
@@ -283,15 +314,57 @@ class LiveInput(QObject):
             self.errorOccurred.emit(f"Live input needs QtMultimedia, which failed to load: "
                                     f"{MULTIMEDIA_ERROR}")
             return False
-        qdev, why = self._find(device)
-        if qdev is None:
-            self.errorOccurred.emit(why)
-            return False
-        self._session += 1
-        if not self._open(qdev, fresh=True):
+        if self._qt_stale():
+            info, why = self._find_direct(device)
+            if info is None:
+                self.errorOccurred.emit(why)
+                return False
+            self._session += 1
+            ok = self._open_direct(info, fresh=True)
+        else:
+            qdev, why = self._find(device)
+            if qdev is None:
+                self.errorOccurred.emit(why)
+                return False
+            self._session += 1
+            ok = self._open(qdev, fresh=True)
+        if not ok:
             return False
         self._set_state("running")
         return True
+
+    def _find_direct(self, device) -> tuple[InputDevice | None, str]:
+        """The device to Start without Qt's device list (stale, see _qt_stale): None is
+        the server's default source; the device used before matches its id or name; any
+        other string is taken as a source name (opening it says when there is none)."""
+        if isinstance(device, InputDevice):
+            return device, ""
+        if device is None:
+            key = self._default_source()
+            if key is None:
+                if self.device is not None:
+                    return self.device, ""
+                return None, ("No audio input device found: the audio server names no "
+                              "default input")
+        elif QAudioDevice is not None and isinstance(device, QAudioDevice):
+            key = _device_id(device)  # a value: its id is read, Qt's backend is not asked
+        else:
+            key = str(device)
+        if self.device is not None and key in (self.device.id, self.device.description):
+            return self.device, ""
+        return InputDevice(key, key, device is None, DEFAULT_RATE, 2), ""
+
+    @staticmethod
+    def _default_source() -> str | None:
+        pactl = shutil.which("pactl")
+        if pactl is None:
+            return None
+        try:
+            res = subprocess.run([pactl, "get-default-source"], capture_output=True,
+                                 text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return res.stdout.strip() or None if res.returncode == 0 else None
 
     def _format_for(self, qdev):
         pref = qdev.preferredFormat()
@@ -308,25 +381,28 @@ class LiveInput(QObject):
                 return fmt
         return None
 
-    def _server_ready(self) -> bool:
-        """Whether a source may be opened (see SERVER_HOLD_S); True where there is no
-        PulseAudio socket to ask."""
+    def _server_ready(self, hold: float = SERVER_HOLD_S) -> bool:
+        """Whether a source may be opened: the server has answered for ``hold`` seconds
+        (see SERVER_HOLD_S); True where there is no PulseAudio socket to ask."""
         self._server = self._server or _pulse_socket()
         if self._server is None:
             return True
         if not _answers(self._server):
             self._server_ok_since = None
+            self._lost_server()
             # The server stopped sending at the last data at the latest: gone past Qt's retry.
             last = self._worker.last_data
             if not self._server_gone and time.monotonic() - last > SERVER_RETRY_S:
                 self._server_gone = True
-                self.errorOccurred.emit(GONE_MESSAGE)
+                if not self._pulse_capture():
+                    self.errorOccurred.emit(GONE_MESSAGE)
             return False
-        if self._server_gone:
+        self._qt_stale()  # notes a server started meanwhile
+        if self._server_gone and not self._pulse_capture():
             return False
         if self._server_ok_since is None:
             self._server_ok_since = time.monotonic()
-        return time.monotonic() - self._server_ok_since >= SERVER_HOLD_S
+        return time.monotonic() - self._server_ok_since >= hold
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
@@ -353,6 +429,35 @@ class LiveInput(QObject):
         else:
             log.warning("live input: the audio thread did not end within %.0f s", JOIN_S)
 
+    def _pulse_capture(self) -> bool:
+        """Whether devices are read through a PulseStream (see CAPTURES): one that
+        reconnects by itself, since each is a server connection of its own."""
+        from app.live import pulse_stream
+
+        return (self.capture != "qt" and (self._server or _pulse_socket()) is not None
+                and pulse_stream.available())
+
+    def _qt_stale(self) -> bool:
+        """Whether, reading through PulseStreams, Qt's device list must be left alone: the
+        server was gone past Qt's retry, or another server runs than the one seen before
+        (restarted while nobody looked; Qt may have reconnected, or not)."""
+        if not self._pulse_capture():
+            return False
+        server = self._server or _pulse_socket()
+        now = _server_id(server) if server else None
+        if now is not None and self._server_seen is not None and now != self._server_seen:
+            self._lost_server()
+            self._server_gone = True
+        if now is not None:
+            self._server_seen = now
+        return self._server_gone
+
+    def _lost_server(self) -> None:
+        """The audio server went away: the monitor module this input loaded went with it
+        (a new server may give its index to another module, not ours to unload)."""
+        self._server_lost = True
+        self._monitor_module = None
+
     def _open(self, qdev, fresh: bool, quiet: bool = False) -> bool:
         """Ask the audio thread to open ``qdev`` (``fresh``: with a new analysis, on
         Start); False, with one errorOccurred line unless ``quiet``, when it cannot even
@@ -365,14 +470,42 @@ class LiveInput(QObject):
                                         "answering or has just come back; try again in a "
                                         "few seconds")
             return False
+        if self._qt_stale():  # found out just now: Qt's backend must not open it
+            return self._open_direct(info, fresh, quiet)
         fmt = self._format_for(qdev)
         if fmt is None or fmt.sampleFormat() not in _DTYPES:
             if not quiet:
                 self.errorOccurred.emit(f"Audio input '{info.description}' offers no sample "
                                         "format Sonolume reads (float, 16 or 32 bit)")
             return False
-        pulse = self._pulse_source(info)
         dtype, scale = _DTYPES[fmt.sampleFormat()]  # QAudioSource's (also the fallback)
+        self._request(qdev, info, fmt, dtype, scale, fresh, quiet, self._pulse_source(info))
+        return True
+
+    def _open_direct(self, info: InputDevice, fresh: bool, quiet: bool = False) -> bool:
+        """Ask the audio thread to read the Pulse source ``info.id`` through a PulseStream,
+        asking Qt nothing (see SERVER_HOLD_S): in the format read before when it is the
+        same device, else at the device's rate (DEFAULT_RATE below MIN_SAMPLE_RATE)."""
+        if not self._server_ready(SERVER_SETTLE_S):
+            if not quiet:
+                self.errorOccurred.emit("The audio server (PulseAudio or PipeWire) is not "
+                                        "answering or has just come back; try again in a "
+                                        "few seconds")
+            return False
+        if self.device is not None and info.id == self.device.id and self._rate:
+            rate, channels = self._rate, self._channels
+        else:
+            rate = info.sample_rate if info.sample_rate >= MIN_SAMPLE_RATE else DEFAULT_RATE
+            channels = max(1, min(info.channels or 2, 2))
+        fmt = QAudioFormat()  # a value (what the worker reads the rate and channels of)
+        fmt.setSampleRate(rate)
+        fmt.setChannelCount(channels)
+        fmt.setSampleFormat(QAudioFormat.SampleFormat.Float)
+        self._request(None, info, fmt, np.float32, 1.0, fresh, quiet, info.id)
+        return True
+
+    def _request(self, qdev, info: InputDevice, fmt, dtype, scale: float, fresh: bool,
+                 quiet: bool, pulse: str | None) -> None:
         self._qdevice, self.device = qdev, info
         # A recording takes the device's samples: float32 from a PulseStream.
         self._dtype = np.float32 if pulse else dtype
@@ -383,7 +516,6 @@ class LiveInput(QObject):
                                          self._channels)
         self._openRequested.emit(OpenRequest(self._session, qdev, fmt, info.description,
                                              dtype, scale, fresh, quiet, pulse))
-        return True
 
     def _pulse_source(self, info: InputDevice) -> str | None:
         """The PulseAudio source to record with a stream of our own, or None for
@@ -493,9 +625,14 @@ class LiveInput(QObject):
         if ok:
             was = self._reopening
             self._reopening = None
-            if self.state == "lost" or was is not None:
+            self._server_lost = False
+            back = self.state == "lost"
+            if back or was is not None:
                 self._look.stop()
                 self._set_state("running")
+            if back:
+                self.errorOccurred.emit(f"Audio input '{self.device.description}' is back; "
+                                        "capturing again")
             if was is not None and was != (self._rate, self._channels):
                 self.errorOccurred.emit(
                     f"Audio input '{self.device.description}' changed from {was[0]} Hz to "
@@ -512,6 +649,10 @@ class LiveInput(QObject):
     def _lost_reply(self, session: int, message: str) -> None:
         if session == self._session:
             self._lose(message, drop=False)
+
+    def _server_lost_reply(self, session: int) -> None:
+        if session == self._session:
+            self._lost_server()
 
     def _recording_failed(self, session: int, message: str) -> None:
         if session != self._session:
@@ -552,6 +693,11 @@ class LiveInput(QObject):
         """React to our device going, coming back, or changing its rate."""
         if self.device is None or self.state == "stopped" or self._reopening is not None:
             return
+        if self._pulse_capture() and (self._server_lost or self._qt_stale()):
+            # Qt's list is stale or was the old server's: the source itself is asked.
+            if self.state == "lost" and self._server_ready(SERVER_SETTLE_S):
+                self._reopen_direct()
+            return
         now = {_device_id(d): d for d in QMediaDevices.audioInputs()}
         qdev = now.get(self.device.id)
         if self.state == "running" and qdev is None:
@@ -573,3 +719,15 @@ class LiveInput(QObject):
             self._look.stop()
         elif not lost:
             self._lose("")  # _open said why
+
+    def _reopen_direct(self) -> None:
+        """Reopen the device after a server loss, without Qt (see SERVER_HOLD_S); the
+        monitor source is made again first. A failure stays quiet: still lost, the next
+        look tries again."""
+        info = self.device
+        if info.id == MONITOR_SOURCE and self._load_monitor()[0] is None:
+            return
+        log.info("live input: reopening %s through a new server connection", info.id)
+        if self._open_direct(info, fresh=False, quiet=True):
+            self._reopening = (self._rate, self._channels)
+            self._look.stop()

@@ -79,7 +79,10 @@ class OpenRequest:
     """What the GUI thread asks the audio thread to open."""
 
     session: int
-    qdevice: object  # QAudioDevice (a value type, safe to pass between threads)
+    # QAudioDevice (a value type, safe to pass between threads); None where Qt's backend
+    # must not be asked (it lost its server): then only pulse_source is tried, and a
+    # failure is a failed open, never a QAudioSource (which would abort the process)
+    qdevice: object
     fmt: object  # QAudioFormat
     description: str
     dtype: object  # numpy dtype of the device's samples
@@ -101,6 +104,7 @@ class _PulseReader(threading.Thread):
         self.stopping = False
         self.error = ""
         self.unplugged = False  # the error says the source went away
+        self.server_gone = False  # ... or that the server did (killed, restarted)
 
     def run(self) -> None:
         from app.live.pulse_stream import PulseError
@@ -112,9 +116,10 @@ class _PulseReader(threading.Thread):
                     break
                 self._take(data, self)
         except PulseError as exc:
-            from app.live.pulse_stream import ERR_KILLED
+            from app.live.pulse_stream import ERR_KILLED, ERR_TERMINATED
 
             self.unplugged = exc.code == ERR_KILLED
+            self.server_gone = exc.code == ERR_TERMINATED
             self.error = str(exc) or "the stream failed"
         finally:
             self.stream.close()
@@ -127,6 +132,7 @@ class CaptureWorker(QObject):
     delivered = Signal(object)  # Delivery
     opened = Signal(int, bool, str)  # session, ok, why not
     lost = Signal(int, str)  # session, message: the device failed or went silent
+    serverLost = Signal(int)  # session: just before lost, when the audio server went away
     recordingFailed = Signal(int, str)
     said = Signal(int, str)  # session, a line that changes nothing (a skipped block)
 
@@ -217,6 +223,12 @@ class CaptureWorker(QObject):
         try:
             stream = PulseStream(req.pulse_source, fmt.sampleRate(), fmt.channelCount())
         except PulseError as exc:
+            if req.qdevice is None:  # no QAudioSource to fall back on (see OpenRequest)
+                log.info("live input: cannot open %s (%s)", req.description, exc)
+                self._start_silence()
+                self.opened.emit(req.session, False, "" if req.quiet else
+                                 f"Cannot open audio input '{req.description}' ({exc})")
+                return
             # A device Qt lists but PulseAudio does not know by that name (Qt's own
             # PipeWire backend may name nodes otherwise): QAudioSource reads it instead.
             log.info("live input: no PulseAudio stream for %s (%s); using QAudioSource",
@@ -393,7 +405,11 @@ class CaptureWorker(QObject):
         if src is None:
             return
         err = src.error if isinstance(src, _PulseReader) else src.error().name
-        if isinstance(src, _PulseReader) and src.unplugged:
+        if isinstance(src, _PulseReader) and src.server_gone:
+            self.serverLost.emit(self.session)
+            self._give_up("The audio server (PulseAudio or PipeWire) went away; the preview "
+                          "keeps running (live audio comes back when the server does)")
+        elif isinstance(src, _PulseReader) and src.unplugged:
             self._give_up(f"Audio input '{self._description}' was unplugged; the preview "
                           "keeps running (it reconnects when the input comes back)")
         elif err not in ("", "NoError", "UnderrunError"):

@@ -11,6 +11,10 @@ small and a late reader loses nothing.
 
 ``read`` blocks (without the GIL) until a fragment arrives; only one thread may use a
 stream, and it must be the one to :meth:`PulseStream.close` it.
+
+Each stream is a server connection of its own, made when it is created: unlike Qt's
+backend, which connects once per process, a stream opened after the server was killed and
+started again simply talks to the new server (how the live input comes back by itself).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ _NO_VALUE = 0xFFFFFFFF  # (uint32_t) -1: the server's default
 
 
 ERR_KILLED = 12  # PA_ERR_KILLED: the source went away (unplugged, module unloaded)
+ERR_TERMINATED = 11  # PA_ERR_CONNECTIONTERMINATED: the server went away (killed, restarted)
 
 
 class PulseError(SonolumeError):
