@@ -316,6 +316,8 @@ class LiveInput(QObject):
             return False
         if self._qt_stale():
             info, why = self._find_direct(device)
+            if info is not None and info.id == MONITOR_SOURCE:
+                self._load_monitor()  # gone with the old server (else opening says why)
             if info is None:
                 self.errorOccurred.emit(why)
                 return False
@@ -364,7 +366,7 @@ class LiveInput(QObject):
                                  text=True, timeout=5)
         except (OSError, subprocess.SubprocessError):
             return None
-        return res.stdout.strip() or None if res.returncode == 0 else None
+        return (res.stdout.strip() or None) if res.returncode == 0 else None
 
     def _format_for(self, qdev):
         pref = qdev.preferredFormat()

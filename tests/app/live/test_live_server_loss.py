@@ -65,7 +65,9 @@ def test_a_killed_audio_server_is_said_not_fatal(pulse_server, tmp_path, capture
     # Read through our own PulseStream: said, and no restart asked for ...
     assert any("audio server" in m and "went away" in m for m in r["messages"]), r
     assert not any("restart" in m for m in r["messages"]), r
-    # ... it comes back by itself, on the monitor source it loads again on the new server,
+    # ... it waits quietly while the new server has no sink (nor monitor) yet,
+    assert r["state_before_sink"] == "lost" and r["said_before_sink"] == [], r
+    # ... and comes back by itself, on the monitor source it loads again on the new server,
     assert r["back_state"] == "running" and r["monitor_reloaded"], r
     assert any("is back" in m for m in r["messages"]), r
     # and the real audio flows again: the meter and the features hear the clicks.
@@ -74,6 +76,87 @@ def test_a_killed_audio_server_is_said_not_fatal(pulse_server, tmp_path, capture
     # Start after Stop opens it again (Qt's device list is stale: it is not asked).
     assert r["start_again"] is True and r["state_end"] == "running", r
     assert r["start_flow_s"] is not None, r
+
+
+def test_a_server_restarted_while_stopped_is_not_asked_through_qt(pulse_server, tmp_path):
+    """The server is killed and started again while the input is stopped, so nothing saw
+    it go: Start notices another server runs (Qt's device list is the old one's) and opens
+    its sources through PulseStreams, the default one and the monitor source it loads
+    again."""
+    wav = tmp_path / "clicks.wav"
+    _click_wav(wav)
+    out = tmp_path / "result.json"
+    env = dict(pulse_server, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               SONOLUME_LIVE_CAPTURE="auto", PULSE_PID_FILE=str(tmp_path / "pulse" / "pid"))
+    proc = subprocess.run([sys.executable, __file__, "stopped", str(wav), str(out), "-"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    print(json.dumps(r))
+    assert r["started_before"] is True
+    # Start with no device: the new server's default source, heard at once.
+    assert r["default_start"] is True and r["default_id"] == "sono_null.monitor", r
+    assert r["default_flow_s"] is not None and r["default_state"] == "running", r
+    # Start on the monitor source: loaded again on the new server, and heard.
+    assert r["monitor_start"] is True and r["monitor_flow_s"] is not None, r
+    assert r["monitor_state"] == "running", r
+    assert not any("restart" in m or "Cannot" in m for m in r["messages"]), r
+
+
+def _stopped_main(wav: str, out: str, _rec: str) -> None:  # pragma: no cover - the child
+    from PySide6.QtCore import QCoreApplication
+
+    from app.live.audio_input import LiveInput
+
+    app = QCoreApplication([])
+    live = LiveInput(fps=30.0)
+    r: dict = {"messages": []}
+    levels: list = []  # (monotonic, rms)
+    live.errorOccurred.connect(r["messages"].append)
+    live.levelChanged.connect(lambda _p, q: levels.append((time.monotonic(), q)))
+    player = None
+
+    def wait_for(cond, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not cond():
+            app.processEvents()
+            time.sleep(0.01)
+        return cond()
+
+    def heard_after(t0, seconds):
+        def first():
+            return next((t - t0 for t, q in levels if t >= t0 and q > HEARD), None)
+        wait_for(lambda: first() is not None, seconds)
+        return first()
+
+    try:
+        dev = live.expose_monitor()
+        wait_for(lambda: False, 1.0)
+        r["started_before"] = live.start(dev)
+        wait_for(lambda: False, 1.0)
+        live.stop()
+        pid = int(Path(os.environ["PULSE_PID_FILE"]).read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(4.0)  # past Qt's one retry, the event loop not running: nobody looks
+        _restart_server()
+        player = subprocess.Popen(["paplay", "--device=sono_null", wav])
+        wait_for(lambda: False, 1.0)  # the server settles
+        t0 = time.monotonic()
+        r["default_start"] = live.start()
+        r["default_id"] = live.device.id if live.device else None
+        r["default_flow_s"] = heard_after(t0, 6.0)
+        r["default_state"] = live.state
+        live.stop()
+        t1 = time.monotonic()
+        r["monitor_start"] = live.start(dev)
+        r["monitor_flow_s"] = heard_after(t1, 6.0)
+        r["monitor_state"] = live.state
+    finally:
+        if player is not None and player.poll() is None:
+            player.kill()
+        Path(out).write_text(json.dumps(r, default=float))
+        live.shutdown()
+        app.quit()
 
 
 def _lose_main(wav: str, out: str, rec: str) -> None:  # pragma: no cover - the child
@@ -130,26 +213,35 @@ def _lose_main(wav: str, out: str, rec: str) -> None:  # pragma: no cover - the 
         import soundfile as sf
 
         r["recorded_s"] = sf.info(rec).duration
-        exe = "pulseaudio"
-        subprocess.run([exe, "-D", "-n", "--exit-idle-time=-1", "--use-pid-file=yes",
-                        "--load=module-null-sink sink_name=sono_null rate=48000",
-                        "--load=module-native-protocol-unix"], check=True, timeout=30)
-        back = time.monotonic()  # -D returns once the server runs
-        n = len(feats)
         if live.capture == "qt":
+            _restart_server()
+            n = len(feats)
             run_for(6.0)  # the reconnect attempts that aborted
             r["frames_after"] = len(feats) - n
             live.stop()
             r["start_again"] = live.start(dev)
             return
-        play()  # the old player died with the server; nothing loads the monitor but the app
+        # A server without its sink yet (as while a desktop's starts): the input stays lost,
+        # trying again quietly; then the sink comes, and nothing loads the monitor source
+        # on it but the app.
+        _restart_server(sink=False)
+        back = time.monotonic()  # -D returns once the server runs
+        n, said = len(feats), len(r["messages"])
+        run_for(2.5)
+        r["state_before_sink"] = live.state
+        r["said_before_sink"] = r["messages"][said:]
+        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=sono_null",
+                        "rate=48000"], check=True, capture_output=True, timeout=10)
+        sink = time.monotonic()
+        play()  # the old player died with the server
         wait_for(lambda: live.state == "running", 15.0)
         r["back_state"] = live.state
-        r["running_s"] = time.monotonic() - back
+        r["running_s"] = time.monotonic() - sink
         sources = subprocess.run(["pactl", "list", "short", "sources"], capture_output=True,
                                  text=True, timeout=10).stdout.split()
         r["monitor_reloaded"] = MONITOR_SOURCE in sources
-        r["flow_s"] = heard_after(back, 5.0)
+        r["flow_s"] = heard_after(sink, 5.0)
+        r["server_to_flow_s"] = None if r["flow_s"] is None else sink + r["flow_s"] - back
         t1 = time.monotonic()
         run_for(2.0)
         r["frames_after"] = len(feats) - n
@@ -170,5 +262,12 @@ def _lose_main(wav: str, out: str, rec: str) -> None:  # pragma: no cover - the 
         app.quit()
 
 
-if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "lose":
-    _lose_main(*sys.argv[2:])
+def _restart_server(sink: bool = True) -> None:  # pragma: no cover - runs in the child
+    subprocess.run(["pulseaudio", "-D", "-n", "--exit-idle-time=-1", "--use-pid-file=yes",
+                    *(["--load=module-null-sink sink_name=sono_null rate=48000"] if sink
+                      else []),
+                    "--load=module-native-protocol-unix"], check=True, timeout=30)
+
+
+if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] in ("lose", "stopped"):
+    {"lose": _lose_main, "stopped": _stopped_main}[sys.argv[1]](*sys.argv[2:])
