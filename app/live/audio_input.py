@@ -74,7 +74,13 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal
 
-from app.live.capture_thread import AnalyzerView, CaptureWorker, Delivery, OpenRequest
+from app.live.capture_thread import (
+    SERVER_AWAY_MESSAGE,
+    AnalyzerView,
+    CaptureWorker,
+    Delivery,
+    OpenRequest,
+)
 from engine.audio.live import MIN_SAMPLE_RATE, LiveRecorder
 from engine.errors import SonolumeError
 
@@ -391,6 +397,9 @@ class LiveInput(QObject):
             return True
         if not _answers(self._server):
             self._server_ok_since = None
+            if self.state == "lost" and not self._server_lost and self._pulse_capture():
+                # (said here when the stream stalled before it failed: "No audio from")
+                self.errorOccurred.emit(SERVER_AWAY_MESSAGE)
             self._lost_server()
             # The server stopped sending at the last data at the latest: gone past Qt's retry.
             last = self._worker.last_data
@@ -695,7 +704,10 @@ class LiveInput(QObject):
         """React to our device going, coming back, or changing its rate."""
         if self.device is None or self.state == "stopped" or self._reopening is not None:
             return
-        if self._pulse_capture() and (self._server_lost or self._qt_stale()):
+        pulse = self._pulse_capture()
+        if pulse and self.state == "lost" and not self._server_lost:
+            self._server_ready()  # is it the server that went? (said once, see there)
+        if pulse and (self._server_lost or self._qt_stale()):
             # Qt's list is stale or was the old server's: the source itself is asked.
             if self.state == "lost" and self._server_ready(SERVER_SETTLE_S):
                 self._reopen_direct()

@@ -54,6 +54,9 @@ STALL_S = 2.0  # no audio this long from a running device: say so
 START_S = 6.0  # ... or this long after opening it (PulseAudio took 1-2 s on a busy machine)
 LEVEL_RATE = 30.0
 VIEW_BEATS = 256  # beats the GUI's view keeps (~2 minutes; it grows ~2 a second)
+#: Said once when the audio server goes while a PulseStream reads (see app.live.audio_input)
+SERVER_AWAY_MESSAGE = ("The audio server (PulseAudio or PipeWire) went away; the preview "
+                       "keeps running (live audio comes back when the server does)")
 
 
 @dataclass(frozen=True)
@@ -407,8 +410,7 @@ class CaptureWorker(QObject):
         err = src.error if isinstance(src, _PulseReader) else src.error().name
         if isinstance(src, _PulseReader) and src.server_gone:
             self.serverLost.emit(self.session)
-            self._give_up("The audio server (PulseAudio or PipeWire) went away; the preview "
-                          "keeps running (live audio comes back when the server does)")
+            self._give_up(SERVER_AWAY_MESSAGE)
         elif isinstance(src, _PulseReader) and src.unplugged:
             self._give_up(f"Audio input '{self._description}' was unplugged; the preview "
                           "keeps running (it reconnects when the input comes back)")
