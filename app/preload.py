@@ -7,8 +7,8 @@ time some worker thread happens to import them.
 * triton (torch's GPU compiler) bundles its own LLVM. Loaded after Mesa's llvmpipe has
   loaded the system LLVM, its import segfaulted the process (Mesa 22 / LLVM 15); loaded
   first, both coexist.
-* torchvision, which open_clip imports, pulls in torch._dynamo and inductor's modules and
-  with them triton: about 0.9 s and several native initialisers. Left to the CLIP-loading
+* open_clip imports torchvision, which pulls in torch._dynamo and inductor's modules and
+  with them triton: about 1.3 s and several native initialisers in all. Left to the CLIP-loading
   worker, all of it ran while the preview threads drew and the GUI thread waited. A test
   run in CI hung twice in the test that loads CLIP first, and had printed nothing of the
   load, whose first step is this import; the app itself had always loaded triton at start.
@@ -28,7 +28,9 @@ import threading
 
 log = logging.getLogger("sonolume.app")
 
-MODULES = ("triton", "torchvision")  # triton first: it must precede any GL context
+# triton first: it must precede any GL context. open_clip last: it imports torchvision and
+# its own native helpers (regex, safetensors, the tokenizer's), all a CLIP load needs.
+MODULES = ("triton", "torchvision", "open_clip")
 
 
 def preload_native_libraries() -> None:

@@ -1,5 +1,5 @@
 """App start-up: seconds from a fresh interpreter to the main window shown, with and without
-app.preload's libraries (triton, torchvision) loaded before the window's threads start.
+app.preload's libraries (triton, torchvision, open_clip) loaded before the window's threads start.
 
     .venv/bin/python bench/startup.py [--runs 5]
 
