@@ -10,7 +10,11 @@ which the control panel hands on) and puts it on the stream's clock with an
 
 Record set records what the live input hears (a FLAC), every features step and every
 control move into ``<shows folder>/<name>.json``; stopping it (or stopping the input)
-saves the show, leaves live mode and opens it like any show, ready for File > Export."""
+saves the show, leaves live mode and opens it like any show, ready for File > Export.
+
+The device list is the input's (LiveInput.devices), shown again whenever it says it changed
+(devicesChanged), when the list is opened and on Start: after an audio server restart the
+input's list is the new server's, which no signal announces but the reconnect's."""
 
 from __future__ import annotations
 
@@ -37,6 +41,17 @@ def set_name_now() -> str:
     return time.strftime("live set %Y-%m-%d %H-%M-%S")
 
 
+class DeviceCombo(QComboBox):
+    """A combo box that says when its list is about to open (``opening``), for the inputs
+    to be read again first."""
+
+    opening = Signal()
+
+    def showPopup(self) -> None:  # Qt's name
+        self.opening.emit()
+        super().showPopup()
+
+
 class LiveBar(QGroupBox):
     moveRequested = Signal(object)  # a ControlEvent (style.previous / style.next)
 
@@ -47,7 +62,8 @@ class LiveBar(QGroupBox):
         self.stage, self.live = stage, live_input
         self.stream_clock = StreamClock()
         self.shows_folder = shows_folder  # () -> Path: where recorded sets are saved
-        self.device = QComboBox()
+        self.device = DeviceCombo()
+        self.device.opening.connect(self.refresh_devices)
         self.device.setToolTip("a microphone, a line in, or what this computer plays")
         self.start_button = QPushButton("Start")
         self.start_button.setCheckable(True)
@@ -116,10 +132,16 @@ class LiveBar(QGroupBox):
         live_input.stateChanged.connect(self._state)
         if hasattr(live_input, "stepsReady"):
             live_input.stepsReady.connect(self._block_read)
+        if hasattr(live_input, "devicesChanged"):
+            live_input.devicesChanged.connect(self._devices_changed)
         stage.liveChanged.connect(self._live_changed)
         stage.liveRecordingChanged.connect(self._recording_changed)
         stage.statusMessage.connect(self._stage_message)
         self.refresh_devices()
+
+    def _devices_changed(self) -> None:
+        if not self.device.view().isVisible():  # an open list is not changed under the user
+            self.refresh_devices()
 
     def refresh_devices(self) -> None:
         current = self.device.currentData()
@@ -134,7 +156,8 @@ class LiveBar(QGroupBox):
         if not on:
             self.stage.stop_live()
             return
-        device = self.device.currentData()
+        device = self.device.currentData()  # what was picked, even if gone meanwhile
+        self.refresh_devices()
         if device == MONITOR:
             device = self.live.expose_monitor()
             if device is None:
