@@ -224,7 +224,7 @@ def _lose_main(wav: str, out: str, rec: str) -> None:  # pragma: no cover - the 
         # A server without its sink yet (as while a desktop's starts): the input stays lost,
         # trying again quietly; then the sink comes, and nothing loads the monitor source
         # on it but the app.
-        _restart_server(sink=False)
+        _restart_server(sinks=())
         back = time.monotonic()  # -D returns once the server runs
         n, said = len(feats), len(r["messages"])
         run_for(2.5)
@@ -262,12 +262,159 @@ def _lose_main(wav: str, out: str, rec: str) -> None:  # pragma: no cover - the 
         app.quit()
 
 
-def _restart_server(sink: bool = True) -> None:  # pragma: no cover - runs in the child
+def _restart_server(sinks=("sono_null",)) -> None:  # pragma: no cover - in the child
     subprocess.run(["pulseaudio", "-D", "-n", "--exit-idle-time=-1", "--use-pid-file=yes",
-                    *(["--load=module-null-sink sink_name=sono_null rate=48000"] if sink
-                      else []),
+                    *(f"--load=module-null-sink sink_name={s} rate=48000" for s in sinks),
                     "--load=module-native-protocol-unix"], check=True, timeout=30)
 
 
-if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] in ("lose", "stopped"):
-    {"lose": _lose_main, "stopped": _stopped_main}[sys.argv[1]](*sys.argv[2:])
+def test_the_device_list_is_the_new_servers_after_a_restart(pulse_server, tmp_path):
+    """Qt 6.11 keeps the old server's device list after a server loss and never says it
+    changed: the input lists the new server's sources itself, as Qt would (sinks' monitors
+    left out), and the Live bar shows them after the reconnect, when its list is opened,
+    and Starts the one picked there."""
+    out = tmp_path / "result.json"
+    env = dict(pulse_server, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               SONOLUME_LIVE_CAPTURE="auto", PULSE_PID_FILE=str(tmp_path / "pulse" / "pid"))
+    proc = subprocess.run([sys.executable, __file__, "devices", "-", str(out), "-"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    print(json.dumps(r))
+    from app.live.audio_input import MONITOR_SOURCE
+    from app.live.bar import MONITOR
+
+    # The first server's inputs, from Qt; capturing its monitor through the bar.
+    assert "sono_old_mic" in r["ids_before"] and r["running_before"], r
+    # After the restart the input came back, and the bar shows the new server's inputs
+    # without anyone asking: the new microphone, the monitor source loaded again, the
+    # bar's own monitor entry; not the old server's microphone, nor the sinks' monitors
+    # (the new server has two sinks, each with one), which Qt does not list either.
+    assert r["back_state"] == "running", r
+    assert "sono_other.monitor" in r["server_sources"], r
+    assert sorted(r["ids_after"]) == sorted(["sono_mic", MONITOR_SOURCE, MONITOR]), r
+    assert sorted(r["devices_after"]) == ["sono_mic", MONITOR_SOURCE], r
+    mic = r["mic"]
+    assert mic["description"] == "Null Input" and mic["sample_rate"] == 44100, r
+    assert mic["channels"] == 2 and mic["is_default"] == (r["default"] == "sono_mic"), r
+    # A source that comes later has no signal: opening the list shows it.
+    assert "sono_mic2" in r["ids_open"], r
+    # Picked in the bar and Started: captured from (a stream records from that source).
+    assert r["picked"] == "sono_mic" and r["start_state"] == "running", r
+    assert r["start_device"] == "sono_mic", r
+    assert r["blocks_after_start"] > 0 and "sono_mic" in r["recording_from"], r
+    assert not any("restart" in m or "Cannot" in m or "No audio input" in m
+                   for m in r["messages"]), r
+
+
+def _devices_main(_wav: str, out: str, _rec: str) -> None:  # pragma: no cover - the child
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QApplication
+
+    from app.live.audio_input import MONITOR_SOURCE, LiveInput
+    from app.live.bar import MONITOR, LiveBar
+
+    class LiveStage(QObject):
+        """What the bar asks of the Stage's live mode, on the real input (the Stage itself
+        draws a style, which is test_live_ui_mode's part)."""
+
+        liveChanged = Signal(bool)
+        liveRecordingChanged = Signal(bool)
+        statusMessage = Signal(str)
+        live_set = None
+        live_recording = False
+        live = None
+
+        def start_live(self, live, device=None) -> bool:
+            self.stop_live()
+            if not live.start(device):
+                return False
+            self.live = live
+            self.liveChanged.emit(True)
+            return True
+
+        def stop_live(self) -> None:
+            live, self.live = self.live, None
+            if live is not None:
+                live.stop()
+                self.liveChanged.emit(False)
+
+    def pactl(*args) -> str:
+        return subprocess.run(["pactl", *args], check=True, capture_output=True, text=True,
+                              timeout=10).stdout
+
+    def names(kind: str) -> dict:
+        return {int(line.split()[0]): line.split()[1]
+                for line in pactl("list", "short", kind).splitlines()}
+
+    # The first server has a microphone the next one will not have.
+    pactl("load-module", "module-null-source", "source_name=sono_old_mic")
+    app = QApplication([])
+    live = LiveInput(fps=30.0)
+    bar = LiveBar(LiveStage(), live)
+    r: dict = {"messages": []}
+    live.errorOccurred.connect(r["messages"].append)
+    blocks: list = []
+    live.stepsReady.connect(lambda b, _s: blocks.append(len(b)))
+
+    def wait_for(cond, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not cond():
+            app.processEvents()
+            time.sleep(0.01)
+        return cond()
+
+    def combo():
+        return [bar.device.itemData(i) for i in range(bar.device.count())]
+
+    try:
+        r["ids_before"] = combo()
+        bar.device.setCurrentIndex(bar.device.findData(MONITOR))
+        bar.start_button.setChecked(True)  # loads the monitor source, Starts once listed
+        # running and read (the audio thread opens the source a moment after Start)
+        r["running_before"] = wait_for(lambda: live.state == "running" and len(blocks) > 5
+                                       and live.device.id == MONITOR_SOURCE, 8.0)
+        pid = int(Path(os.environ["PULSE_PID_FILE"]).read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: False, 4.0)  # past Qt's one retry: its list stays the old one
+        _restart_server(sinks=("sono_null", "sono_other"))
+        pactl("load-module", "module-null-source", "source_name=sono_mic")
+        r["back_state"] = live.state if wait_for(lambda: live.state == "running", 10.0) \
+            else live.state
+        wait_for(lambda: "sono_mic" in combo(), 3.0)  # devicesChanged after the reconnect
+        r["ids_after"] = combo()
+        r["devices_after"] = [d.id for d in live.devices()]
+        r["mic"] = next((vars(d) for d in live.devices() if d.id == "sono_mic"), {})
+        r["server_sources"] = sorted(names("sources").values())
+        r["default"] = pactl("get-default-source").strip()
+        from PySide6.QtMultimedia import QMediaDevices
+
+        r["qt_ids"] = [bytes(d.id().data()).decode() for d in QMediaDevices.audioInputs()]
+        pactl("load-module", "module-null-source", "source_name=sono_mic2")
+        wait_for(lambda: False, 1.1)  # the input's list is asked at most once a second
+        r["ids_before_open"] = combo()
+        bar.device.showPopup()
+        r["ids_open"] = combo()
+        bar.device.hidePopup()
+        bar.start_button.setChecked(False)
+        bar.device.setCurrentIndex(bar.device.findData("sono_mic"))
+        r["picked"] = bar.device.currentData()
+        n = len(blocks)
+        bar.start_button.setChecked(True)
+        r["start_state"] = live.state
+        r["start_device"] = live.device.id if live.device else None
+        wait_for(lambda: len(blocks) > n + 5, 5.0)
+        r["blocks_after_start"] = len(blocks) - n
+        sources = names("sources")
+        r["recording_from"] = [sources.get(int(line.split()[1]))
+                               for line in pactl("list", "short", "source-outputs").splitlines()]
+        r["state_end"] = live.state
+    finally:
+        Path(out).write_text(json.dumps(r, default=float))
+        live.shutdown()
+        app.quit()
+
+
+CHILDREN = {"lose": _lose_main, "stopped": _stopped_main, "devices": _devices_main}
+if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] in CHILDREN:
+    CHILDREN[sys.argv[1]](*sys.argv[2:])
