@@ -220,13 +220,18 @@ class CaptureWorker(QObject):
         self._got_data = False
 
     def _open_pulse(self, req: OpenRequest) -> None:
-        from app.live.pulse_stream import PulseError, PulseStream
+        from app.live.pulse_stream import ERR_NO_ENTITY, PulseError, PulseStream
 
         fmt = req.fmt
         try:
             stream = PulseStream(req.pulse_source, fmt.sampleRate(), fmt.channelCount())
         except PulseError as exc:
-            if req.qdevice is None:  # no QAudioSource to fall back on (see OpenRequest)
+            # QAudioSource is the fallback only for a source the server does not know by
+            # that name. Any other failure means the server is unreachable (killed right
+            # after Start, before the first block): Qt's backend has lost it too, and a
+            # QAudioSource opened then aborts the process inside libpulse. So that failure
+            # is a failed open, which the input retries as a lost device.
+            if req.qdevice is None or exc.code != ERR_NO_ENTITY:
                 log.info("live input: cannot open %s (%s)", req.description, exc)
                 self._start_silence()
                 self.opened.emit(req.session, False, "" if req.quiet else

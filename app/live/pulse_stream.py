@@ -31,6 +31,7 @@ _PA_STREAM_RECORD = 2
 _NO_VALUE = 0xFFFFFFFF  # (uint32_t) -1: the server's default
 
 
+ERR_NO_ENTITY = 5  # PA_ERR_NOENTITY: the server answered but knows no such source
 ERR_KILLED = 12  # PA_ERR_KILLED: the source went away (unplugged, module unloaded)
 ERR_TERMINATED = 11  # PA_ERR_CONNECTIONTERMINATED: the server went away (killed, restarted)
 
