@@ -320,8 +320,14 @@ class Scene:
         self._invalidate()
 
     def set_reactivity(self, preset, amounts: Mapping | None = None) -> None:
+        amounts = dict(amounts or {})
+        if preset == self.preset and amounts == self.amounts:
+            # The same reactivity (the app sets it again on leaving live): the cached
+            # tracks stay. For a recorded set they are its replay, 0.6 s of the GUI
+            # thread for a 2.5-minute set (the worst stall of the live soak).
+            return
         self.preset = preset
-        self.amounts = dict(amounts or {})
+        self.amounts = amounts
         self._invalidate()
 
     def set_amounts(self, amounts: Mapping | None) -> None:

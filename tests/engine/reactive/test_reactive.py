@@ -238,3 +238,23 @@ def test_gains_scale_targets_frame_by_frame():
         compute_params(feats, "punchy", gains={"wobble": 1.0})
     with pytest.raises(SonolumeError, match="NaN"):
         compute_params(feats, "punchy", gains={"zoom": np.full(n, np.nan)})
+
+
+def test_the_walk_is_the_same_closed_form_with_its_draws_cached():
+    """latent_walk draws its frequencies and phases once per (seed, shape); the values are
+    the seeded closed form, whichever position is asked first."""
+    import math
+
+    from engine.reactive.mapping import WALK_FREQS, WALK_TERMS, latent_walk
+
+    seed, e = 1234, 5
+    rng = np.random.default_rng([seed, e, 1])
+    freqs = rng.uniform(*WALK_FREQS, size=(WALK_TERMS, e))
+    phases = rng.uniform(0, 2 * math.pi, size=(WALK_TERMS, e))
+    pos = np.array([0.0, 0.37, 12.5])
+    expected = np.sin(2 * math.pi * freqs[None] * pos[:, None, None] + phases[None]).sum(
+        axis=1) * math.sqrt(2.0 / WALK_TERMS)
+    for _ in range(2):  # drawn, then cached
+        assert np.array_equal(latent_walk(pos, e, seed), expected)
+    assert np.array_equal(latent_walk(pos[1:2], e, seed)[0], expected[1])
+    assert not np.array_equal(latent_walk(pos, e, seed + 1), expected)

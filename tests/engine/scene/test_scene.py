@@ -257,3 +257,19 @@ def test_drawer_keeps_a_bounded_number_of_renderers():
     assert not (pictures[0] == pictures[4]).all()
     drawer.release()
     assert len(released) == 5
+
+
+def test_setting_the_same_reactivity_again_keeps_the_cached_tracks(cppns):
+    """The app sets the reactivity again whenever live ends; for a recorded set the cached
+    track is its replay (0.6 s of the GUI thread for 2.5 minutes), so the same values must
+    not drop it, and different ones must."""
+    from engine.reactive import load_preset
+
+    scene = show_scene(cppns, Transition("cut"))
+    scene.set_reactivity(load_preset("club"), {"pulse": 0.5})
+    track = scene.param_track(TINY.extra_inputs)
+    scene.set_reactivity(load_preset("club"), {"pulse": 0.5})  # equal, not the same
+    assert scene.param_track(TINY.extra_inputs) is track
+    scene.set_reactivity(load_preset("club"), {"pulse": 0.7})
+    changed = scene.param_track(TINY.extra_inputs)
+    assert changed is not track and not np.array_equal(changed.extras, track.extras)
