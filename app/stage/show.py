@@ -88,6 +88,7 @@ class ShowEditor(QObject):
         self.worker: Worker | None = None
         self._pending = None  # (Show, path) waiting for its track's analysis
         self._waiting = False
+        self._replay: Worker | None = None  # a recorded set's steps, replayed off the GUI
 
     def _clean_changed(self, _clean: bool) -> None:
         import shiboken6
@@ -290,6 +291,44 @@ class ShowEditor(QObject):
         except SonolumeError as exc:
             dialogs.error(None, "Open show", str(exc))
             return
+        if self._replay is not None:
+            self._replay.cancel()  # an earlier set still replaying: this open wins
+            self._replay = None
+        if scene.live is not None:
+            self._replay_then_show(scene, show, path)
+            return
+        self._show_opened(scene, show, path)
+
+    def _replay_then_show(self, scene, show, path: Path) -> None:
+        """A recorded set draws from the replay of every step it took (0.37 s of CPU for
+        2.5 minutes): done in a worker before the show starts, so its first frame does not
+        stall the GUI thread. The scene keeps the tracks it computed."""
+        shapes = sorted({int(scene.cppn(seg.style).config.extra_inputs)
+                         for seg in scene.segments})
+
+        def replay(*, progress, cancel):
+            for e in shapes:
+                if cancel.is_set():
+                    return False
+                scene.param_track(e)
+            return True
+
+        def done(finished: bool) -> None:
+            if finished and self._replay is worker:
+                self._replay = None
+                self._show_opened(scene, show, path)
+
+        def failed(err) -> None:
+            if self._replay is worker:
+                self._replay = None
+                dialogs.error(None, "Open show", f"{path.name}: {err.message}")
+
+        self.statusMessage.emit(f"opening {path.name}: replaying its recorded steps…")
+        worker = self._replay = Worker(replay, name="replaying a recorded set").on(
+            finished=done, errored=failed)
+        worker.start()
+
+    def _show_opened(self, scene, show, path: Path) -> None:
         self.stage.start_show(scene)
         self.path, self.name = path, show.name
         self.undo.clear()

@@ -159,3 +159,52 @@ def test_live_input_locks_the_show_against_edits(window, qtbot, long_track, dial
     n = len(stage.scene.segments)
     undo.trigger()  # the split made before going live
     assert len(stage.scene.segments) == n - 1
+
+
+def test_a_recorded_set_is_replayed_off_the_gui_thread_before_it_opens(window, qtbot,
+                                                                        tmp_path,
+                                                                        monkeypatch):
+    """Opening a recorded set replays its steps (the parameters it drew) in a worker, and
+    the show keeps them: its first frames replay nothing on the GUI thread."""
+    import threading
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from engine.audio.live import LiveAnalyzer
+    from engine.control.live_set import LiveSet
+    from engine.scene import Scene
+    from engine.scene.live_steps import LiveSteps
+
+    demo = Path(__file__).resolve().parents[3] / "resources" / "audio" / "demo.ogg"
+    y, sr = sf.read(str(demo), dtype="float32", always_2d=True)
+    styles = window.library.list()[:2]
+    live = LiveSet(Scene({s.id: s for s in styles}, preset="punchy", seed=3),
+                   LiveAnalyzer(sr, y.shape[1]), fps=30)
+    block, start = 1024, int(4.0 * sr)
+    for i in range(0, start, block):
+        live.push(y[i:i + block])
+    path = live.start_recording(tmp_path / "a set.json")
+    for i in range(start, int(7.0 * sr), block):
+        live.push(y[i:i + block])
+        if i == start + 40 * block:
+            live.perform("style.next")
+    assert live.stop_recording() == path
+
+    threads = []
+    real = LiveSteps.replay
+
+    def replay(self, *a, **k):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(LiveSteps, "replay", replay)
+    editor, stage = window.show_editor, window.stage
+    assert editor.open(path)
+    qtbot.waitUntil(lambda: editor.active and stage.scene is not None
+                    and stage.scene.live is not None, timeout=120_000)
+    assert threads and not any(threads), threads  # replayed, and not on the GUI thread
+    n = len(threads)
+    for t in (0.0, 1.0, 2.5):
+        stage.scene.frame_at(t)
+    assert len(threads) == n  # the show kept the replayed tracks
