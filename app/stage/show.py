@@ -316,17 +316,29 @@ class ShowEditor(QObject):
         def done(finished: bool) -> None:
             if finished and self._replay is worker:
                 self._replay = None
-                self._show_opened(scene, show, path)
+                if self._alive():
+                    self._show_opened(scene, show, path)
 
         def failed(err) -> None:
             if self._replay is worker:
                 self._replay = None
-                dialogs.error(None, "Open show", f"{path.name}: {err.message}")
+                if self._alive():
+                    dialogs.error(None, "Open show", f"{path.name}: {err.message}")
 
         self.statusMessage.emit(f"opening {path.name}: replaying its recorded steps…")
         worker = self._replay = Worker(replay, name="replaying a recorded set").on(
             finished=done, errored=failed)
         worker.start()
+
+    def _alive(self) -> bool:
+        """Whether the window this editor shows in still exists: a replay can end after
+        it closed (its answer then reaches a deleted stage)."""
+        import shiboken6
+
+        st = self.stage
+        timeline = getattr(st, "show_timeline", None)
+        return (shiboken6.isValid(self) and shiboken6.isValid(st)
+                and (timeline is None or shiboken6.isValid(timeline)))
 
     def _show_opened(self, scene, show, path: Path) -> None:
         self.stage.start_show(scene)

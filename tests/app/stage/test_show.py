@@ -5,6 +5,8 @@ show (issue 11)."""
 from __future__ import annotations
 
 import json
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -161,20 +163,14 @@ def test_live_input_locks_the_show_against_edits(window, qtbot, long_track, dial
     assert len(stage.scene.segments) == n - 1
 
 
-def test_a_recorded_set_is_replayed_off_the_gui_thread_before_it_opens(window, qtbot,
-                                                                        tmp_path,
-                                                                        monkeypatch):
-    """Opening a recorded set replays its steps (the parameters it drew) in a worker, and
-    the show keeps them: its first frames replay nothing on the GUI thread."""
-    import threading
-    from pathlib import Path
-
+def _recorded_set(window, path):
+    """A set recorded with the engine's LiveSet on the demo track (two library styles, a
+    style change mid-take): the file a Live dock's Record writes."""
     import soundfile as sf
 
     from engine.audio.live import LiveAnalyzer
     from engine.control.live_set import LiveSet
     from engine.scene import Scene
-    from engine.scene.live_steps import LiveSteps
 
     demo = Path(__file__).resolve().parents[3] / "resources" / "audio" / "demo.ogg"
     y, sr = sf.read(str(demo), dtype="float32", always_2d=True)
@@ -184,13 +180,23 @@ def test_a_recorded_set_is_replayed_off_the_gui_thread_before_it_opens(window, q
     block, start = 1024, int(4.0 * sr)
     for i in range(0, start, block):
         live.push(y[i:i + block])
-    path = live.start_recording(tmp_path / "a set.json")
+    show = live.start_recording(path)
     for i in range(start, int(7.0 * sr), block):
         live.push(y[i:i + block])
         if i == start + 40 * block:
             live.perform("style.next")
-    assert live.stop_recording() == path
+    assert live.stop_recording() == show
+    return show
 
+
+def test_a_recorded_set_is_replayed_off_the_gui_thread_before_it_opens(window, qtbot,
+                                                                        tmp_path,
+                                                                        monkeypatch):
+    """Opening a recorded set replays its steps (the parameters it drew) in a worker, and
+    the show keeps them: its first frames replay nothing on the GUI thread."""
+    from engine.scene.live_steps import LiveSteps
+
+    path = _recorded_set(window, tmp_path / "a set.json")
     threads = []
     real = LiveSteps.replay
 
@@ -208,3 +214,39 @@ def test_a_recorded_set_is_replayed_off_the_gui_thread_before_it_opens(window, q
     for t in (0.0, 1.0, 2.5):
         stage.scene.frame_at(t)
     assert len(threads) == n  # the show kept the replayed tracks
+
+
+def test_a_replay_that_ends_after_the_window_closed_opens_nothing(qtbot, app_env, dialogs,
+                                                                   tmp_path, monkeypatch):
+    """A replay still running when the window closes answers a deleted stage: it must be
+    dropped (seen in CI: 'Internal C++ object (ShowTimeline) already deleted' raised in
+    the event loop of the next test)."""
+    import shiboken6
+
+    from app.main import MainWindow
+    from app.settings import AppSettings
+    from engine.scene.live_steps import LiveSteps
+
+    window = MainWindow(AppSettings())
+    window.show()
+    qtbot.waitExposed(window)
+    path = _recorded_set(window, tmp_path / "late set.json")
+    gate = threading.Event()
+    real = LiveSteps.replay
+
+    def replay(self, *a, **k):
+        gate.wait(30)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(LiveSteps, "replay", replay)
+    editor = window.show_editor
+    assert editor.open(path)
+    qtbot.waitUntil(lambda: editor._replay is not None, timeout=120_000)
+    worker = editor._replay
+    editor.stage.timer.stop()
+    window.close()
+    shiboken6.delete(window)  # the window, its stage and timeline are gone
+    gate.set()
+    qtbot.waitUntil(lambda: worker.is_done, timeout=60_000)
+    qtbot.wait(100)  # the worker's answer delivered: it must raise nothing
+    assert dialogs.errors == []
