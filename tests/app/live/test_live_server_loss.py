@@ -15,6 +15,7 @@ server once per process), against a private PulseAudio server with a null sink.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -103,6 +104,24 @@ def test_a_server_restarted_while_stopped_is_not_asked_through_qt(pulse_server, 
     assert not any("restart" in m or "Cannot" in m for m in r["messages"]), r
 
 
+def _wait_for(app, cond, seconds: float) -> bool:  # pragma: no cover - in the children
+    """Run the child's event loop until ``cond()`` or ``seconds`` pass; ``cond()``."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not cond():
+        app.processEvents()
+        time.sleep(0.01)
+    return cond()
+
+
+def _heard_after(app, levels: list, t0: float, seconds: float):  # pragma: no cover
+    """Seconds from t0 to the first meter reading of the clicks (None: none came);
+    ``levels``: (monotonic time, rms) as the meter said them."""
+    def first():
+        return next((t - t0 for t, q in levels if t >= t0 and q > HEARD), None)
+    _wait_for(app, lambda: first() is not None, seconds)
+    return first()
+
+
 def _stopped_main(wav: str, out: str, _rec: str) -> None:  # pragma: no cover - the child
     from PySide6.QtCore import QCoreApplication
 
@@ -116,18 +135,9 @@ def _stopped_main(wav: str, out: str, _rec: str) -> None:  # pragma: no cover - 
     live.levelChanged.connect(lambda _p, q: levels.append((time.monotonic(), q)))
     player = None
 
-    def wait_for(cond, seconds):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.01)
-        return cond()
+    wait_for = functools.partial(_wait_for, app)
 
-    def heard_after(t0, seconds):
-        def first():
-            return next((t - t0 for t, q in levels if t >= t0 and q > HEARD), None)
-        wait_for(lambda: first() is not None, seconds)
-        return first()
+    heard_after = functools.partial(_heard_after, app, levels)
 
     try:
         dev = live.expose_monitor()
@@ -175,12 +185,7 @@ def _lose_main(wav: str, out: str, rec: str) -> None:  # pragma: no cover - the 
     pid_file = Path(os.environ["PULSE_PID_FILE"])
     players: list = []
 
-    def wait_for(cond, seconds):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.01)
-        return cond()
+    wait_for = functools.partial(_wait_for, app)
 
     def run_for(seconds):
         wait_for(lambda: False, seconds)
@@ -188,12 +193,7 @@ def _lose_main(wav: str, out: str, rec: str) -> None:  # pragma: no cover - the 
     def play():
         players.append(subprocess.Popen(["paplay", "--device=sono_null", wav]))
 
-    def heard_after(t0, seconds):
-        """Seconds from t0 to the first meter reading of the clicks (None: none came)."""
-        def first():
-            return next((t - t0 for t, q in levels if t >= t0 and q > HEARD), None)
-        wait_for(lambda: first() is not None, seconds)
-        return first()
+    heard_after = functools.partial(_heard_after, app, levels)
 
     try:
         dev = live.expose_monitor()
@@ -357,12 +357,7 @@ def _devices_main(_wav: str, out: str, _rec: str) -> None:  # pragma: no cover -
     blocks: list = []
     live.stepsReady.connect(lambda b, _s: blocks.append(len(b)))
 
-    def wait_for(cond, seconds):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not cond():
-            app.processEvents()
-            time.sleep(0.01)
-        return cond()
+    wait_for = functools.partial(_wait_for, app)
 
     def combo():
         return [bar.device.itemData(i) for i in range(bar.device.count())]
