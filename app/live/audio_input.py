@@ -67,7 +67,6 @@ no loss in the same runs. QAudioSource reads everywhere else (``capture="qt"`` f
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -86,6 +85,7 @@ from app.live.capture_thread import (
     Delivery,
     OpenRequest,
 )
+from app.live.pulse_sources import PulseSource, query_sources
 from engine.audio.live import MIN_SAMPLE_RATE, LiveRecorder
 from engine.errors import SonolumeError
 
@@ -127,10 +127,10 @@ GONE_MESSAGE = ("The audio server (PulseAudio or PipeWire) went away; live audio
                 "through Qt can only be captured again after restarting Sonolume (the "
                 "preview keeps running)")
 # Qt's device list staying the old server's, devices() then asks the server itself with
-# pactl, on the GUI thread: one call (two pactl processes side by side) waits at most
-# PACTL_TIMEOUT_S, and the answer is kept LIST_EVERY_S (no Qt signal says the list changed,
-# so whoever shows it asks again: the Live bar on opening its list, Start, a reconnect).
-PACTL_TIMEOUT_S = 2.0
+# pactl (app.live.pulse_sources), on the GUI thread: one query waits at most its
+# PACTL_TIMEOUT_S, and the answer is kept LIST_EVERY_S (no Qt signal says the list
+# changed, so whoever shows it asks again: the Live bar on opening its list, Start, a
+# reconnect).
 LIST_EVERY_S = 1.0
 
 
@@ -141,6 +141,10 @@ class InputDevice:
     is_default: bool
     sample_rate: int
     channels: int
+
+
+def _as_device(s: PulseSource) -> InputDevice:
+    return InputDevice(s.name, s.description, s.is_default, s.sample_rate, s.channels)
 
 
 def _device_id(dev) -> str:
@@ -181,119 +185,6 @@ def _info(dev) -> InputDevice:
     fmt = dev.preferredFormat()
     return InputDevice(_device_id(dev), dev.description(), dev.isDefault(),
                        int(fmt.sampleRate()), int(fmt.channelCount()))
-
-
-@dataclass(frozen=True)
-class _Source:
-    """A Pulse source as the server lists it; ``sink_monitor``: the monitor of a sink,
-    which Qt's PulseAudio backend does not list (nor does devices(), to show the same
-    inputs before and after a server restart; MONITOR_SOURCE, a remap source, is listed)."""
-
-    device: InputDevice
-    sink_monitor: bool
-
-
-def _spec(text: str) -> tuple[int, int]:
-    """(rate, channels) of a Pulse sample spec like "s16le 2ch 48000Hz" (0: not said)."""
-    rate = channels = 0
-    for part in text.split():
-        if part.endswith("Hz") and part[:-2].isdigit():
-            rate = int(part[:-2])
-        elif part.endswith("ch") and part[:-2].isdigit():
-            channels = int(part[:-2])
-    return rate, channels
-
-
-def _source(name: str, description: str, spec: str, monitor_of: str, device_class: str,
-            default: str) -> _Source:
-    rate, channels = _spec(spec)
-    monitor = monitor_of not in ("", "n/a") or device_class == "monitor"
-    return _Source(InputDevice(name, description or name, name == default, rate, channels),
-                   monitor)
-
-
-def _sources_json(text: str, default: str) -> list[_Source]:
-    """``pactl -f json list sources`` (pactl 16 names the monitored sink
-    "monitor_source")."""
-    return [_source(s["name"], s.get("description") or "",
-                    s.get("sample_specification") or "",
-                    s.get("monitor_of_sink") or s.get("monitor_source") or "",
-                    (s.get("properties") or {}).get("device.class") or "", default)
-            for s in json.loads(text)]
-
-
-def _sources_text(text: str, default: str) -> list[_Source]:
-    """``pactl list sources`` in the C locale (pactl before 16 has no JSON)."""
-    blocks: list[dict] = []
-    for line in text.splitlines():
-        if line.startswith("Source #"):
-            blocks.append({})
-        elif blocks and line.startswith("\t\t") and "=" in line:
-            key, _, value = line.strip().partition("=")
-            blocks[-1].setdefault(key.strip(), value.strip().strip('"'))
-        elif blocks and line.startswith("\t") and ":" in line:
-            key, _, value = line.strip().partition(":")
-            blocks[-1].setdefault(key, value.strip())
-    return [_source(b["Name"], b.get("Description", ""), b.get("Sample Specification", ""),
-                    b.get("Monitor of Sink", ""), b.get("device.class", ""), default)
-            for b in blocks if b.get("Name")]
-
-
-_pactl_json = True  # until a pactl from before PulseAudio 16 (no -f json) says otherwise
-
-
-def _query_sources(timeout: float = PACTL_TIMEOUT_S) -> list[_Source] | None:
-    """Every source of the Pulse server that runs now, or None (no pactl, no server
-    answering within ``timeout``). Its list and its default source are asked side by side,
-    so this waits for about one pactl call."""
-    global _pactl_json
-    pactl = shutil.which("pactl")
-    if pactl is None:
-        return None
-    env = dict(os.environ, LC_ALL="C")  # the text forms are translated otherwise
-    while True:
-        json_form = _pactl_json
-        listing = [pactl, *(["-f", "json"] if json_form else []), "list", "sources"]
-        runs = _run_together([listing, [pactl, "info"]], env, timeout)
-        if runs is None:
-            return None
-        (rc, out, err), (info_rc, info, _) = runs
-        if rc != 0 and json_form and "option" in err:
-            _pactl_json = False  # once: the text form from now on
-            continue
-        if rc != 0:
-            return None
-        default = ""
-        for line in info.splitlines() if info_rc == 0 else ():
-            if line.startswith("Default Source:"):
-                default = line.partition(":")[2].strip()
-        try:
-            return _sources_json(out, default) if json_form else _sources_text(out, default)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("live input: cannot read pactl's source list: %s", exc)
-            return None
-
-
-def _run_together(commands, env, timeout: float):
-    """Run ``commands`` side by side: [(returncode, stdout, stderr)], or None when one
-    could not start or all did not end within ``timeout`` (they are killed)."""
-    procs = []
-    try:
-        for cmd in commands:
-            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          stdin=subprocess.DEVNULL, text=True, env=env))
-        end = time.monotonic() + timeout
-        done = []
-        for p in procs:
-            out, err = p.communicate(timeout=max(0.0, end - time.monotonic()))
-            done.append((p.returncode, out, err))
-        return done
-    except (OSError, subprocess.SubprocessError):
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
-        return None
 
 
 _DTYPES = {}
@@ -345,7 +236,7 @@ class LiveInput(QObject):
         self._server_lost = False  # it went away since the device was last opened
         here = _pulse_socket()
         self._server_seen = _server_id(here) if here else None  # see _qt_stale
-        self._listed: tuple[float, list[_Source]] | None = None  # (when, what): see devices
+        self._listed: tuple[float, list[PulseSource]] | None = None  # (when, what): see devices
         self._media = QMediaDevices(self) if QMediaDevices is not None else None
         if self._media is not None:
             self._media.audioInputsChanged.connect(self._inputs_changed)
@@ -388,14 +279,14 @@ class LiveInput(QObject):
         if QMediaDevices is None:
             return []
         if self._pulse_capture() and (self._server_lost or self._qt_stale()):
-            return [s.device for s in self._server_sources() if not s.sink_monitor]
+            return [_as_device(s) for s in self._server_sources() if not s.sink_monitor]
         return [_info(d) for d in QMediaDevices.audioInputs()]
 
-    def _server_sources(self) -> list[_Source]:
+    def _server_sources(self) -> list[PulseSource]:
         """Every source of the server that runs now ([] while none answers), asked at most
-        once per LIST_EVERY_S (see PACTL_TIMEOUT_S)."""
+        once per LIST_EVERY_S (see pulse_sources.PACTL_TIMEOUT_S)."""
         if self._listed is None or time.monotonic() - self._listed[0] >= LIST_EVERY_S:
-            got = _query_sources()
+            got = query_sources()
             self._listed = (time.monotonic(), got or [])
         return self._listed[1]
 
@@ -496,7 +387,7 @@ class LiveInput(QObject):
         string is taken as a source name (opening it says when there is none)."""
         if isinstance(device, InputDevice):
             return device, ""
-        listed = [s.device for s in self._server_sources()]
+        listed = [_as_device(s) for s in self._server_sources()]
         if device is None:
             key = next((d.id for d in listed if d.is_default), None) or \
                 self._default_source()
